@@ -1,0 +1,14 @@
+-- The subscription that holds an open batch, or a clear error (PF005).
+CREATE OR REPLACE FUNCTION pgferry._open_batch(i_batch_id bigint)
+RETURNS pgferry.subscription LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  s pgferry.subscription;
+BEGIN
+  SELECT * INTO s FROM pgferry.subscription WHERE sub_batch = i_batch_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'batch % is not open', i_batch_id
+      USING ERRCODE = 'PF005',
+            HINT = 'It was finished already, or taken over by another sub-consumer; get a new one with next_batch().';
+  END IF;
+  RETURN s;
+END $$;

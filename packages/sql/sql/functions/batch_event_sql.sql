@@ -1,0 +1,65 @@
+-- The SELECT that returns a batch's events, ordered by ev_id. Events of the batch are those
+-- whose txid is visible in the end tick's snapshot and not in the start tick's. The scan is
+-- an ev_txid range (start xmax .. end xmax) plus the exact list of txids that were running
+-- at the start tick and finished by the end tick; list entries close below the range are
+-- folded into it. So a long transaction does not widen the scan. Only the event tables that
+-- can hold the batch's events are read (partition pruning by literal ev_tbl values).
+CREATE OR REPLACE FUNCTION pgferry.batch_event_sql(i_batch_id bigint)
+RETURNS text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  c_fold constant bigint := 100;  -- fold list txids this close below the range into it
+  s pgferry.subscription;
+  q pgferry.queue;
+  s1 pg_snapshot;
+  s2 pg_snapshot;
+  v_lo bigint;
+  v_hi bigint;
+  v_list bigint[];
+  v_tables int[];
+  v_cond text;
+  v_last bigint;
+BEGIN
+  s := pgferry._open_batch(i_batch_id);
+  SELECT * INTO q FROM pgferry.queue WHERE queue_id = s.sub_queue;
+  SELECT tick_snapshot INTO s1 FROM pgferry.tick WHERE tick_queue = q.queue_id AND tick_id = s.sub_last_tick;
+  SELECT tick_snapshot INTO s2 FROM pgferry.tick WHERE tick_queue = q.queue_id AND tick_id = s.sub_next_tick;
+
+  -- Events can only be in the current table and, until every reader is past the last
+  -- switch, the previous one (rotation waits for that before truncating anything else).
+  v_tables := ARRAY[q.queue_cur_table];
+  IF q.queue_switch_step2 IS NULL OR pg_snapshot_xmin(s1) < q.queue_switch_step2 THEN
+    v_tables := v_tables || (q.queue_cur_table + q.queue_ntables - 1) % q.queue_ntables;
+  END IF;
+
+  v_lo := pg_snapshot_xmax(s1)::text::bigint;
+  v_hi := pg_snapshot_xmax(s2)::text::bigint;
+  SELECT array_agg(x::text::bigint ORDER BY x) INTO v_list
+    FROM pg_snapshot_xip(s1) AS x WHERE pg_visible_in_snapshot(x, s2);
+  v_list := coalesce(v_list, '{}');
+  WHILE cardinality(v_list) > 0 LOOP
+    v_last := v_list[cardinality(v_list)];
+    EXIT WHEN v_lo - v_last > c_fold;
+    v_lo := v_last;
+    v_list := v_list[1:cardinality(v_list) - 1];
+  END LOOP;
+
+  v_cond := format('ev_txid >= %L::xid8 AND ev_txid < %L::xid8', v_lo, v_hi);
+  IF v_lo < pg_snapshot_xmax(s1)::text::bigint THEN
+    -- Folded: the range now also covers txids already visible at the start tick.
+    v_cond := v_cond || format(' AND NOT pg_catalog.pg_visible_in_snapshot(ev_txid, %L::pg_snapshot)', s1);
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_snapshot_xip(s2) AS x WHERE x::text::bigint >= v_lo) THEN
+    -- Transactions still running at the end tick belong to a later batch.
+    v_cond := v_cond || format(' AND pg_catalog.pg_visible_in_snapshot(ev_txid, %L::pg_snapshot)', s2);
+  END IF;
+  IF cardinality(v_list) > 0 THEN
+    v_cond := format('(%s) OR ev_txid = ANY (%L::xid8[])', v_cond, v_list::text);
+  END IF;
+
+  RETURN format(
+    'SELECT ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4'
+    ' FROM pgferry.event'
+    ' WHERE ev_queue = %s AND ev_tbl IN (%s) AND (ev_owner IS NULL OR ev_owner = %s) AND (%s)'
+    ' ORDER BY ev_id',
+    q.queue_id, array_to_string(v_tables, ', '), coalesce(s.sub_parent, s.sub_id), v_cond);
+END $$;

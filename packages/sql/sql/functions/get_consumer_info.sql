@@ -1,0 +1,36 @@
+-- Consumer status (all, one queue's, or one consumer's): lag in time and in ticks, pending
+-- events (estimated from event ids drawn since its position), last seen, open batch.
+CREATE OR REPLACE FUNCTION pgferry.get_consumer_info(
+  i_queue_name text DEFAULT NULL, i_consumer_name text DEFAULT NULL,
+  OUT queue_name text, OUT consumer_name text, OUT lag interval, OUT last_seen interval,
+  OUT last_tick bigint, OUT ticks_behind bigint, OUT pending_events bigint,
+  OUT current_batch bigint, OUT next_tick bigint, OUT batch_age interval,
+  OUT is_subconsumer boolean, OUT retry_pending bigint, OUT dead_letters bigint)
+RETURNS SETOF record LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF i_queue_name IS NOT NULL THEN
+    PERFORM pgferry._queue(i_queue_name);
+  END IF;
+  RETURN QUERY
+    SELECT q.queue_name, c.co_name,
+           now() - coalesce(t.tick_time, pt.tick_time),
+           now() - s.sub_active,
+           coalesce(s.sub_last_tick, p.sub_last_tick),
+           (SELECT count(*) FROM pgferry.tick x
+             WHERE x.tick_queue = q.queue_id AND x.tick_id > coalesce(s.sub_last_tick, p.sub_last_tick)),
+           greatest(pgferry._event_seq_value(q.queue_event_seq) - coalesce(t.tick_event_seq, pt.tick_event_seq), 0),
+           s.sub_batch, s.sub_next_tick, now() - s.sub_batch_start,
+           s.sub_parent IS NOT NULL,
+           (SELECT count(*) FROM pgferry.retry_queue r WHERE r.ev_owner = s.sub_id),
+           (SELECT count(*) FROM pgferry.dead_letter d WHERE d.dl_queue = q.queue_id AND d.dl_consumer = s.sub_consumer)
+      FROM pgferry.subscription s
+      JOIN pgferry.queue q ON q.queue_id = s.sub_queue
+      JOIN pgferry.consumer c ON c.co_id = s.sub_consumer
+      LEFT JOIN pgferry.subscription p ON p.sub_id = s.sub_parent
+      LEFT JOIN pgferry.tick t ON t.tick_queue = q.queue_id AND t.tick_id = s.sub_last_tick
+      LEFT JOIN pgferry.tick pt ON pt.tick_queue = q.queue_id AND pt.tick_id = p.sub_last_tick
+     WHERE (i_queue_name IS NULL OR q.queue_name = i_queue_name)
+       AND (i_consumer_name IS NULL OR c.co_name = i_consumer_name
+            OR c.co_name LIKE i_consumer_name || '#%')
+     ORDER BY q.queue_name, c.co_name;
+END $$;

@@ -1,0 +1,56 @@
+-- Rotation, phase 1: switch writers to the next event table after TRUNCATEing it. Only
+-- when the rotation period has passed, phase 2 of the previous switch is done, and every
+-- consumer is past the previous switch (no reader can need the table being emptied).
+-- The TRUNCATE takes its lock with NOWAIT: on a conflict the rotation is skipped, never
+-- waited for, so producers are never stalled. Returns 1 if it switched, else 0.
+CREATE OR REPLACE FUNCTION pgferry.maint_rotate_tables_step1(i_queue_name text)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  q pgferry.queue;
+  v_next int;
+  v_table text;
+BEGIN
+  PERFORM pgferry._queue(i_queue_name);
+  BEGIN
+    -- Neither the queue row nor the table is waited for: on any lock conflict (another
+    -- rotation, a config change, a reader of the table) this rotation is skipped.
+    SELECT * INTO q FROM pgferry.queue WHERE queue_name = i_queue_name FOR UPDATE NOWAIT;
+    IF q.queue_switch_step2 IS NULL OR now() < q.queue_switch_time + q.queue_rotation_period
+       OR pgferry._rotation_blocked_by(q) IS NOT NULL THEN
+      RETURN 0;
+    END IF;
+    v_next := (q.queue_cur_table + 1) % q.queue_ntables;
+    v_table := format('pgferry.event_%s_%s', q.queue_id, v_next);
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', v_table);
+  EXCEPTION WHEN lock_not_available THEN
+    RETURN 0;
+  END;
+  EXECUTE format('TRUNCATE %s', v_table);
+  UPDATE pgferry.queue
+     SET queue_cur_table = v_next,
+         queue_switch_time = now(),
+         queue_switch_step1 = pg_current_xact_id(),
+         queue_switch_step2 = NULL,
+         -- The oldest table left now is the one after v_next: only txids from the switch
+         -- that made it current on are still held.
+         queue_data_horizon = queue_table_step2[(v_next + 1) % queue_ntables + 1]
+   WHERE queue_id = q.queue_id;
+  RETURN 1;
+END $$;
+
+-- Rotation, phase 2, in a later transaction than phase 1: record the xmax of a snapshot
+-- taken after the switch committed. Every txid from there on writes to the new table.
+-- Returns the number of queues completed.
+CREATE OR REPLACE FUNCTION pgferry.maint_rotate_tables_step2()
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_count int;
+BEGIN
+  UPDATE pgferry.queue
+     SET queue_switch_step2 = pg_snapshot_xmax(pg_current_snapshot()),
+         queue_table_step2[queue_cur_table + 1] = pg_snapshot_xmax(pg_current_snapshot())
+   WHERE queue_switch_step2 IS NULL
+     AND pg_visible_in_snapshot(queue_switch_step1, pg_current_snapshot());
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END $$;

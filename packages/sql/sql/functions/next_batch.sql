@@ -1,0 +1,34 @@
+-- The consumer's current batch: the open one if there is one (the same batch until it is
+-- finished), else a new one up to the next tick. NULL when there is no new tick.
+CREATE OR REPLACE FUNCTION pgferry.next_batch(i_queue_name text, i_consumer_name text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s pgferry.subscription;
+  v_next bigint;
+  v_batch bigint;
+BEGIN
+  s := pgferry._subscription(i_queue_name, i_consumer_name);
+  IF EXISTS (SELECT 1 FROM pgferry.subscription WHERE sub_parent = s.sub_id) THEN
+    RAISE EXCEPTION 'consumer "%" on queue "%" is cooperative', i_consumer_name, i_queue_name
+      USING ERRCODE = 'PF006', HINT = 'Use next_batch(queue, consumer, subconsumer).';
+  END IF;
+  IF s.sub_batch IS NOT NULL THEN
+    UPDATE pgferry.subscription SET sub_active = now() WHERE sub_id = s.sub_id;
+    RETURN s.sub_batch;
+  END IF;
+  SELECT tick_id INTO v_next FROM pgferry.tick
+   WHERE tick_queue = s.sub_queue AND tick_id > s.sub_last_tick ORDER BY tick_id LIMIT 1;
+  IF v_next IS NULL THEN
+    -- Record "last seen" at most every 10 s: an idle consumer polling must not churn
+    -- subscription rows (dead tuples pile up behind any long transaction).
+    IF s.sub_active < now() - interval '10 seconds' THEN
+      UPDATE pgferry.subscription SET sub_active = now() WHERE sub_id = s.sub_id;
+    END IF;
+    RETURN NULL;
+  END IF;
+  v_batch := nextval('pgferry.batch_id_seq');
+  UPDATE pgferry.subscription
+     SET sub_next_tick = v_next, sub_batch = v_batch, sub_batch_start = now(), sub_active = now()
+   WHERE sub_id = s.sub_id;
+  RETURN v_batch;
+END $$;

@@ -1,0 +1,52 @@
+-- Change one setting of a queue. Keys (with or without the "queue_" prefix):
+-- ticker_max_count, ticker_max_lag, ticker_idle_period, ticker_paused, external_ticker,
+-- rotation_period, max_retries, disable_insert. Returns 1.
+CREATE OR REPLACE FUNCTION pgferry.set_queue_config(i_queue_name text, i_key text, i_value text)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  q pgferry.queue;
+  v_key text := regexp_replace(lower(coalesce(i_key, '')), '^queue_', '');
+  v_int int;
+  v_interval interval;
+  v_bool boolean;
+BEGIN
+  q := pgferry._queue(i_queue_name);
+  IF i_value IS NULL THEN
+    RAISE EXCEPTION 'queue "%": value for % must not be NULL', i_queue_name, i_key USING ERRCODE = 'PF003';
+  END IF;
+  BEGIN
+    CASE v_key
+      WHEN 'ticker_max_count', 'max_retries' THEN
+        v_int := i_value::int;
+        IF v_int < 0 OR (v_key = 'ticker_max_count' AND v_int < 1) THEN RAISE invalid_parameter_value; END IF;
+      WHEN 'ticker_max_lag', 'ticker_idle_period', 'rotation_period' THEN
+        v_interval := i_value::interval;
+        IF v_interval <= interval '0' THEN RAISE invalid_parameter_value; END IF;
+      WHEN 'ticker_paused', 'external_ticker', 'disable_insert' THEN
+        v_bool := i_value::boolean;
+      ELSE
+        RAISE EXCEPTION 'unknown setting "%" for queue "%"', i_key, i_queue_name
+          USING ERRCODE = 'PF003',
+                HINT = 'Known settings: ticker_max_count, ticker_max_lag, ticker_idle_period, ticker_paused, external_ticker, rotation_period, max_retries, disable_insert.';
+    END CASE;
+  EXCEPTION
+    WHEN invalid_parameter_value OR invalid_text_representation OR invalid_datetime_format
+         OR datetime_field_overflow OR numeric_value_out_of_range OR interval_field_overflow THEN
+      RAISE EXCEPTION 'invalid value for % of queue "%": %', v_key, i_queue_name, quote_literal(i_value)
+        USING ERRCODE = 'PF003',
+              HINT = CASE WHEN v_key IN ('ticker_max_count', 'max_retries') THEN 'Expected a whole number (ticker_max_count >= 1, max_retries >= 0).'
+                          WHEN v_key IN ('ticker_paused', 'external_ticker', 'disable_insert') THEN 'Expected true or false.'
+                          ELSE 'Expected a positive interval, e.g. ''3 seconds''.' END;
+  END;
+  UPDATE pgferry.queue SET
+    queue_ticker_max_count   = CASE WHEN v_key = 'ticker_max_count' THEN v_int ELSE queue_ticker_max_count END,
+    queue_max_retries        = CASE WHEN v_key = 'max_retries' THEN v_int ELSE queue_max_retries END,
+    queue_ticker_max_lag     = CASE WHEN v_key = 'ticker_max_lag' THEN v_interval ELSE queue_ticker_max_lag END,
+    queue_ticker_idle_period = CASE WHEN v_key = 'ticker_idle_period' THEN v_interval ELSE queue_ticker_idle_period END,
+    queue_rotation_period    = CASE WHEN v_key = 'rotation_period' THEN v_interval ELSE queue_rotation_period END,
+    queue_ticker_paused      = CASE WHEN v_key = 'ticker_paused' THEN v_bool ELSE queue_ticker_paused END,
+    queue_external_ticker    = CASE WHEN v_key = 'external_ticker' THEN v_bool ELSE queue_external_ticker END,
+    queue_disable_insert     = CASE WHEN v_key = 'disable_insert' THEN v_bool ELSE queue_disable_insert END
+  WHERE queue_id = q.queue_id;
+  RETURN 1;
+END $$;

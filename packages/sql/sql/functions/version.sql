@@ -1,0 +1,2 @@
+CREATE OR REPLACE FUNCTION pgferry.version()
+RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '0.1.0'::text $$;

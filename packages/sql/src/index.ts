@@ -1,0 +1,7 @@
+/**
+ * @pgferry/sql — the SQL layer (schema `pgferry`) and its installer.
+ */
+export { install, uninstall, installedVersion, knownMigrations } from './install.js';
+export type { Queryable, InstallResult } from './install.js';
+export { bundleSql, SQL_DIR } from './bundle.js';
+export * from './errors.js';
