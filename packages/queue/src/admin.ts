@@ -1,0 +1,249 @@
+/**
+ * Queue and consumer administration: one function per SQL entry point, typed results.
+ */
+import { q, type Queryable } from './db.js';
+
+/** Queue settings accepted by setQueueConfig (PGQ's names, without the queue_ prefix). */
+export interface QueueConfig {
+  ticker_max_count?: number;
+  /** Interval, e.g. '3 seconds', or milliseconds. */
+  ticker_max_lag?: string | number;
+  ticker_idle_period?: string | number;
+  ticker_paused?: boolean;
+  external_ticker?: boolean;
+  rotation_period?: string | number;
+  max_retries?: number;
+  disable_insert?: boolean;
+}
+
+const intervalKeys = new Set(['ticker_max_lag', 'ticker_idle_period', 'rotation_period']);
+
+/** Create a queue. Returns false if it existed already. */
+export async function createQueue(
+  db: Queryable,
+  queue: string,
+  options: { tables?: number; config?: QueueConfig } = {},
+): Promise<boolean> {
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.create_queue($1, $2) AS n', [queue, options.tables ?? 3]);
+  if (options.config) await setQueueConfig(db, queue, options.config);
+  return rows[0]?.n === 1;
+}
+
+/** Drop a queue and its events. Refused while consumers are registered, unless `force`. */
+export async function dropQueue(db: Queryable, queue: string, options: { force?: boolean } = {}): Promise<void> {
+  await q(db, 'SELECT pgferry.drop_queue($1, $2)', [queue, options.force ?? false]);
+}
+
+/** Change queue settings (each key checked by the SQL layer; an unknown key is an error). */
+export async function setQueueConfig(db: Queryable, queue: string, config: QueueConfig): Promise<void> {
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined) continue;
+    const text = intervalKeys.has(key) && typeof value === 'number' ? `${value} milliseconds` : String(value);
+    await q(db, 'SELECT pgferry.set_queue_config($1, $2, $3)', [queue, key, text]);
+  }
+}
+
+/** Register a consumer at the queue's latest tick. False if it was registered already. */
+export async function registerConsumer(db: Queryable, queue: string, consumer: string): Promise<boolean> {
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.register_consumer($1, $2) AS n', [queue, consumer]);
+  return rows[0]?.n === 1;
+}
+
+/** Register a consumer at a tick, or move a registered one there (rewind or skip ahead). */
+export async function registerConsumerAt(db: Queryable, queue: string, consumer: string, tickId: string): Promise<void> {
+  await q(db, 'SELECT pgferry.register_consumer_at($1, $2, $3)', [queue, consumer, tickId]);
+}
+
+export async function unregisterConsumer(db: Queryable, queue: string, consumer: string): Promise<void> {
+  await q(db, 'SELECT pgferry.unregister_consumer($1, $2)', [queue, consumer]);
+}
+
+export async function registerSubconsumer(db: Queryable, queue: string, consumer: string, sub: string): Promise<boolean> {
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.register_subconsumer($1, $2, $3) AS n', [queue, consumer, sub]);
+  return rows[0]?.n === 1;
+}
+
+export async function unregisterSubconsumer(db: Queryable, queue: string, consumer: string, sub: string): Promise<void> {
+  await q(db, 'SELECT pgferry.unregister_subconsumer($1, $2, $3)', [queue, consumer, sub]);
+}
+
+/** Run the ticker rules for one queue (or all). Returns the new tick id(s) count. */
+export async function tick(db: Queryable, queue?: string): Promise<number> {
+  if (queue) {
+    const rows = await q<{ t: string | null }>(db, 'SELECT pgferry.ticker($1) AS t', [queue]);
+    return rows[0]?.t ? 1 : 0;
+  }
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.ticker() AS n');
+  return rows[0]?.n ?? 0;
+}
+
+/** Make a tick now, whatever the rules say. Returns its id. */
+export async function forceTick(db: Queryable, queue: string): Promise<string> {
+  const rows = await q<{ t: string }>(db, 'SELECT pgferry.force_tick($1) AS t', [queue]);
+  return rows[0]!.t;
+}
+
+export interface QueueInfo {
+  queueName: string;
+  ntables: number;
+  curTable: number;
+  rotationPeriodSeconds: number;
+  switchTime: Date;
+  tickerMaxCount: number;
+  tickerMaxLagSeconds: number;
+  tickerIdlePeriodSeconds: number;
+  tickerPaused: boolean;
+  externalTicker: boolean;
+  disableInsert: boolean;
+  maxRetries: number;
+  /** Seconds since the last tick. */
+  tickerLagSeconds: number;
+  lastTickId: string;
+  /** Last event id drawn (a counter of events inserted). */
+  eventSeq: number;
+  /** Events since the last tick. */
+  eventsSinceTick: number;
+  consumers: number;
+  retryPending: number;
+  deadLetters: number;
+  /** Consumer holding back rotation, once the rotation period has passed. */
+  rotationBlockedBy: string | null;
+}
+
+export async function getQueueInfo(db: Queryable, queue?: string): Promise<QueueInfo[]> {
+  const rows = await q<Record<string, unknown>>(
+    db,
+    `SELECT queue_name, queue_ntables, queue_cur_table, extract(epoch FROM queue_rotation_period)::float8 AS rotation_s,
+            queue_switch_time, queue_ticker_max_count, extract(epoch FROM queue_ticker_max_lag)::float8 AS max_lag_s,
+            extract(epoch FROM queue_ticker_idle_period)::float8 AS idle_s, queue_ticker_paused, queue_external_ticker,
+            queue_disable_insert, queue_max_retries, extract(epoch FROM ticker_lag)::float8 AS ticker_lag_s,
+            last_tick_id, event_seq, ev_new, consumers, retry_pending, dead_letters, rotation_blocked_by
+       FROM pgferry.get_queue_info($1)`,
+    [queue ?? null],
+  );
+  return rows.map((r) => ({
+    queueName: r.queue_name as string,
+    ntables: r.queue_ntables as number,
+    curTable: r.queue_cur_table as number,
+    rotationPeriodSeconds: r.rotation_s as number,
+    switchTime: r.queue_switch_time as Date,
+    tickerMaxCount: r.queue_ticker_max_count as number,
+    tickerMaxLagSeconds: r.max_lag_s as number,
+    tickerIdlePeriodSeconds: r.idle_s as number,
+    tickerPaused: r.queue_ticker_paused as boolean,
+    externalTicker: r.queue_external_ticker as boolean,
+    disableInsert: r.queue_disable_insert as boolean,
+    maxRetries: r.queue_max_retries as number,
+    tickerLagSeconds: r.ticker_lag_s as number,
+    lastTickId: r.last_tick_id as string,
+    eventSeq: Number(r.event_seq),
+    eventsSinceTick: Number(r.ev_new),
+    consumers: r.consumers as number,
+    retryPending: Number(r.retry_pending),
+    deadLetters: Number(r.dead_letters),
+    rotationBlockedBy: (r.rotation_blocked_by as string | null) ?? null,
+  }));
+}
+
+export interface ConsumerInfo {
+  queueName: string;
+  consumerName: string;
+  /** Seconds between now and the consumer's position tick. */
+  lagSeconds: number;
+  /** Seconds since the consumer last asked for a batch (updated at most every 10 s when idle). */
+  lastSeenSeconds: number;
+  lastTick: string | null;
+  ticksBehind: number;
+  /** Events inserted since the consumer's position (an estimate: includes rolled-back ids). */
+  pendingEvents: number;
+  currentBatch: string | null;
+  batchAgeSeconds: number | null;
+  isSubconsumer: boolean;
+  retryPending: number;
+  deadLetters: number;
+}
+
+export async function getConsumerInfo(db: Queryable, queue?: string, consumer?: string): Promise<ConsumerInfo[]> {
+  const rows = await q<Record<string, unknown>>(
+    db,
+    `SELECT queue_name, consumer_name, extract(epoch FROM lag)::float8 AS lag_s,
+            extract(epoch FROM last_seen)::float8 AS seen_s, last_tick, ticks_behind, pending_events,
+            current_batch, extract(epoch FROM batch_age)::float8 AS batch_age_s, is_subconsumer,
+            retry_pending, dead_letters
+       FROM pgferry.get_consumer_info($1, $2)`,
+    [queue ?? null, consumer ?? null],
+  );
+  return rows.map((r) => ({
+    queueName: r.queue_name as string,
+    consumerName: r.consumer_name as string,
+    lagSeconds: (r.lag_s as number | null) ?? 0,
+    lastSeenSeconds: r.seen_s as number,
+    lastTick: (r.last_tick as string | null) ?? null,
+    ticksBehind: Number(r.ticks_behind ?? 0),
+    pendingEvents: Number(r.pending_events ?? 0),
+    currentBatch: (r.current_batch as string | null) ?? null,
+    batchAgeSeconds: (r.batch_age_s as number | null) ?? null,
+    isSubconsumer: r.is_subconsumer as boolean,
+    retryPending: Number(r.retry_pending),
+    deadLetters: Number(r.dead_letters),
+  }));
+}
+
+export interface DeadLetter {
+  id: string;
+  consumerName: string;
+  time: Date;
+  reason: string | null;
+  eventId: string;
+  eventTime: Date;
+  retry: number | null;
+  type: string | null;
+  data: string | null;
+}
+
+export async function listDeadLetters(
+  db: Queryable,
+  queue: string,
+  options: { consumer?: string; limit?: number } = {},
+): Promise<DeadLetter[]> {
+  const rows = await q<Record<string, unknown>>(
+    db,
+    'SELECT * FROM pgferry.dead_letter_list($1, $2, $3)',
+    [queue, options.consumer ?? null, options.limit ?? 100],
+  );
+  return rows.map((r) => ({
+    id: r.dl_id as string,
+    consumerName: r.consumer_name as string,
+    time: r.dl_time as Date,
+    reason: (r.dl_reason as string | null) ?? null,
+    eventId: r.ev_id as string,
+    eventTime: r.ev_time as Date,
+    retry: (r.ev_retry as number | null) ?? null,
+    type: (r.ev_type as string | null) ?? null,
+    data: (r.ev_data as string | null) ?? null,
+  }));
+}
+
+/** Send dead letters back to their consumer (all, or the given ids). Returns how many. */
+export async function replayDeadLetters(db: Queryable, queue: string, consumer: string, ids?: string[]): Promise<number> {
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.dead_letter_replay($1, $2, $3::bigint[]) AS n', [
+    queue,
+    consumer,
+    ids ?? null,
+  ]);
+  return rows[0]?.n ?? 0;
+}
+
+/** Delete dead letters (of one consumer, or older than an interval). Returns how many. */
+export async function purgeDeadLetters(
+  db: Queryable,
+  queue: string,
+  options: { consumer?: string; olderThan?: string } = {},
+): Promise<number> {
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.dead_letter_purge($1, $2, $3::interval) AS n', [
+    queue,
+    options.consumer ?? null,
+    options.olderThan ?? null,
+  ]);
+  return rows[0]?.n ?? 0;
+}

@@ -1,0 +1,176 @@
+/**
+ * Low-level batch operations: one function per SQL entry point. The Consumer builds on
+ * these; the replicator uses them directly (its apply transaction is on another database).
+ */
+import type pg from 'pg';
+import Cursor from 'pg-cursor';
+import { q, type Queryable } from './db.js';
+
+/** An event as stored in the queue. Ids are strings (PostgreSQL bigint). */
+export interface RawEvent {
+  id: string;
+  time: Date;
+  txid: string;
+  /** How many times the event was retried before (null for a first delivery). */
+  retry: number | null;
+  type: string | null;
+  data: string | null;
+  extra1: string | null;
+  extra2: string | null;
+  extra3: string | null;
+  extra4: string | null;
+}
+
+interface EventRow {
+  ev_id: string;
+  ev_time: Date;
+  ev_txid: string;
+  ev_retry: number | null;
+  ev_type: string | null;
+  ev_data: string | null;
+  ev_extra1: string | null;
+  ev_extra2: string | null;
+  ev_extra3: string | null;
+  ev_extra4: string | null;
+}
+
+function toRawEvent(r: EventRow): RawEvent {
+  return {
+    id: r.ev_id,
+    time: r.ev_time,
+    txid: r.ev_txid,
+    retry: r.ev_retry,
+    type: r.ev_type,
+    data: r.ev_data,
+    extra1: r.ev_extra1,
+    extra2: r.ev_extra2,
+    extra3: r.ev_extra3,
+    extra4: r.ev_extra4,
+  };
+}
+
+/**
+ * The consumer's open batch, or a new one up to the next tick; null when there is no new
+ * tick. With `subconsumer`, the cooperative form (`deadIntervalMs`: take over the batch of
+ * a sub-consumer silent that long).
+ */
+export async function nextBatch(
+  db: Queryable,
+  queue: string,
+  consumer: string,
+  coop?: { subconsumer: string; deadIntervalMs?: number },
+): Promise<string | null> {
+  const rows = coop
+    ? await q<{ b: string | null }>(db, 'SELECT pgferry.next_batch($1, $2, $3, $4::interval) AS b', [
+        queue,
+        consumer,
+        coop.subconsumer,
+        coop.deadIntervalMs === undefined ? null : `${coop.deadIntervalMs} milliseconds`,
+      ])
+    : await q<{ b: string | null }>(db, 'SELECT pgferry.next_batch($1, $2) AS b', [queue, consumer]);
+  return rows[0]?.b ?? null;
+}
+
+/** Close a batch. False when it was not open (finished already, or taken over). */
+export async function finishBatch(db: Queryable, batchId: string): Promise<boolean> {
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.finish_batch($1) AS n', [batchId]);
+  return rows[0]?.n === 1;
+}
+
+export interface BatchInfo {
+  queueName: string;
+  consumerName: string;
+  batchStart: Date;
+  batchEnd: Date;
+  prevTickId: string;
+  tickId: string;
+  /** Seconds since the batch's end tick. */
+  lagSeconds: number;
+  /** Event ids drawn between the two ticks (an upper bound of the batch size). */
+  estimatedEvents: number;
+}
+
+export async function getBatchInfo(db: Queryable, batchId: string): Promise<BatchInfo> {
+  const rows = await q<{
+    queue_name: string;
+    consumer_name: string;
+    batch_start: Date;
+    batch_end: Date;
+    prev_tick_id: string;
+    tick_id: string;
+    lag_s: number;
+    estimated_events: string;
+  }>(
+    db,
+    `SELECT queue_name, consumer_name, batch_start, batch_end, prev_tick_id, tick_id,
+            extract(epoch FROM lag)::float8 AS lag_s, estimated_events
+       FROM pgferry.get_batch_info($1)`,
+    [batchId],
+  );
+  const r = rows[0]!;
+  return {
+    queueName: r.queue_name,
+    consumerName: r.consumer_name,
+    batchStart: r.batch_start,
+    batchEnd: r.batch_end,
+    prevTickId: r.prev_tick_id,
+    tickId: r.tick_id,
+    lagSeconds: r.lag_s,
+    estimatedEvents: Number(r.estimated_events),
+  };
+}
+
+/**
+ * Stream a batch's events in ev_id order, `fetchSize` rows at a time, through a
+ * client-side cursor: memory stays bounded whatever the batch size. Run it inside a
+ * transaction on `client`.
+ */
+export async function* streamBatchEvents(
+  client: pg.ClientBase,
+  batchId: string,
+  fetchSize = 1000,
+): AsyncGenerator<RawEvent[]> {
+  const rows = await q<{ sql: string }>(client, 'SELECT pgferry.batch_event_sql($1) AS sql', [batchId]);
+  const cursor = client.query(new Cursor<EventRow>(rows[0]!.sql));
+  try {
+    for (;;) {
+      const chunk = await cursor.read(fetchSize);
+      if (chunk.length === 0) return;
+      yield chunk.map(toRawEvent);
+      if (chunk.length < fetchSize) return;
+    }
+  } finally {
+    await cursor.close().catch(() => undefined);
+  }
+}
+
+/** All of a batch's events at once (small batches). */
+export async function getBatchEvents(db: Queryable, batchId: string): Promise<RawEvent[]> {
+  const rows = await q<EventRow>(db, 'SELECT * FROM pgferry.get_batch_events($1)', [batchId]);
+  return rows.map(toRawEvent);
+}
+
+/**
+ * Hand events of an open batch back to the consumer, to come again after `delayMs`
+ * (dead-lettered after max_retries). Call it in the batch's transaction. Returns how many.
+ */
+export async function retryEvents(db: Queryable, batchId: string, eventIds: string[], delayMs: number): Promise<number> {
+  if (eventIds.length === 0) return 0;
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.event_retry($1, $2::bigint[], $3::interval) AS n', [
+    batchId,
+    eventIds,
+    `${Math.max(0, Math.round(delayMs))} milliseconds`,
+  ]);
+  return rows[0]?.n ?? 0;
+}
+
+/** Move events of an open batch straight to the dead-letter table. Returns how many. */
+export async function deadLetterEvents(db: Queryable, batchId: string, eventIds: string[], reason: string): Promise<number> {
+  if (eventIds.length === 0) return 0;
+  const rows = await q<{ n: number }>(db, 'SELECT pgferry.event_dead($1, $2::bigint[], $3) AS n', [
+    batchId,
+    eventIds,
+    reason,
+  ]);
+  return rows[0]?.n ?? 0;
+}

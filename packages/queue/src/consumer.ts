@@ -1,0 +1,350 @@
+/**
+ * Consumer: takes batches of a queue and processes them in transactions.
+ *
+ *   for await (const batch of consumer.batches({ signal })) {
+ *     for await (const ev of batch.events()) { ... batch.retry(ev, 5000) ... }
+ *     await batch.finish();
+ *   }
+ *
+ * or `consumer.run(async (batch) => ...)`, which finishes each batch in the transaction
+ * the handler wrote in (`batch.client`): exactly-once effects in the same database.
+ *
+ * Events are read through a server-side cursor, `fetchSize` at a time, so a batch of any
+ * size is processed in bounded memory and the handler can query `batch.client` between
+ * events. A batch that is not finished is rolled back and comes again, whole.
+ */
+import createDebug from 'debug';
+import type pg from 'pg';
+import type { z } from 'zod';
+import { PgferryError } from '@pgferry/sql';
+import { deadLetterEvents, finishBatch, nextBatch, retryEvents, type RawEvent } from './batch.js';
+import { registerConsumer, registerSubconsumer } from './admin.js';
+import { isConnectionError, q, sleep } from './db.js';
+import { decodePayload, EventValidationError, validatePayload, type EventSchemas } from './events.js';
+import { TickListener } from './tick-listener.js';
+
+const debug = createDebug('pgferry:consumer');
+
+/** A delivered event with its decoded (and, with schemas, validated) payload. */
+export interface QueueEvent<T = unknown> extends RawEvent {
+  payload: T;
+}
+
+/** Union of typed events for a schema map (discriminated by `type`). */
+export type EventOf<S extends EventSchemas> = string extends keyof S
+  ? QueueEvent<unknown>
+  : { [K in keyof S & string]: QueueEvent<z.output<S[K]>> & { type: K } }[keyof S & string];
+
+/** The batch could not be finished: another sub-consumer took it over. Its work was rolled back. */
+export class BatchLostError extends PgferryError {
+  override name = 'BatchLostError';
+}
+
+export interface ConsumerOptions<S extends EventSchemas> {
+  queue: string;
+  /** Consumer name (registered on first use unless `register: false`). */
+  name: string;
+  schemas?: S;
+  /** Events fetched per round trip. Default 1000. */
+  fetchSize?: number;
+  /** Poll interval when no tick notification arrives (ms). Default 1000. */
+  pollIntervalMs?: number;
+  /** Wake on NOTIFY pgferry_tick (needs one extra connection). Default true. */
+  listen?: boolean;
+  /** Register the consumer if needed. Default true. */
+  register?: boolean;
+  /** Cooperative consumption: this process is sub-consumer `subconsumer` of `name`. */
+  subconsumer?: string;
+  /** Take over batches of sub-consumers silent this long (ms). */
+  deadIntervalMs?: number;
+  /** Events whose payload fails decoding or validation: dead-letter (default) or retry. */
+  invalidEvents?: 'dead-letter' | 'retry';
+  /** Delay for retries of invalid events (ms). Default 60000. */
+  invalidRetryDelayMs?: number;
+}
+
+export interface ConsumerStats {
+  batches: number;
+  events: number;
+  retries: number;
+  deadLetters: number;
+  invalidEvents: number;
+  reconnects: number;
+  lastBatchMs: number;
+}
+
+export interface BatchResult {
+  batchId: string;
+  events: number;
+  retries: number;
+  deadLetters: number;
+  durationMs: number;
+}
+
+/** One open batch, in a transaction on `client` until finish() or abandon(). */
+export class Batch<S extends EventSchemas = EventSchemas> {
+  private retries = new Map<number, string[]>();
+  private dead = new Map<string, string[]>();
+  private cursorOpen = false;
+  private done = false;
+  private seen = 0;
+  private readonly started = Date.now();
+
+  constructor(
+    readonly id: string,
+    /** The batch's transaction: write here for exactly-once effects in the same database. */
+    readonly client: pg.PoolClient,
+    private readonly consumer: Consumer<S>,
+  ) {}
+
+  /** Stream the batch's events in ev_id order (each batch can be read once). */
+  async *events(): AsyncGenerator<EventOf<S>> {
+    if (this.cursorOpen) throw new PgferryError(`batch ${this.id}: events() can be read only once`);
+    this.cursorOpen = true;
+    const cursor = `pgferry_batch_${this.id}`;
+    const fetchSql = `FETCH FORWARD ${this.consumer.fetchSize} FROM ${cursor}`;
+    await q(this.client, 'SELECT pgferry.get_batch_cursor($1, $2)', [this.id, cursor]);
+    for (;;) {
+      const rows = await q<Record<string, unknown>>(this.client, fetchSql);
+      for (const r of rows) {
+        const ev = this.decode(r);
+        if (ev) yield ev;
+      }
+      if (rows.length < this.consumer.fetchSize) break;
+    }
+    await q(this.client, `CLOSE ${cursor}`);
+  }
+
+  private decode(r: Record<string, unknown>): EventOf<S> | undefined {
+    this.seen++;
+    const raw: RawEvent = {
+      id: r.ev_id as string,
+      time: r.ev_time as Date,
+      txid: r.ev_txid as string,
+      retry: (r.ev_retry as number | null) ?? null,
+      type: (r.ev_type as string | null) ?? null,
+      data: (r.ev_data as string | null) ?? null,
+      extra1: (r.ev_extra1 as string | null) ?? null,
+      extra2: (r.ev_extra2 as string | null) ?? null,
+      extra3: (r.ev_extra3 as string | null) ?? null,
+      extra4: (r.ev_extra4 as string | null) ?? null,
+    };
+    try {
+      const type = raw.type ?? '';
+      const payload = validatePayload(this.consumer.schemas, type, decodePayload(type, raw.data));
+      return { ...raw, payload } as EventOf<S>;
+    } catch (err) {
+      if (!(err instanceof EventValidationError)) throw err;
+      this.consumer.stats.invalidEvents++;
+      debug('batch %s: event %s is invalid: %s', this.id, raw.id, err.message);
+      if (this.consumer.invalidEvents === 'retry') this.retry(raw, this.consumer.invalidRetryDelayMs);
+      else this.deadLetter(raw, err.message);
+      return undefined;
+    }
+  }
+
+  /** Hand the event back: it comes again to this consumer after `delayMs` (applied at finish). */
+  retry(event: Pick<RawEvent, 'id'>, delayMs = 5000): void {
+    const list = this.retries.get(delayMs) ?? [];
+    list.push(event.id);
+    this.retries.set(delayMs, list);
+  }
+
+  /** Give up on the event: it goes to the dead-letter table with `reason` (applied at finish). */
+  deadLetter(event: Pick<RawEvent, 'id'>, reason: string): void {
+    const list = this.dead.get(reason) ?? [];
+    list.push(event.id);
+    this.dead.set(reason, list);
+  }
+
+  /** Apply retries and dead letters, close the batch and COMMIT. */
+  async finish(): Promise<BatchResult> {
+    if (this.done) throw new PgferryError(`batch ${this.id} is already closed`);
+    this.done = true;
+    let retried = 0;
+    let dead = 0;
+    try {
+      for (const [delay, ids] of this.retries) retried += await retryEvents(this.client, this.id, ids, delay);
+      for (const [reason, ids] of this.dead) dead += await deadLetterEvents(this.client, this.id, ids, reason);
+      if (!(await finishBatch(this.client, this.id))) {
+        throw new BatchLostError(`batch ${this.id} was taken over by another sub-consumer; its work is rolled back`);
+      }
+      await this.client.query('COMMIT');
+    } catch (err) {
+      await this.rollback(err);
+      throw err;
+    }
+    this.release();
+    const result = { batchId: this.id, events: this.seen, retries: retried, deadLetters: dead, durationMs: Date.now() - this.started };
+    this.consumer.recordBatch(result);
+    return result;
+  }
+
+  /** Roll back: nothing of this batch's transaction stays, and the batch comes again. */
+  async abandon(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.rollback();
+  }
+
+  private async rollback(err?: unknown): Promise<void> {
+    const broken = err !== undefined && isConnectionError(err);
+    if (!broken) await this.client.query('ROLLBACK').catch(() => undefined);
+    this.release(broken ? (err as Error) : undefined);
+  }
+
+  private released = false;
+  private release(err?: Error): void {
+    if (this.released) return;
+    this.released = true;
+    this.client.release(err);
+  }
+}
+
+export class Consumer<S extends EventSchemas = EventSchemas> {
+  readonly queue: string;
+  readonly name: string;
+  readonly schemas: S | undefined;
+  readonly fetchSize: number;
+  readonly invalidEvents: 'dead-letter' | 'retry';
+  readonly invalidRetryDelayMs: number;
+  readonly stats: ConsumerStats = {
+    batches: 0,
+    events: 0,
+    retries: 0,
+    deadLetters: 0,
+    invalidEvents: 0,
+    reconnects: 0,
+    lastBatchMs: 0,
+  };
+  /** Called after each finished batch (metrics hook). */
+  onBatch: ((result: BatchResult) => void) | undefined;
+  private readonly listener: TickListener | undefined;
+  private registered = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: ConsumerOptions<S>,
+  ) {
+    this.queue = options.queue;
+    this.name = options.name;
+    this.schemas = options.schemas;
+    this.fetchSize = options.fetchSize ?? 1000;
+    this.invalidEvents = options.invalidEvents ?? 'dead-letter';
+    this.invalidRetryDelayMs = options.invalidRetryDelayMs ?? 60_000;
+    if (options.listen !== false) this.listener = new TickListener((pool as pg.Pool & { options: pg.ClientConfig }).options);
+  }
+
+  /** @internal */
+  recordBatch(r: BatchResult): void {
+    this.stats.batches++;
+    this.stats.events += r.events;
+    this.stats.retries += r.retries;
+    this.stats.deadLetters += r.deadLetters;
+    this.stats.lastBatchMs = r.durationMs;
+    this.onBatch?.(r);
+  }
+
+  private async ensureRegistered(): Promise<void> {
+    if (this.registered || this.options.register === false) return;
+    if (this.options.subconsumer) {
+      await registerSubconsumer(this.pool, this.queue, this.name, this.options.subconsumer);
+    } else {
+      await registerConsumer(this.pool, this.queue, this.name);
+    }
+    this.registered = true;
+  }
+
+  /**
+   * Open batches one after another until `signal` aborts. Each batch must be finished
+   * (or abandoned) before the next is taken. Connection failures while waiting for a batch
+   * are retried with backoff; the open batch then comes again.
+   */
+  async *batches(options: { signal?: AbortSignal } = {}): AsyncGenerator<Batch<S>> {
+    const { signal } = options;
+    let backoff = 100;
+    while (!signal?.aborted) {
+      let batch: Batch<S> | undefined;
+      try {
+        await this.ensureRegistered();
+        batch = await this.openBatch();
+        backoff = 100;
+      } catch (err) {
+        if (!isConnectionError(err)) throw err;
+        this.stats.reconnects++;
+        debug('%s/%s: connection failed (%s), retrying in %d ms', this.queue, this.name, (err as Error).message, backoff);
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, 10_000);
+        continue;
+      }
+      if (!batch) {
+        await (this.listener?.wait(this.queue, this.options.pollIntervalMs ?? 1000, signal) ??
+          sleep(this.options.pollIntervalMs ?? 1000, signal));
+        continue;
+      }
+      try {
+        yield batch;
+      } finally {
+        await batch.abandon();
+      }
+    }
+  }
+
+  /**
+   * Process batches with `handler` until `signal` aborts: the batch is finished in the
+   * handler's transaction (batch.client). A connection failure rolls the batch back and it
+   * is processed again after reconnecting; a handler error rolls it back and is thrown.
+   */
+  async run(handler: (batch: Batch<S>) => Promise<void>, options: { signal?: AbortSignal } = {}): Promise<void> {
+    let backoff = 100;
+    while (!options.signal?.aborted) {
+      try {
+        for await (const batch of this.batches(options)) {
+          await handler(batch);
+          await batch.finish();
+          backoff = 100;
+        }
+      } catch (err) {
+        if (!isConnectionError(err)) throw err;
+        this.stats.reconnects++;
+        debug('%s/%s: connection lost during a batch (%s); it comes again', this.queue, this.name, (err as Error).message);
+        await sleep(backoff, options.signal);
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  private async openBatch(): Promise<Batch<S> | undefined> {
+    const client = await this.pool.connect();
+    try {
+      let id: string | null;
+      if (this.options.subconsumer) {
+        // Cooperative: the batch is assigned in its own transaction, so the consumer's
+        // position moves on for the other sub-consumers at once.
+        id = await nextBatch(client, this.queue, this.name, {
+          subconsumer: this.options.subconsumer,
+          deadIntervalMs: this.options.deadIntervalMs,
+        });
+        if (id) await client.query('BEGIN');
+      } else {
+        await client.query('BEGIN');
+        id = await nextBatch(client, this.queue, this.name);
+        if (!id) await client.query('ROLLBACK');
+      }
+      if (!id) {
+        client.release();
+        return undefined;
+      }
+      return new Batch<S>(id, client, this);
+    } catch (err) {
+      if (!isConnectionError(err)) await client.query('ROLLBACK').catch(() => undefined);
+      client.release(isConnectionError(err) ? (err as Error) : undefined);
+      throw err;
+    }
+  }
+
+  /** Release the notification connection. */
+  async close(): Promise<void> {
+    await this.listener?.close();
+  }
+}

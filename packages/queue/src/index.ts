@@ -1,0 +1,17 @@
+/**
+ * @pgferry/queue — PGQ-style queues on PostgreSQL: producer, consumer, ticker and
+ * maintenance, plus typed access to every SQL entry point.
+ */
+export * from '@pgferry/sql';
+export { Producer } from './producer.js';
+export type { ProducerOptions, InsertOptions, NewEvent, PayloadOf } from './producer.js';
+export { Consumer, Batch, BatchLostError } from './consumer.js';
+export type { ConsumerOptions, ConsumerStats, QueueEvent, EventOf, BatchResult } from './consumer.js';
+export { Ticker, runMaintenance, TICKER_LOCK_KEY } from './ticker.js';
+export type { TickerOptions, TickerStats } from './ticker.js';
+export { TickListener } from './tick-listener.js';
+export { EventValidationError } from './events.js';
+export type { EventSchemas } from './events.js';
+export * from './admin.js';
+export * from './batch.js';
+export { inTransaction, withClient, isConnectionError } from './db.js';

@@ -1,0 +1,80 @@
+/**
+ * Producer: inserts events into a queue, in the caller's transaction (pass `client`) or in
+ * its own. Typed payloads are checked against their zod schema before anything is sent.
+ */
+import type pg from 'pg';
+import type { z } from 'zod';
+import { q, type Queryable } from './db.js';
+import { encodePayload, validatePayload, type EventSchemas } from './events.js';
+
+export interface ProducerOptions<S extends EventSchemas> {
+  queue: string;
+  /** Zod schema per event type; when given, only these types are accepted. */
+  schemas?: S;
+}
+
+/** Payload type of event type K (any JSON value without schemas). */
+export type PayloadOf<S extends EventSchemas, K> = K extends keyof S ? z.input<S[K]> : unknown;
+
+export interface InsertOptions {
+  /** Insert in this client's current transaction instead of the pool's. */
+  client?: Queryable;
+  /** ev_extra1..4 (free text columns, e.g. a routing key or a table name). */
+  extra?: readonly [string?, string?, string?, string?];
+}
+
+export interface NewEvent<S extends EventSchemas, K extends keyof S & string = keyof S & string> {
+  type: K;
+  payload: PayloadOf<S, K>;
+  extra?: readonly [string?, string?, string?, string?];
+}
+
+export class Producer<S extends EventSchemas = EventSchemas> {
+  readonly queue: string;
+  private readonly schemas: S | undefined;
+
+  constructor(
+    private readonly db: pg.Pool | Queryable,
+    options: ProducerOptions<S>,
+  ) {
+    this.queue = options.queue;
+    this.schemas = options.schemas;
+  }
+
+  /** Insert one event. Returns its id. */
+  async insert<K extends keyof S & string>(type: K, payload: PayloadOf<S, K>, options: InsertOptions = {}): Promise<string> {
+    const data = encodePayload(validatePayload(this.schemas, type, payload));
+    const e = options.extra ?? [];
+    const rows = await q<{ id: string }>(
+      options.client ?? this.db,
+      'SELECT pgferry.insert_event($1, $2, $3, $4, $5, $6, $7) AS id',
+      [this.queue, type, data, e[0] ?? null, e[1] ?? null, e[2] ?? null, e[3] ?? null],
+    );
+    return rows[0]!.id;
+  }
+
+  /** Insert many events in one statement (set-based). Returns how many were inserted. */
+  async insertMany(events: readonly NewEvent<S>[], options: { client?: Queryable } = {}): Promise<number> {
+    if (events.length === 0) return 0;
+    const types: string[] = [];
+    const datas: string[] = [];
+    const extras: (string | null)[][] = [[], [], [], []];
+    let anyExtra = false;
+    for (const ev of events) {
+      types.push(ev.type);
+      datas.push(encodePayload(validatePayload(this.schemas, ev.type, ev.payload)));
+      for (let i = 0; i < 4; i++) {
+        const v = ev.extra?.[i] ?? null;
+        if (v !== null) anyExtra = true;
+        extras[i]!.push(v);
+      }
+    }
+    const oneType = types.every((t) => t === types[0]);
+    const rows = await q<{ n: string }>(
+      options.client ?? this.db,
+      'SELECT pgferry.insert_events($1, $2, $3, $4, $5, $6, $7) AS n',
+      [this.queue, oneType ? [types[0]] : types, datas, ...extras.map((x) => (anyExtra ? x : null))],
+    );
+    return Number(rows[0]!.n);
+  }
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { useTestDatabase } from '@pgferry/test/test-database';
+import { Consumer, Producer, createQueue, forceTick, registerConsumer, EventValidationError, QueueNotFoundError } from '../src/index.js';
+
+describe('producer and consumer', () => {
+  const db = useTestDatabase();
+
+  it('delivers committed events once, in order, and finishes in the handler transaction', async () => {
+    await createQueue(db.pool, 'orders');
+    const consumer = new Consumer(db.pool, { queue: 'orders', name: 'billing', listen: false, pollIntervalMs: 20 });
+    await registerConsumer(db.pool, 'orders', 'billing');
+    await db.pool.query('CREATE TABLE billed (id int PRIMARY KEY)');
+    const producer = new Producer(db.pool, { queue: 'orders' });
+    for (let i = 0; i < 10; i++) await producer.insert('order', { id: i });
+    const client = await db.pool.connect();
+    await client.query('BEGIN');
+    await producer.insert('order', { id: 999 }, { client });
+    await client.query('ROLLBACK');
+    client.release();
+    await producer.insertMany(Array.from({ length: 5 }, (_, i) => ({ type: 'order', payload: { id: 10 + i } })));
+    await forceTick(db.pool, 'orders');
+
+    const ac = new AbortController();
+    await consumer.run(
+      async (batch) => {
+        for await (const ev of batch.events()) {
+          await batch.client.query('INSERT INTO billed VALUES ($1)', [(ev.payload as { id: number }).id]);
+        }
+        ac.abort();
+      },
+      { signal: ac.signal },
+    );
+    const { rows } = await db.pool.query<{ id: number }>('SELECT id FROM billed ORDER BY id');
+    expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    expect(consumer.stats.events).toBe(15);
+    await consumer.close();
+  });
+
+  it('refuses bad payloads at insert and dead-letters them at consume', async () => {
+    await createQueue(db.pool, 'typed');
+    const schemas = { signup: z.object({ email: z.string().email() }) };
+    const producer = new Producer(db.pool, { queue: 'typed', schemas });
+    await expect(producer.insert('signup', { email: 'nope' })).rejects.toThrow(EventValidationError);
+    await expect(producer.insert('signup', { email: 'nope' })).rejects.toThrow(/email/);
+    const consumer = new Consumer(db.pool, { queue: 'typed', name: 'mailer', schemas, listen: false });
+    await registerConsumer(db.pool, 'typed', 'mailer');
+    await producer.insert('signup', { email: 'a@example.com' });
+    await db.pool.query(`SELECT pgferry.insert_event('typed', 'signup', '{"email": 42}')`);
+    await db.pool.query(`SELECT pgferry.insert_event('typed', 'signup', 'not json')`);
+    await forceTick(db.pool, 'typed');
+    const seen: string[] = [];
+    for await (const b of consumer.batches()) {
+      for await (const ev of b.events()) seen.push(ev.payload.email);
+      const r = await b.finish();
+      expect(r.deadLetters).toBe(2);
+      break;
+    }
+    expect(seen).toEqual(['a@example.com']);
+    const dl = await db.pool.query('SELECT dl_reason FROM pgferry.dead_letter ORDER BY dl_id');
+    expect(dl.rows.map((r) => r.dl_reason)).toEqual([expect.stringMatching(/email/), expect.stringMatching(/not JSON/)]);
+    await consumer.close();
+  });
+
+  it('names the queue in errors', async () => {
+    const producer = new Producer(db.pool, { queue: 'missing' });
+    await expect(producer.insert('x', 1)).rejects.toThrow(QueueNotFoundError);
+    await expect(producer.insert('x', 1)).rejects.toThrow(/queue "missing" does not exist/);
+  });
+});
