@@ -90,12 +90,18 @@ export class Batch<S extends EventSchemas = EventSchemas> {
   private seen = 0;
   private readonly started = Date.now();
 
+  // A checked-out pool client has no 'error' listener: without ours, a connection lost
+  // between queries would be an uncaught exception. The next query reports it instead.
+  private readonly onClientError = (err: Error) => debug('batch %s: connection error: %s', this.id, err.message);
+
   constructor(
     readonly id: string,
     /** The batch's transaction: write here for exactly-once effects in the same database. */
     readonly client: pg.PoolClient,
     private readonly consumer: Consumer<S>,
-  ) {}
+  ) {
+    client.on('error', this.onClientError);
+  }
 
   /** Stream the batch's events in ev_id order (each batch can be read once). */
   async *events(): AsyncGenerator<EventOf<S>> {
@@ -197,6 +203,7 @@ export class Batch<S extends EventSchemas = EventSchemas> {
   private release(err?: Error): void {
     if (this.released) return;
     this.released = true;
+    this.client.off('error', this.onClientError);
     this.client.release(err);
   }
 }
@@ -316,21 +323,22 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
 
   private async openBatch(): Promise<Batch<S> | undefined> {
     const client = await this.pool.connect();
+    const onError = (err: Error) => debug('%s/%s: connection error: %s', this.queue, this.name, err.message);
+    client.on('error', onError);
     try {
-      let id: string | null;
-      if (this.options.subconsumer) {
-        // Cooperative: the batch is assigned in its own transaction, so the consumer's
-        // position moves on for the other sub-consumers at once.
-        id = await nextBatch(client, this.queue, this.name, {
-          subconsumer: this.options.subconsumer,
-          deadIntervalMs: this.options.deadIntervalMs,
-        });
-        if (id) await client.query('BEGIN');
-      } else {
-        await client.query('BEGIN');
-        id = await nextBatch(client, this.queue, this.name);
-        if (!id) await client.query('ROLLBACK');
-      }
+      // The batch is assigned in its own transaction (as in PGQ): it stays this consumer's
+      // open batch, under the same id, until finished, whatever happens to the processing
+      // transaction; and a cooperative consumer's position moves on for its siblings at once.
+      const id = await nextBatch(
+        client,
+        this.queue,
+        this.name,
+        this.options.subconsumer
+          ? { subconsumer: this.options.subconsumer, deadIntervalMs: this.options.deadIntervalMs }
+          : undefined,
+      );
+      if (id) await client.query('BEGIN');
+      client.off('error', onError);
       if (!id) {
         client.release();
         return undefined;
@@ -338,6 +346,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
       return new Batch<S>(id, client, this);
     } catch (err) {
       if (!isConnectionError(err)) await client.query('ROLLBACK').catch(() => undefined);
+      client.off('error', onError);
       client.release(isConnectionError(err) ? (err as Error) : undefined);
       throw err;
     }

@@ -34,6 +34,9 @@ export async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<
 /** Check out a pool client for `fn`; a client that saw a connection error is destroyed. */
 export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // Checked-out clients have no 'error' listener; a lost connection must not crash the process.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   let broken: unknown;
   try {
     return await fn(client);
@@ -41,6 +44,7 @@ export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) =
     if (isConnectionError(err)) broken = err;
     throw err;
   } finally {
+    client.off('error', ignore);
     client.release(broken instanceof Error ? broken : undefined);
   }
 }
