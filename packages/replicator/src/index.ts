@@ -1,0 +1,4 @@
+/**
+ * @pgferry/replicator — Londiste-style replication on pgferry queues.
+ */
+export {};
