@@ -1,0 +1,186 @@
+/**
+ * The case registry's contract, paired baseline/measured runs (median of N), and the
+ * output: a table on stdout and the same rows as JSON.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BenchServer } from './server.js';
+import { median } from './stats.js';
+
+export interface BenchContext {
+  /** Runs per case (medians are over these). */
+  runs: number;
+  /** The run's shared server (started on first use). */
+  server(): Promise<BenchServer>;
+  /** A second server, for cases that need a subscriber (started on first use). */
+  secondServer(): Promise<BenchServer>;
+  log(message: string): void;
+}
+
+export type Status = 'measured' | 'not available' | 'failed';
+
+/** One line of the table (a case may report several variants). */
+export interface ResultRow {
+  case: string;
+  status: Status;
+  /** What "rate" is: 'events/s', 'rows/s', 'ms', 'MB'. */
+  unit: string;
+  rate: number | null;
+  baseline: number | null;
+  ratio: number | null;
+  /** Display text for rate/baseline/ratio when a plain number does not say it (latency, memory). */
+  rateText?: string;
+  baselineText?: string;
+  ratioText?: string;
+  target: string;
+  met: boolean | null;
+  runs: number;
+  /** Rows/events per run (the issue asks for 1,000,000 where it names a count). */
+  scale?: number;
+  notes: string[];
+  /** Raw figures per run and anything else worth keeping in the JSON. */
+  detail: Record<string, unknown>;
+}
+
+export interface BenchCase {
+  name: string;
+  /** One line: what is measured against what. */
+  summary: string;
+  run(ctx: BenchContext): Promise<ResultRow[]>;
+}
+
+export function notAvailable(name: string, target: string, why: string): ResultRow {
+  return {
+    case: name,
+    status: 'not available',
+    unit: '',
+    rate: null,
+    baseline: null,
+    ratio: null,
+    target,
+    met: null,
+    runs: 0,
+    notes: [why],
+    detail: {},
+  };
+}
+
+export interface PairedRates {
+  /** Median over runs of each variant's rate. */
+  rates: Record<string, number>;
+  baseline: number;
+  /** Median over runs of measured/baseline of the same run (robust to drift on a noisy host). */
+  ratios: Record<string, number>;
+  perRun: { baseline: number; measured: Record<string, number> }[];
+}
+
+/**
+ * Run `baseline` and every measured variant `runs` times, alternating the order between
+ * runs (baseline first, then last) so that a slow phase of the machine hits both sides.
+ * Each function returns a rate (higher is better).
+ */
+export async function pairedRates(
+  ctx: BenchContext,
+  label: string,
+  runs: number,
+  baseline: () => Promise<number>,
+  measured: Record<string, () => Promise<number>>,
+): Promise<PairedRates> {
+  const perRun: PairedRates['perRun'] = [];
+  for (let i = 0; i < runs; i++) {
+    const m: Record<string, number> = {};
+    let b = Number.NaN;
+    const doBaseline = async () => {
+      b = await baseline();
+      ctx.log(`${label} run ${i + 1}/${runs}: baseline ${fmtRate(b)}`);
+    };
+    const doMeasured = async () => {
+      for (const [k, fn] of Object.entries(measured)) {
+        m[k] = await fn();
+        ctx.log(`${label} run ${i + 1}/${runs}: ${k} ${fmtRate(m[k]!)}`);
+      }
+    };
+    if (i % 2 === 0) {
+      await doBaseline();
+      await doMeasured();
+    } else {
+      await doMeasured();
+      await doBaseline();
+    }
+    perRun.push({ baseline: b, measured: m });
+  }
+  const rates: Record<string, number> = {};
+  const ratios: Record<string, number> = {};
+  for (const k of Object.keys(measured)) {
+    rates[k] = median(perRun.map((r) => r.measured[k]!));
+    ratios[k] = median(perRun.map((r) => r.measured[k]! / r.baseline));
+  }
+  return { rates, baseline: median(perRun.map((r) => r.baseline)), ratios, perRun };
+}
+
+/** A row for a "ratio ≥ target" case from paired rates. */
+export function ratioRow(
+  name: string,
+  variant: string,
+  p: PairedRates,
+  minRatio: number,
+  unit: string,
+  extra: Partial<ResultRow> = {},
+): ResultRow {
+  const ratio = p.ratios[variant]!;
+  return {
+    case: name,
+    status: 'measured',
+    unit,
+    rate: p.rates[variant]!,
+    baseline: p.baseline,
+    ratio,
+    target: `≥ ${minRatio.toFixed(2)}×`,
+    met: ratio >= minRatio,
+    runs: p.perRun.length,
+    notes: [],
+    detail: {
+      perRun: p.perRun.map((r) => ({ baseline: r.baseline, measured: r.measured[variant], ratio: r.measured[variant]! / r.baseline })),
+    },
+    ...extra,
+  };
+}
+
+export function fmtRate(x: number): string {
+  if (!Number.isFinite(x)) return '-';
+  if (x >= 100) return Math.round(x).toLocaleString('en-US');
+  return x.toPrecision(3);
+}
+
+function cell(row: ResultRow, which: 'rate' | 'baseline' | 'ratio'): string {
+  if (row.status !== 'measured') return which === 'rate' ? row.status : '-';
+  const text = which === 'rate' ? row.rateText : which === 'baseline' ? row.baselineText : row.ratioText;
+  if (text !== undefined) return text;
+  const v = row[which];
+  if (v === null) return '-';
+  if (which === 'ratio') return `${v.toFixed(2)}×`;
+  return `${fmtRate(v)} ${row.unit}`;
+}
+
+function metCell(row: ResultRow): string {
+  if (row.status === 'not available') return 'not available yet';
+  if (row.status === 'failed') return 'FAILED';
+  if (row.met === null) return '-';
+  return row.met ? 'met' : 'not met';
+}
+
+export function formatTable(rows: readonly ResultRow[]): string {
+  const header = ['case', 'rate', 'baseline rate', 'ratio', 'target', 'met?'];
+  const body = rows.map((r) => [r.case, cell(r, 'rate'), cell(r, 'baseline'), cell(r, 'ratio'), r.target, metCell(r)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cols: string[]) => `| ${cols.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)];
+  const notes = rows.flatMap((r) => r.notes.map((n) => `  ${r.case}: ${n}`));
+  if (notes.length) out.push('', 'notes:', ...notes);
+  return out.join('\n');
+}
+
+export async function writeJson(file: string, data: unknown): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+}
