@@ -63,6 +63,16 @@ export interface ConsumerOptions<S extends EventSchemas> {
   invalidRetryDelayMs?: number;
 }
 
+export interface RunOptions {
+  /** Stop (gracefully, after the current batch) when this aborts. */
+  signal?: AbortSignal;
+  /**
+   * Return once there is no batch to take (cron-style workers: drain what has been ticked,
+   * then exit). Tick first (forceTick) to include everything committed so far.
+   */
+  untilIdle?: boolean;
+}
+
 export interface ConsumerStats {
   batches: number;
   events: number;
@@ -267,7 +277,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
    * (or abandoned) before the next is taken. Connection failures while waiting for a batch
    * are retried with backoff; the open batch then comes again.
    */
-  async *batches(options: { signal?: AbortSignal } = {}): AsyncGenerator<Batch<S>> {
+  async *batches(options: RunOptions = {}): AsyncGenerator<Batch<S>> {
     const { signal } = options;
     let backoff = 100;
     while (!signal?.aborted) {
@@ -285,6 +295,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
         continue;
       }
       if (!batch) {
+        if (options.untilIdle) return;
         await (this.listener?.wait(this.queue, this.options.pollIntervalMs ?? 1000, signal) ??
           sleep(this.options.pollIntervalMs ?? 1000, signal));
         continue;
@@ -302,7 +313,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
    * handler's transaction (batch.client). A connection failure rolls the batch back and it
    * is processed again after reconnecting; a handler error rolls it back and is thrown.
    */
-  async run(handler: (batch: Batch<S>) => Promise<void>, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async run(handler: (batch: Batch<S>) => Promise<void>, options: RunOptions = {}): Promise<void> {
     let backoff = 100;
     while (!options.signal?.aborted) {
       try {
@@ -311,6 +322,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
           await batch.finish();
           backoff = 100;
         }
+        if (options.untilIdle) return;
       } catch (err) {
         if (!isConnectionError(err)) throw err;
         this.stats.reconnects++;

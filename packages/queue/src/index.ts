@@ -6,7 +6,7 @@ export * from '@pgferry/sql';
 export { Producer } from './producer.js';
 export type { ProducerOptions, InsertOptions, NewEvent, PayloadOf } from './producer.js';
 export { Consumer, Batch, BatchLostError } from './consumer.js';
-export type { ConsumerOptions, ConsumerStats, QueueEvent, EventOf, BatchResult } from './consumer.js';
+export type { ConsumerOptions, ConsumerStats, RunOptions, QueueEvent, EventOf, BatchResult } from './consumer.js';
 export { Ticker, runMaintenance, TICKER_LOCK_KEY } from './ticker.js';
 export type { TickerOptions, TickerStats } from './ticker.js';
 export { TickListener } from './tick-listener.js';

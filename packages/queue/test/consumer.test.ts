@@ -68,3 +68,28 @@ describe('producer and consumer', () => {
     await expect(producer.insert('x', 1)).rejects.toThrow(/queue "missing" does not exist/);
   });
 });
+
+describe('cron-style draining', () => {
+  const db = useTestDatabase();
+
+  it('run({ untilIdle }) processes what was ticked and returns', async () => {
+    await createQueue(db.pool, 'cron');
+    await registerConsumer(db.pool, 'cron', 'job');
+    const producer = new Producer(db.pool, { queue: 'cron' });
+    for (let i = 0; i < 3; i++) {
+      await producer.insert('e', i);
+      await forceTick(db.pool, 'cron');
+    }
+    await producer.insert('e', 'after the last tick');
+    const consumer = new Consumer(db.pool, { queue: 'cron', name: 'job', listen: false });
+    const seen: unknown[] = [];
+    await consumer.run(
+      async (batch) => {
+        for await (const ev of batch.events()) seen.push(ev.payload);
+      },
+      { untilIdle: true },
+    );
+    expect(seen).toEqual([0, 1, 2]);
+    expect(consumer.stats.batches).toBe(3);
+  });
+});
