@@ -1,5 +1,6 @@
 /** The case registry, in the order `pnpm bench` runs them. */
 import type { BenchCase } from '../lib/runner.js';
 import { produceSingle } from './produce-single.js';
+import { produceBulk } from './produce-bulk.js';
 
-export const CASES: BenchCase[] = [produceSingle];
+export const CASES: BenchCase[] = [produceSingle, produceBulk];
