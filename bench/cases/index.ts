@@ -2,5 +2,6 @@
 import type { BenchCase } from '../lib/runner.js';
 import { produceSingle } from './produce-single.js';
 import { produceBulk } from './produce-bulk.js';
+import { consume } from './consume.js';
 
-export const CASES: BenchCase[] = [produceSingle, produceBulk];
+export const CASES: BenchCase[] = [produceSingle, produceBulk, consume];
