@@ -1,6 +1,7 @@
 /**
  * Queue and consumer administration: one function per SQL entry point, typed results.
  */
+import type { RawEvent } from './batch.js';
 import { q, type Queryable } from './db.js';
 
 /** Queue settings accepted by setQueueConfig (PGQ's names, without the queue_ prefix). */
@@ -246,4 +247,145 @@ export async function purgeDeadLetters(
     options.olderThan ?? null,
   ]);
   return rows[0]?.n ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Ticks and events, for operators (the CLI's `consumer rewind` and `events tail`). These
+// read pgferry's tables directly: they need the pgferry_admin role (or the owner).
+
+export interface TickRow {
+  tickId: string;
+  time: Date;
+  /** The queue's event-id counter when the tick was taken. */
+  eventSeq: number;
+  /** The queue still holds the events after this tick: a consumer can start here. */
+  available: boolean;
+}
+
+const tickColumns = `t.tick_id::text AS tick_id, t.tick_time, t.tick_event_seq,
+       pg_snapshot_xmin(t.tick_snapshot) >= q.queue_data_horizon AS available`;
+
+function toTickRow(r: Record<string, unknown>): TickRow {
+  return {
+    tickId: r.tick_id as string,
+    time: r.tick_time as Date,
+    eventSeq: Number(r.tick_event_seq),
+    available: r.available as boolean,
+  };
+}
+
+/** A queue's ticks, newest first (`limit`, default 20; `before`: only ticks older than that id). */
+export async function listTicks(
+  db: Queryable,
+  queue: string,
+  options: { limit?: number; before?: string; after?: string } = {},
+): Promise<TickRow[]> {
+  const rows = await q<Record<string, unknown>>(
+    db,
+    `SELECT ${tickColumns}
+       FROM pgferry._queue($1) q JOIN pgferry.tick t ON t.tick_queue = q.queue_id
+      WHERE ($2::bigint IS NULL OR t.tick_id < $2) AND ($3::bigint IS NULL OR t.tick_id > $3)
+      ORDER BY t.tick_id DESC
+      LIMIT $4`,
+    [queue, options.before ?? null, options.after ?? null, options.limit ?? 20],
+  );
+  return rows.map(toTickRow);
+}
+
+/** The latest tick taken at or before `time`, or null when the queue has none that old. */
+export async function findTickAt(db: Queryable, queue: string, time: Date): Promise<TickRow | null> {
+  const rows = await q<Record<string, unknown>>(
+    db,
+    `SELECT ${tickColumns}
+       FROM pgferry._queue($1) q JOIN pgferry.tick t ON t.tick_queue = q.queue_id
+      WHERE t.tick_time <= $2
+      ORDER BY t.tick_id DESC
+      LIMIT 1`,
+    [queue, time],
+  );
+  return rows[0] ? toTickRow(rows[0]) : null;
+}
+
+/** The oldest tick a consumer can still start from (null if none). */
+export async function oldestAvailableTick(db: Queryable, queue: string): Promise<TickRow | null> {
+  const rows = await q<Record<string, unknown>>(
+    db,
+    `SELECT ${tickColumns}
+       FROM pgferry._queue($1) q JOIN pgferry.tick t ON t.tick_queue = q.queue_id
+      WHERE pg_snapshot_xmin(t.tick_snapshot) >= q.queue_data_horizon
+      ORDER BY t.tick_id
+      LIMIT 1`,
+    [queue],
+  );
+  return rows[0] ? toTickRow(rows[0]) : null;
+}
+
+/**
+ * Events a batch from tick `fromTick` to tick `toTick` would hold (producers' events only,
+ * not retried copies), in ev_id order, at most `limit`. Read-only: no batch is opened. The
+ * ev_txid bounds (the older snapshot's xmin, the newer one's xmax) let the index serve it.
+ */
+export async function getEventsBetweenTicks(
+  db: Queryable,
+  queue: string,
+  fromTick: string,
+  toTick: string,
+  options: { limit?: number } = {},
+): Promise<RawEvent[]> {
+  const rows = await q<Record<string, unknown>>(
+    db,
+    `SELECT e.ev_id, e.ev_time, e.ev_txid::text AS ev_txid, e.ev_retry, e.ev_type, e.ev_data,
+            e.ev_extra1, e.ev_extra2, e.ev_extra3, e.ev_extra4
+       FROM pgferry._queue($1) q
+       JOIN pgferry.tick t1 ON t1.tick_queue = q.queue_id AND t1.tick_id = $2
+       JOIN pgferry.tick t2 ON t2.tick_queue = q.queue_id AND t2.tick_id = $3
+       JOIN pgferry.event e ON e.ev_queue = q.queue_id
+      WHERE e.ev_owner IS NULL
+        AND e.ev_txid >= pg_snapshot_xmin(t1.tick_snapshot) AND e.ev_txid < pg_snapshot_xmax(t2.tick_snapshot)
+        AND pg_visible_in_snapshot(e.ev_txid, t2.tick_snapshot)
+        AND NOT pg_visible_in_snapshot(e.ev_txid, t1.tick_snapshot)
+      ORDER BY e.ev_id
+      LIMIT $4`,
+    [queue, fromTick, toTick, options.limit ?? 1000],
+  );
+  return rows.map(toEvent);
+}
+
+/** The last `limit` events of a queue visible at tick `atTick` (producers' events), oldest first. */
+export async function getLatestEvents(
+  db: Queryable,
+  queue: string,
+  atTick: string,
+  options: { limit?: number } = {},
+): Promise<RawEvent[]> {
+  const rows = await q<Record<string, unknown>>(
+    db,
+    `SELECT * FROM (
+       SELECT e.ev_id, e.ev_time, e.ev_txid::text AS ev_txid, e.ev_retry, e.ev_type,
+              e.ev_data, e.ev_extra1, e.ev_extra2, e.ev_extra3, e.ev_extra4
+         FROM pgferry._queue($1) q
+         JOIN pgferry.tick t ON t.tick_queue = q.queue_id AND t.tick_id = $2
+         JOIN pgferry.event e ON e.ev_queue = q.queue_id
+        WHERE e.ev_owner IS NULL AND pg_visible_in_snapshot(e.ev_txid, t.tick_snapshot)
+        ORDER BY e.ev_id DESC
+        LIMIT $3) x
+     ORDER BY ev_id`,
+    [queue, atTick, options.limit ?? 20],
+  );
+  return rows.map(toEvent);
+}
+
+function toEvent(r: Record<string, unknown>): RawEvent {
+  return {
+    id: r.ev_id as string,
+    time: r.ev_time as Date,
+    txid: r.ev_txid as string,
+    retry: (r.ev_retry as number | null) ?? null,
+    type: (r.ev_type as string | null) ?? null,
+    data: (r.ev_data as string | null) ?? null,
+    extra1: (r.ev_extra1 as string | null) ?? null,
+    extra2: (r.ev_extra2 as string | null) ?? null,
+    extra3: (r.ev_extra3 as string | null) ?? null,
+    extra4: (r.ev_extra4 as string | null) ?? null,
+  };
 }

@@ -1,0 +1,81 @@
+/** The `pgferry` command tree (commander). main.ts runs it; tests can build it too. */
+import { Command, CommanderError, Option } from 'commander';
+import { consumerCommands } from './consumer.js';
+import { deadLetterCommands } from './dead-letter.js';
+import { daemonCommand } from './daemon.js';
+import { eventCommands } from './events.js';
+import { cliVersion, installCommands } from './install.js';
+import { collect, io, parseInteger, EXIT } from './options.js';
+import { queueCommands } from './queue.js';
+import { tickCommands } from './tick.js';
+
+const HELP_FOOTER = `
+Connection:
+  --db URL (repeatable), else PGFERRY_DB (one URL, or several separated by spaces), else
+  the usual libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE). Read
+  commands and install/upgrade/tick/maint run on every database given; the rest on each
+  too, except where one database is needed (events, consumer rewind).
+
+Output:
+  Tables for people; --json for scripts (with several databases, each row has "database").
+
+Exit codes:
+  0 ok   1 failed (unknown queue or consumer, refused, check over threshold)
+  2 bad command line   3 cannot connect   4 pgferry not installed (run \`pgferry install\`)
+
+Examples:
+  $ pgferry --db postgres://admin@db1/app install
+  $ pgferry queue create orders
+  $ pgferry consumer lag --max-lag 300
+  $ pgferry daemon --config /etc/pgferry/daemon.json
+`;
+
+export function buildProgram(): Command {
+  const program = new Command('pgferry')
+    .description('pgferry admin: PGQ-style queues on PostgreSQL (install, queues, consumers, events, dead letters, ticker daemon)')
+    .version(cliVersion(), '-V, --cli-version', 'print the CLI version')
+    .addOption(new Option('--db <url>', 'database URL (repeat for several)').argParser(collect))
+    .option('--json', 'machine-readable output')
+    .option('--connect-timeout <ms>', 'give up connecting after this long', parseInteger, 10_000)
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', HELP_FOOTER);
+  program.configureOutput({
+    writeOut: (s) => io.out.write(s),
+    writeErr: (s) => io.err.write(s),
+  });
+  installCommands(program);
+  queueCommands(program);
+  consumerCommands(program);
+  eventCommands(program);
+  deadLetterCommands(program);
+  tickCommands(program);
+  daemonCommand(program);
+  // Usage errors exit 2 (not commander's 1): see EXIT.
+  const exitOverride = (err: CommanderError) => {
+    throw err;
+  };
+  const apply = (cmd: Command) => {
+    cmd.exitOverride(exitOverride);
+    cmd.commands.forEach(apply);
+  };
+  apply(program);
+  return program;
+}
+
+/** Parse and run; returns the exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return EXIT.OK;
+      // commander printed the message already.
+      return EXIT.USAGE;
+    }
+    io.err.write(`pgferry: ${(err as Error).message}\n`);
+    return EXIT.FAILED;
+  }
+  return Number(process.exitCode ?? 0);
+}

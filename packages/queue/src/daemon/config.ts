@@ -1,0 +1,153 @@
+/**
+ * Daemon configuration: a JSON file checked with zod (a bad file is refused with the path
+ * of each error), with command-line flags laid over it.
+ *
+ *   {
+ *     "databases": [
+ *       "postgres://pgferry@db1/app",
+ *       { "name": "billing", "url": "postgres://pgferry@db2/billing", "tickIntervalMs": 20 }
+ *     ],
+ *     "metrics": { "port": 9187 },
+ *     "tickIntervalMs": 100,
+ *     "maintIntervalMs": 2000,
+ *     "logFormat": "text"
+ *   }
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { labelOf } from '../cli/context.js';
+
+const interval = z.number().int().positive();
+
+const databaseEntry = z.strictObject({
+  /** Label in logs and metrics (default: host:port/database of the URL). */
+  name: z.string().min(1).optional(),
+  url: z.string().min(1),
+  tickIntervalMs: interval.optional(),
+  maintIntervalMs: interval.optional(),
+});
+
+export const daemonConfigSchema = z
+  .strictObject({
+    databases: z.array(z.union([z.string().min(1), databaseEntry])).min(1, 'give at least one database'),
+    /** How often the ticker rules are checked (ms). */
+    tickIntervalMs: interval.default(100),
+    /** How often maintenance runs (ms). */
+    maintIntervalMs: interval.default(2000),
+    /** How often a standby daemon tries to become the ticker leader (ms). */
+    standbyIntervalMs: interval.default(1000),
+    metrics: z
+      .strictObject({
+        port: z.number().int().min(0).max(65535),
+        host: z.string().min(1).default('0.0.0.0'),
+      })
+      .optional(),
+    logFormat: z.enum(['text', 'json']).default('text'),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.databases.forEach((d, i) => {
+      const name = typeof d === 'string' ? labelOf(d) : (d.name ?? labelOf(d.url));
+      if (seen.has(name)) {
+        ctx.addIssue({ code: 'custom', path: ['databases', i], message: `duplicate database name "${name}" (set "name")` });
+      }
+      seen.add(name);
+    });
+  });
+
+export type DaemonConfigInput = z.input<typeof daemonConfigSchema>;
+
+export interface DatabaseConfig {
+  name: string;
+  url: string;
+  tickIntervalMs: number;
+  maintIntervalMs: number;
+  standbyIntervalMs: number;
+}
+
+export interface DaemonConfig {
+  databases: DatabaseConfig[];
+  metrics: { port: number; host: string } | undefined;
+  logFormat: 'text' | 'json';
+}
+
+/** A config that cannot be used, with one line per problem ("databases.0.url: ..."). */
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid config ${source}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+/** Check raw input (parsed JSON plus flags) and resolve defaults. */
+export function parseDaemonConfig(input: unknown, source = '(flags)'): DaemonConfig {
+  const r = daemonConfigSchema.safeParse(input);
+  if (!r.success) {
+    throw new ConfigError(
+      source,
+      r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top)'}: ${i.message}`),
+    );
+  }
+  const c = r.data;
+  return {
+    databases: c.databases.map((d) => {
+      const e = typeof d === 'string' ? { url: d } : d;
+      return {
+        name: e.name ?? labelOf(e.url),
+        url: e.url,
+        tickIntervalMs: e.tickIntervalMs ?? c.tickIntervalMs,
+        maintIntervalMs: e.maintIntervalMs ?? c.maintIntervalMs,
+        standbyIntervalMs: c.standbyIntervalMs,
+      };
+    }),
+    metrics: c.metrics,
+    logFormat: c.logFormat,
+  };
+}
+
+/** Flags that override the file (undefined: keep the file's). */
+export interface DaemonOverrides {
+  databases?: string[];
+  metricsPort?: number;
+  metricsHost?: string;
+  tickIntervalMs?: number;
+  maintIntervalMs?: number;
+  logFormat?: string;
+}
+
+/** Read the config file (if any), lay the flags over it, check the result. */
+export function loadDaemonConfig(file: string | undefined, overrides: DaemonOverrides): DaemonConfig {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(file, [`cannot read: ${(err as Error).message}`]);
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new ConfigError(file, ['(top): expected an object']);
+    }
+  }
+  const merged: Record<string, unknown> = { ...raw };
+  if (overrides.databases?.length) merged.databases = overrides.databases;
+  if (overrides.tickIntervalMs !== undefined) merged.tickIntervalMs = overrides.tickIntervalMs;
+  if (overrides.maintIntervalMs !== undefined) merged.maintIntervalMs = overrides.maintIntervalMs;
+  if (overrides.logFormat !== undefined) merged.logFormat = overrides.logFormat;
+  if (overrides.metricsPort !== undefined || overrides.metricsHost !== undefined) {
+    const m = (typeof raw.metrics === 'object' && raw.metrics !== null ? raw.metrics : {}) as Record<string, unknown>;
+    merged.metrics = {
+      ...m,
+      ...(overrides.metricsPort !== undefined ? { port: overrides.metricsPort } : {}),
+      ...(overrides.metricsHost !== undefined ? { host: overrides.metricsHost } : {}),
+    };
+  }
+  return parseDaemonConfig(merged, file ?? '(flags)');
+}

@@ -1,0 +1,210 @@
+/**
+ * The pgferry daemon (pgqd's job): a Ticker per database (ticks every queue, new ones
+ * included, and runs maintenance), one leader per database however many daemons run, and
+ * a Prometheus endpoint. A database that goes away is retried with backoff (the Ticker's)
+ * and the daemon says so in its log and in pgferry_ticker_connected / pgferry_database_up.
+ */
+import pg from 'pg';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { Ticker } from '../ticker.js';
+import { createMetricsRegistry, serveMetrics, type MetricsServer } from '../metrics/server.js';
+import { registerQueueMetrics } from '../metrics/queue-metrics.js';
+import { registerTickerMetrics } from '../metrics/ticker-metrics.js';
+import type { DaemonConfig, DatabaseConfig } from './config.js';
+import type { Logger } from './log.js';
+
+/** How often each database's state is checked for changes worth a log line (ms). */
+const WATCH_INTERVAL_MS = 200;
+
+type State = 'connecting' | 'standby' | 'leader' | 'down';
+
+class DatabaseRunner {
+  readonly ticker: Ticker;
+  /** Pool for metrics scrapes (one connection, quick to give up when the database is down). */
+  readonly pool: pg.Pool;
+  private state: State = 'connecting';
+  private downSince: number | undefined;
+  private lastError: string | undefined;
+  private readonly watch: NodeJS.Timeout;
+
+  constructor(
+    readonly config: DatabaseConfig,
+    private readonly log: Logger,
+  ) {
+    const clientConfig: pg.ClientConfig = {
+      connectionString: config.url,
+      application_name: 'pgferry-daemon',
+      connectionTimeoutMillis: 5000,
+    };
+    this.ticker = new Ticker(clientConfig, {
+      tickIntervalMs: config.tickIntervalMs,
+      maintIntervalMs: config.maintIntervalMs,
+      standbyIntervalMs: config.standbyIntervalMs,
+      onError: (err) => this.onError(err),
+    });
+    this.pool = new pg.Pool({ ...clientConfig, max: 1, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000 });
+    this.pool.on('error', () => undefined);
+    this.watch = setInterval(() => this.check(), WATCH_INTERVAL_MS);
+  }
+
+  start(): void {
+    this.log.info('starting ticker and maintenance', { db: this.config.name });
+    this.ticker.start();
+  }
+
+  private onError(err: Error): void {
+    if (this.state !== 'down') {
+      this.downSince = Date.now();
+      this.state = 'down';
+      this.log.error(`database unavailable: ${err.message}; retrying with backoff`, { db: this.config.name });
+    } else if (err.message !== this.lastError) {
+      this.log.warn(`still unavailable: ${err.message}`, { db: this.config.name });
+    }
+    this.lastError = err.message;
+  }
+
+  private check(): void {
+    const { connected, isLeader } = this.ticker.stats;
+    const next: State | undefined = isLeader ? 'leader' : connected ? 'standby' : undefined;
+    if (!next || next === this.state) return;
+    const db = this.config.name;
+    if (this.state === 'down' && this.downSince !== undefined) {
+      this.log.info(`database is back after ${((Date.now() - this.downSince) / 1000).toFixed(1)}s`, { db });
+      this.downSince = undefined;
+      this.lastError = undefined;
+    }
+    if (next === 'leader') this.log.info('ticker leader: ticking all queues and running maintenance', { db });
+    else this.log.info('connected; standing by (another process is the ticker leader)', { db });
+    this.state = next;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.watch);
+    await this.ticker.stop();
+    await this.pool.end().catch(() => undefined);
+    this.log.info('stopped', { db: this.config.name });
+  }
+}
+
+function sameDatabase(a: DatabaseConfig, b: DatabaseConfig): boolean {
+  return (
+    a.url === b.url &&
+    a.tickIntervalMs === b.tickIntervalMs &&
+    a.maintIntervalMs === b.maintIntervalMs &&
+    a.standbyIntervalMs === b.standbyIntervalMs
+  );
+}
+
+export class Daemon {
+  readonly registry: Registry;
+  private readonly runners = new Map<string, DatabaseRunner>();
+  private metricsServer: MetricsServer | undefined;
+  private metricsKey: string | undefined;
+  private readonly reloads: Counter<'result'>;
+
+  constructor(
+    private config: DaemonConfig,
+    private readonly log: Logger,
+  ) {
+    this.registry = createMetricsRegistry();
+    registerQueueMetrics(this.registry, {
+      sources: () => [...this.runners.values()].map((r) => ({ name: r.config.name, db: r.pool })),
+    });
+    registerTickerMetrics(this.registry, () =>
+      [...this.runners.values()].map((r) => ({ database: r.config.name, ticker: r.ticker })),
+    );
+    const runners = this.runners;
+    new Gauge({
+      name: 'pgferry_daemon_databases',
+      help: 'Databases this daemon runs the ticker for',
+      registers: [this.registry],
+      collect() {
+        this.set(runners.size);
+      },
+    });
+    this.reloads = new Counter({
+      name: 'pgferry_daemon_config_reloads_total',
+      help: 'Config reloads (SIGHUP), by result',
+      labelNames: ['result'],
+      registers: [this.registry],
+    });
+  }
+
+  /** The port metrics are served on (when configured). */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  async start(): Promise<void> {
+    await this.applyMetrics();
+    await this.applyDatabases();
+    this.log.info(`running for ${this.runners.size} database(s)`);
+  }
+
+  /** Apply a new config: start added databases, stop removed ones, restart changed ones. */
+  async reload(config: DaemonConfig): Promise<void> {
+    const before = this.config;
+    this.config = config;
+    const { added, removed, changed } = await this.applyDatabases(before);
+    await this.applyMetrics();
+    this.reloads.inc({ result: 'ok' });
+    this.log.info(
+      `config reloaded: ${this.runners.size} database(s) (added ${added}, removed ${removed}, changed ${changed})`,
+    );
+  }
+
+  /** Count a reload that was refused (bad config): the running config stays. */
+  reloadFailed(err: Error): void {
+    this.reloads.inc({ result: 'error' });
+    this.log.error(`config reload refused, keeping the running config: ${err.message.replace(/\n\s*/g, '; ')}`);
+  }
+
+  private async applyDatabases(before?: DaemonConfig): Promise<{ added: number; removed: number; changed: number }> {
+    const wanted = new Map(this.config.databases.map((d) => [d.name, d]));
+    const stops: Promise<void>[] = [];
+    let added = 0;
+    let removed = 0;
+    let changed = 0;
+    for (const [name, runner] of this.runners) {
+      const w = wanted.get(name);
+      if (w && sameDatabase(w, runner.config)) continue;
+      if (w) changed++;
+      else removed++;
+      this.runners.delete(name);
+      stops.push(runner.stop());
+    }
+    // Stopped first: a changed database's old ticker gives up its leader lock before the new one asks.
+    await Promise.all(stops);
+    for (const [name, d] of wanted) {
+      if (this.runners.has(name)) continue;
+      if (before && !before.databases.some((b) => b.name === name)) added++;
+      const runner = new DatabaseRunner(d, this.log);
+      this.runners.set(name, runner);
+      runner.start();
+    }
+    return { added, removed, changed };
+  }
+
+  private async applyMetrics(): Promise<void> {
+    const m = this.config.metrics;
+    const key = m ? `${m.host}:${m.port}` : undefined;
+    if (key === this.metricsKey) return;
+    await this.metricsServer?.close();
+    this.metricsServer = undefined;
+    this.metricsKey = key;
+    if (m) {
+      this.metricsServer = await serveMetrics({ port: m.port, host: m.host, registry: this.registry });
+      this.log.info(`serving metrics on http://${m.host}:${this.metricsServer.port}/metrics`);
+    }
+  }
+
+  /** Stop every ticker (their leader locks go with their connections) and the endpoint. */
+  async stop(): Promise<void> {
+    const runners = [...this.runners.values()];
+    this.runners.clear();
+    await Promise.all(runners.map((r) => r.stop()));
+    await this.metricsServer?.close();
+    this.metricsServer = undefined;
+    this.metricsKey = undefined;
+  }
+}

@@ -1,0 +1,60 @@
+/** The HTTP endpoint Prometheus scrapes: GET /metrics (and /healthz). */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+/** A registry with the process's own health figures (CPU, memory, event loop lag, handles). */
+export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'pgferry_process_' });
+  return registry;
+}
+
+export interface MetricsServer {
+  /** The port listened on (useful with port 0). */
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export interface ServeMetricsOptions {
+  /** Port to listen on (0: any free port). */
+  port: number;
+  /** Address to bind. Default 0.0.0.0. */
+  host?: string;
+  registry: Registry;
+}
+
+export function serveMetrics(options: ServeMetricsOptions): Promise<MetricsServer> {
+  const { registry } = options;
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+    } else if (path === '/metrics') {
+      registry
+        .metrics()
+        .then((body) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(body))
+        .catch((err: Error) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${err.message}\n`));
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+    } else {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('see /metrics\n');
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        server,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections?.();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
