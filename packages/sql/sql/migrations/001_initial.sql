@@ -84,6 +84,10 @@ CREATE TABLE pgferry.event (
   ev_extra3  text,
   ev_extra4  text
 ) PARTITION BY LIST (ev_queue);
+-- Batch SQL scans an ev_txid range plus an exact list of txids (see batch_event_sql): this
+-- index serves both, so a long transaction does not turn a batch into a full table scan.
+-- Every event table gets it (a partitioned index reaches partitions created later).
+CREATE INDEX event_txid_idx ON pgferry.event (ev_txid);
 
 -- Events handed back by a consumer, waiting for their retry time. ev_owner: the
 -- subscription they return to.
