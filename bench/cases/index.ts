@@ -3,5 +3,6 @@ import type { BenchCase } from '../lib/runner.js';
 import { produceSingle } from './produce-single.js';
 import { produceBulk } from './produce-bulk.js';
 import { consume } from './consume.js';
+import { latency } from './latency.js';
 
-export const CASES: BenchCase[] = [produceSingle, produceBulk, consume];
+export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency];
