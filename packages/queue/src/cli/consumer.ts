@@ -198,6 +198,12 @@ async function resolveTick(pool: pg.Pool, queue: string, tickId?: string, time?:
     return tick;
   }
   const [tick] = await listTicks(pool, queue, { before: String(BigInt(tickId!) + 1n), after: String(BigInt(tickId!) - 1n), limit: 1 });
+  if (!tick) {
+    const [latest] = await listTicks(pool, queue, { limit: 1 });
+    if (latest && BigInt(tickId!) > BigInt(latest.tickId)) {
+      throw new CliError(`queue "${queue}" has no tick ${tickId}: its latest is ${describeTick(latest)}`);
+    }
+  }
   if (!tick || !tick.available) return Promise.reject(await noLongerHeld(pool, queue, `tick ${tickId}`));
   return tick;
 }
