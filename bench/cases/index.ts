@@ -4,5 +4,6 @@ import { produceSingle } from './produce-single.js';
 import { produceBulk } from './produce-bulk.js';
 import { consume } from './consume.js';
 import { latency } from './latency.js';
+import { rotation } from './rotation.js';
 
-export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency];
+export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency, rotation];
