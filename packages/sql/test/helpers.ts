@@ -176,3 +176,43 @@ export function rng(seed: number): () => number {
     return s / 0x100000000;
   };
 }
+
+/** Poll until the check returns true (a condition that other sessions may delay). */
+export async function until(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Rotation phase 1 for one queue, in its own transaction. Returns 1 if it switched. */
+export async function rotateStep1(db: Db, queue: string): Promise<number> {
+  return value<number>(db, 'SELECT pgferry.maint_rotate_tables_step1($1)', [queue]);
+}
+
+/** Rotation phase 2, in its own transaction. Returns the number of queues completed. */
+export async function rotateStep2(db: Db): Promise<number> {
+  return value<number>(db, 'SELECT pgferry.maint_rotate_tables_step2()');
+}
+
+/**
+ * A full rotation: phase 1 (retried while something else holds it back, e.g. a long
+ * transaction of another test file keeps tick snapshots old), then phase 2.
+ */
+export async function rotate(db: Db, queue: string, catchUp?: () => Promise<unknown>): Promise<void> {
+  await until(async () => {
+    if ((await rotateStep1(db, queue)) === 1) return true;
+    // Consumers must get past the last switch; a tick with a newer snapshot lets them.
+    if (catchUp) {
+      await tick(db, queue);
+      await catchUp();
+    }
+    return false;
+  }, `rotation step 1 of ${queue}`);
+  await until(async () => (await rotateStep2(db)) >= 1, `rotation step 2 of ${queue}`);
+}
+
+export async function curTable(db: Db, queue: string): Promise<number> {
+  return value<number>(db, 'SELECT queue_cur_table FROM pgferry.get_queue_info($1)', [queue]);
+}

@@ -16,6 +16,8 @@ DECLARE
   v_hi bigint;
   v_list bigint[];
   v_tables int[];
+  v_tbl int;
+  v_era_end xid8;
   v_cond text;
   v_last bigint;
 BEGIN
@@ -24,12 +26,20 @@ BEGIN
   SELECT tick_snapshot INTO s1 FROM pgferry.tick WHERE tick_queue = q.queue_id AND tick_id = s.sub_last_tick;
   SELECT tick_snapshot INTO s2 FROM pgferry.tick WHERE tick_queue = q.queue_id AND tick_id = s.sub_next_tick;
 
-  -- Events can only be in the current table and, until every reader is past the last
-  -- switch, the previous one (rotation waits for that before truncating anything else).
+  -- An older table holds only txids below the step 2 of the switch that ended its era (the
+  -- switch that made the next table current). The batch's txids are not visible at the
+  -- start tick, so they are >= its xmin: walk back from the current table while an era
+  -- ended above that xmin. A consumer that keeps up reads the current table and, until it
+  -- is past the last switch, the previous one; one rewound by register_consumer_at may
+  -- need every table still held (the data horizon keeps it off truncated ones).
   v_tables := ARRAY[q.queue_cur_table];
-  IF q.queue_switch_step2 IS NULL OR pg_snapshot_xmin(s1) < q.queue_switch_step2 THEN
-    v_tables := v_tables || (q.queue_cur_table + q.queue_ntables - 1) % q.queue_ntables;
-  END IF;
+  FOR k IN 1 .. q.queue_ntables - 1 LOOP
+    v_tbl := (q.queue_cur_table - k + q.queue_ntables) % q.queue_ntables;
+    v_era_end := CASE WHEN k = 1 THEN q.queue_switch_step2  -- NULL: switch in progress
+                      ELSE q.queue_table_step2[(v_tbl + 1) % q.queue_ntables + 1] END;
+    EXIT WHEN v_era_end IS NOT NULL AND pg_snapshot_xmin(s1) >= v_era_end;
+    v_tables := v_tables || v_tbl;
+  END LOOP;
 
   v_lo := pg_snapshot_xmax(s1)::text::bigint;
   v_hi := pg_snapshot_xmax(s2)::text::bigint;

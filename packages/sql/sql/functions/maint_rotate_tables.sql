@@ -41,16 +41,43 @@ END $$;
 -- Rotation, phase 2, in a later transaction than phase 1: record the xmax of a snapshot
 -- taken after the switch committed. Every txid from there on writes to the new table.
 -- Returns the number of queues completed.
+--
+-- "Every txid from there on writes to the new table" needs the writer to read the queue row
+-- after step 1 committed. A READ COMMITTED writer does (each statement of insert_event takes
+-- a new snapshot after its txid was assigned); a REPEATABLE READ or SERIALIZABLE one reads
+-- it with its transaction snapshot, which may predate step 1 while its txid is assigned only
+-- now. So phase 2 waits (returns 0, the next maintenance round tries again) while another
+-- session of this database without a txid holds a snapshot from before step 1 committed:
+-- such a snapshot's xmin is at most step 1's txid. Only sessions older than the switch
+-- delay it (a long read-only query too: the cost is a later rotation, never a lost event).
 CREATE OR REPLACE FUNCTION pgferry.maint_rotate_tables_step2()
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  v_snap pg_snapshot := pg_current_snapshot();
+  v_xmax bigint := pg_snapshot_xmax(v_snap)::text::bigint;
+  v_oldest bigint;
   v_count int;
 BEGIN
+  PERFORM pg_stat_clear_snapshot();  -- fresh activity data even in a longer transaction
+  -- A session that already has a txid below our xmax is harmless (that txid is below step
+  -- 2 whatever it reads). xids there are 32-bit: widen them to the txid nearest our xmax.
+  WITH a AS (
+    SELECT v_xmax + ((backend_xmin::text::bigint - v_xmax % 4294967296 + 6442450944) % 4294967296)
+                  - 2147483648 AS xmin8,
+           v_xmax + ((backend_xid::text::bigint - v_xmax % 4294967296 + 6442450944) % 4294967296)
+                  - 2147483648 AS xid8
+      FROM pg_stat_activity
+     WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND pid <> pg_backend_pid()
+       AND backend_xmin IS NOT NULL
+       AND backend_type NOT IN ('walsender', 'autovacuum worker'))
+  SELECT min(xmin8) INTO v_oldest FROM a WHERE xid8 IS NULL OR xid8 >= v_xmax;
   UPDATE pgferry.queue
-     SET queue_switch_step2 = pg_snapshot_xmax(pg_current_snapshot()),
-         queue_table_step2[queue_cur_table + 1] = pg_snapshot_xmax(pg_current_snapshot())
+     SET queue_switch_step2 = pg_snapshot_xmax(v_snap),
+         queue_table_step2[queue_cur_table + 1] = pg_snapshot_xmax(v_snap)
    WHERE queue_switch_step2 IS NULL
-     AND pg_visible_in_snapshot(queue_switch_step1, pg_current_snapshot());
+     AND pg_visible_in_snapshot(queue_switch_step1, v_snap)
+     AND (v_oldest IS NULL OR v_oldest > queue_switch_step1::text::bigint);
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
 END $$;
