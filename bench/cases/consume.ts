@@ -25,7 +25,7 @@ interface PreparedQueue {
 }
 
 /** Fill a queue with `total` events in transactions of `perTick`, one tick after each. */
-async function fillQueue(db: BenchDatabase, queue: string, total: number, perTick: number): Promise<PreparedQueue> {
+export async function fillQueue(db: BenchDatabase, queue: string, total: number, perTick: number): Promise<PreparedQueue> {
   await createQueue(db.pool, queue);
   const startTick = await forceTick(db.pool, queue);
   for (let done = 0; done < total; done += perTick) {

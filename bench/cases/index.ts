@@ -5,5 +5,6 @@ import { produceBulk } from './produce-bulk.js';
 import { consume } from './consume.js';
 import { latency } from './latency.js';
 import { rotation } from './rotation.js';
+import { memory } from './memory.js';
 
-export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency, rotation];
+export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency, rotation, memory];
