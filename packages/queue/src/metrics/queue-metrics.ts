@@ -1,7 +1,7 @@
 /**
  * Queue and consumer figures read from SQL (getQueueInfo/getConsumerInfo) when Prometheus
  * scrapes: nothing is polled between scrapes. One read per database per scrape, shared by
- * all the gauges (prom-client collects them in parallel).
+ * all the gauges (prom-client collects them in parallel; see snapshot()).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import createDebug from 'debug';
@@ -30,7 +30,7 @@ export interface QueueMetricsOptions {
 /** Register queue, consumer and database-up metrics on `registry`. */
 export function registerQueueMetrics(registry: Registry, options: QueueMetricsOptions): void {
   const timeoutMs = options.timeoutMs ?? 5000;
-  let cached: { at: number; snap: Promise<Snapshot> } | undefined;
+  let current: Promise<Snapshot> | undefined;
   const scrapeErrors = new Map<string, number>();
 
   async function read(src: MetricsSource): Promise<Snapshot['sources'][number]> {
@@ -51,13 +51,17 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
     }
   }
 
-  /** One read per scrape: gauges collected within 1 s share it. */
+  /**
+   * One read per scrape. registry.metrics() starts every metric's collect() in registration
+   * order before awaiting any: pgferry_database_up, registered first, starts the read and
+   * the others share it.
+   */
+  function newSnapshot(): Promise<Snapshot> {
+    current = Promise.all(options.sources().map(read)).then((sources) => ({ sources }));
+    return current;
+  }
   function snapshot(): Promise<Snapshot> {
-    if (!cached || Date.now() - cached.at > 1000) {
-      const snap = Promise.all(options.sources().map(read)).then((sources) => ({ sources }));
-      cached = { at: Date.now(), snap };
-    }
-    return cached.snap;
+    return current ?? newSnapshot();
   }
 
   type Q = QueueInfo & { database: string };
@@ -106,7 +110,7 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
     labelNames: ['database'],
     registers: [registry],
     async collect() {
-      const snap = await snapshot();
+      const snap = await newSnapshot();
       this.reset();
       for (const s of snap.sources) this.set({ database: s.name }, s.ok ? 1 : 0);
     },

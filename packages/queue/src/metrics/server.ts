@@ -6,7 +6,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 /** A registry with the process's own health figures (CPU, memory, event loop lag, handles). */
 export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'pgferry_process_' });
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'pgferry_' });
   return registry;
 }
 
