@@ -6,5 +6,6 @@ import { consume } from './consume.js';
 import { latency } from './latency.js';
 import { rotation } from './rotation.js';
 import { memory } from './memory.js';
+import { captureBulk, captureSingle } from './capture.js';
 
-export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency, rotation, memory];
+export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency, rotation, memory, captureSingle, captureBulk];

@@ -1,0 +1,119 @@
+/**
+ * capture-single / capture-bulk: writes to a table with pgferry's capture triggers
+ * (pgferry.capture_add_table, public SQL API) against the same writes to an identical
+ * table without triggers. capture-single: one single-row INSERT per transaction on one
+ * connection. capture-bulk: one INSERT ... SELECT of 1,000,000 rows.
+ */
+import type pg from 'pg';
+import { createQueue } from '@pgferry/queue';
+import type { BenchCase, BenchContext, ResultRow } from '../lib/runner.js';
+import { notAvailable, pairedRates, ratioRow } from '../lib/runner.js';
+import type { BenchDatabase } from '../lib/server.js';
+import { payloadObject } from '../lib/payload.js';
+import { timed } from '../lib/stats.js';
+import { BULK_ROWS } from './produce-bulk.js';
+import { ratePerSecond } from './produce-single.js';
+
+const SECONDS_PER_SIDE = Number(process.env.BENCH_SINGLE_SECONDS ?? 4);
+const NEEDS = 'not available yet (needs capture triggers: pgferry.capture_add_table)';
+
+/** An orders table whose row image is about 100 bytes of JSON, like the queue payload. */
+const TABLE_DDL = (name: string) => `CREATE TABLE ${name} (
+  id bigserial PRIMARY KEY, customer text NOT NULL, sku text NOT NULL, qty int NOT NULL,
+  amount numeric(10,2) NOT NULL, note text)`;
+
+/** Row values for INSERT ... SELECT over generate_series alias g. */
+const ROWS_SQL = (n: number) => `SELECT 'cust-' || ((g::bigint * 7919) % 100000), 'SKU-' || ((g::bigint * 104729) % 1000000),
+  (g % 9) + 1, round(((g::bigint * 37) % 100000) / 100.0, 2), 'benchmark payload' FROM generate_series(1, ${n}) g`;
+
+async function captureAvailable(db: BenchDatabase): Promise<boolean> {
+  const { rows } = await db.pool.query<{ ok: boolean }>(
+    `SELECT to_regprocedure('pgferry.capture_add_table(text, text, text[], text[], text, text)') IS NOT NULL AS ok`,
+  );
+  return rows[0]?.ok === true;
+}
+
+/** Tables: orders_plain (no trigger), orders_stmt (statement-mode capture), orders_row (row-mode capture). */
+async function setup(db: BenchDatabase): Promise<void> {
+  await createQueue(db.pool, 'capture');
+  for (const t of ['orders_plain', 'orders_stmt', 'orders_row']) await db.pool.query(TABLE_DDL(t));
+  await db.pool.query(`SELECT pgferry.capture_add_table('capture', 'orders_stmt', i_mode => 'statement')`);
+  await db.pool.query(`SELECT pgferry.capture_add_table('capture', 'orders_row', i_mode => 'row')`);
+}
+
+function insertOne(client: pg.Client, table: string, i: number): Promise<unknown> {
+  const p = payloadObject(i);
+  return client.query(`INSERT INTO ${table} (customer, sku, qty, amount, note) VALUES ($1, $2, $3, $4, $5)`, [
+    p.customer,
+    p.sku,
+    p.qty,
+    p.amount,
+    p.note,
+  ]);
+}
+
+export const captureSingle: BenchCase = {
+  name: 'capture-single',
+  summary: 'single-row INSERT per transaction into a captured table vs the same table without trigger',
+  async run(ctx: BenchContext): Promise<ResultRow[]> {
+    const db = await (await ctx.server()).database('capture_single');
+    try {
+      if (!(await captureAvailable(db))) return [notAvailable('capture-single', '≥ 0.80×', NEEDS)];
+      await setup(db);
+      const client = await db.connect();
+      try {
+        let i = 0;
+        const side = (table: string) => async () => {
+          await db.settle();
+          return ratePerSecond(SECONDS_PER_SIDE * 1000, () => insertOne(client, table, i++));
+        };
+        const p = await pairedRates(ctx, 'capture-single', ctx.runs, side('orders_plain'), {
+          statement: side('orders_stmt'),
+          row: side('orders_row'),
+        });
+        const note = `one connection, autocommit, ${SECONDS_PER_SIDE} s per side per run; table (id bigserial PK, customer, sku, qty, amount numeric, note), row image ~110 bytes of JSON`;
+        return [
+          ratioRow('capture-single (statement trigger, default)', 'statement', p, 0.8, 'rows/s', { notes: [note] }),
+          ratioRow('capture-single (row trigger)', 'row', p, 0.8, 'rows/s', {}),
+        ];
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await db.drop();
+    }
+  },
+};
+
+export const captureBulk: BenchCase = {
+  name: 'capture-bulk',
+  summary: `one INSERT ... SELECT of ${BULK_ROWS.toLocaleString('en-US')} rows into a captured table vs without trigger`,
+  async run(ctx: BenchContext): Promise<ResultRow[]> {
+    const db = await (await ctx.server()).database('capture_bulk');
+    try {
+      if (!(await captureAvailable(db))) return [notAvailable('capture-bulk', '≥ 0.40×', NEEDS)];
+      await setup(db);
+      const side = (table: string) => async () => {
+        // Empty the table and the queue's event tables so every run starts alike.
+        await db.pool.query(`TRUNCATE ${table}`);
+        await db.pool.query(`TRUNCATE pgferry.event`);
+        await db.settle();
+        const t = await timed(() =>
+          db.pool.query(`INSERT INTO ${table} (customer, sku, qty, amount, note) ${ROWS_SQL(BULK_ROWS)}`),
+        );
+        return BULK_ROWS / (t.ms / 1000);
+      };
+      const p = await pairedRates(ctx, 'capture-bulk', ctx.runs, side('orders_plain'), {
+        statement: side('orders_stmt'),
+      });
+      return [
+        ratioRow('capture-bulk (statement trigger)', 'statement', p, 0.4, 'rows/s', {
+          scale: BULK_ROWS,
+          notes: ['one autocommit INSERT ... SELECT; the captured table gets one statement-level trigger call writing 1,000,000 events with INSERT ... SELECT from the transition table'],
+        }),
+      ];
+    } finally {
+      await db.drop();
+    }
+  },
+};
