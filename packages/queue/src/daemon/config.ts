@@ -29,7 +29,10 @@ const databaseEntry = z.strictObject({
 
 export const daemonConfigSchema = z
   .strictObject({
-    databases: z.array(z.union([z.string().min(1), databaseEntry])).min(1, 'give at least one database'),
+    // A URL string is short for { url }: preprocessed so errors point into the object.
+    databases: z
+      .array(z.preprocess((v) => (typeof v === 'string' ? { url: v } : v), databaseEntry))
+      .min(1, 'give at least one database'),
     /** How often the ticker rules are checked (ms). */
     tickIntervalMs: interval.default(100),
     /** How often maintenance runs (ms). */
@@ -47,7 +50,7 @@ export const daemonConfigSchema = z
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
     cfg.databases.forEach((d, i) => {
-      const name = typeof d === 'string' ? labelOf(d) : (d.name ?? labelOf(d.url));
+      const name = d.name ?? labelOf(d.url);
       if (seen.has(name)) {
         ctx.addIssue({ code: 'custom', path: ['databases', i], message: `duplicate database name "${name}" (set "name")` });
       }
@@ -92,8 +95,7 @@ export function parseDaemonConfig(input: unknown, source = '(flags)'): DaemonCon
   }
   const c = r.data;
   return {
-    databases: c.databases.map((d) => {
-      const e = typeof d === 'string' ? { url: d } : d;
+    databases: c.databases.map((e) => {
       return {
         name: e.name ?? labelOf(e.url),
         url: e.url,
