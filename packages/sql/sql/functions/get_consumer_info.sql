@@ -31,6 +31,7 @@ BEGIN
       LEFT JOIN pgferry.tick pt ON pt.tick_queue = q.queue_id AND pt.tick_id = p.sub_last_tick
      WHERE (i_queue_name IS NULL OR q.queue_name = i_queue_name)
        AND (i_consumer_name IS NULL OR c.co_name = i_consumer_name
-            OR c.co_name LIKE i_consumer_name || '#%')
+            -- its sub-consumers; not LIKE: "_" is allowed in names and is a LIKE wildcard
+            OR (s.sub_parent IS NOT NULL AND left(c.co_name, length(i_consumer_name) + 1) = i_consumer_name || '#'))
      ORDER BY q.queue_name, c.co_name;
 END $$;
