@@ -106,10 +106,16 @@ export const captureBulk: BenchCase = {
       const p = await pairedRates(ctx, 'capture-bulk', ctx.runs, side('orders_plain'), {
         statement: side('orders_stmt'),
       });
+      const profile = await profileCaptureBulk(db);
+      ctx.log(`capture-bulk profile: ${profile.text}`);
       return [
         ratioRow('capture-bulk (statement trigger)', 'statement', p, 0.4, 'rows/s', {
           scale: BULK_ROWS,
-          notes: ['one autocommit INSERT ... SELECT; the captured table gets one statement-level trigger call writing 1,000,000 events with INSERT ... SELECT from the transition table'],
+          notes: [
+            'one autocommit INSERT ... SELECT; the captured table gets one statement-level trigger call writing 1,000,000 events with INSERT ... SELECT from the transition table',
+            `profile (server-side, one pass each, rolled back): ${profile.text}`,
+          ],
+          detail: { profileSeconds: profile.seconds },
         }),
       ];
     } finally {
@@ -117,3 +123,47 @@ export const captureBulk: BenchCase = {
     }
   },
 };
+
+/**
+ * Where capture-bulk's time goes: the pieces of the trigger's INSERT ... SELECT timed one
+ * by one over the same 1,000,000 rows (read from a plain table instead of the transition
+ * table), each in a transaction that is rolled back.
+ */
+async function profileCaptureBulk(db: BenchDatabase): Promise<{ text: string; seconds: Record<string, number> }> {
+  const client = await db.connect();
+  try {
+    await client.query('TRUNCATE orders_plain');
+    await client.query(`INSERT INTO orders_plain (customer, sku, qty, amount, note) ${ROWS_SQL(BULK_ROWS)}`);
+    await client.query('VACUUM ANALYZE orders_plain');
+    await client.query('CREATE TABLE IF NOT EXISTS ev_noindex (LIKE pgferry.event)');
+    const { rows } = await client.query<{ id: number; cur: number; seq: string }>(
+      `SELECT queue_id AS id, queue_cur_table AS cur, queue_event_seq::text AS seq FROM pgferry.queue WHERE queue_name = 'capture'`,
+    );
+    const qu = rows[0]!;
+    const image = `pg_catalog.to_jsonb(r)::text, 'public.orders', pg_catalog.jsonb_build_array(r.id)::text`;
+    const cols = '(ev_queue, ev_tbl, ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1, ev_extra2)';
+    const vals = `${qu.id}, ${qu.cur}, nextval('${qu.seq}'), now(), pg_current_xact_id(), 'I'`;
+    const steps: [string, string][] = [
+      ['copy of the rows into a plain table (no trigger)', `INSERT INTO orders_plain (customer, sku, qty, amount, note) SELECT customer, sku, qty, amount, note FROM orders_plain`],
+      ['row images only (to_jsonb + key, no write)', `SELECT sum(length(pg_catalog.to_jsonb(r)::text) + length(pg_catalog.jsonb_build_array(r.id)::text)) FROM orders_plain r`],
+      ['events into an unindexed plain heap, ids without nextval', `INSERT INTO ev_noindex ${cols} SELECT ${vals.replace(`nextval('${qu.seq}')`, 'r.id')}, ${image} FROM orders_plain r`],
+      ['events into an unindexed plain heap', `INSERT INTO ev_noindex ${cols} SELECT ${vals}, ${image} FROM orders_plain r`],
+      ['events into pgferry.event (partition routing + ev_txid index)', `INSERT INTO pgferry.event ${cols} SELECT ${vals}, ${image} FROM orders_plain r`],
+      ['whole captured INSERT (rows + trigger)', `INSERT INTO orders_stmt (customer, sku, qty, amount, note) SELECT customer, sku, qty, amount, note FROM orders_plain`],
+    ];
+    const seconds: Record<string, number> = {};
+    for (const [name, sql] of steps) {
+      await db.settle();
+      await client.query('BEGIN');
+      const t = await timed(() => client.query(sql));
+      await client.query('ROLLBACK');
+      seconds[name] = t.ms / 1000;
+    }
+    const text = Object.entries(seconds)
+      .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+      .join('; ');
+    return { text, seconds };
+  } finally {
+    await client.end();
+  }
+}

@@ -7,5 +7,6 @@ import { latency } from './latency.js';
 import { rotation } from './rotation.js';
 import { memory } from './memory.js';
 import { captureBulk, captureSingle } from './capture.js';
+import { apply } from './apply.js';
 
-export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency, rotation, memory, captureSingle, captureBulk];
+export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency, rotation, memory, captureSingle, captureBulk, apply];
