@@ -1,4 +1,31 @@
 /**
- * @pgferry/replicator — Londiste-style replication on pgferry queues.
+ * @pgferry/replicator — Londiste-style replication on pgferry queues: capture triggers on the
+ * provider (root), initial copy with catch-up and batched, coalesced apply on subscribers
+ * (leaves), and a worker daemon serving several subscriptions.
  */
-export {};
+export {
+  addTable,
+  createLeafNode,
+  createRootNode,
+  leafNode,
+  listNodes,
+  listTables,
+  removeTable,
+  resyncTable,
+  rootNode,
+  tableInfo,
+} from './setup.js';
+export type { AddTableOptions, NodeInfo } from './setup.js';
+export type { SubscribedTable, TableState } from './tables-model.js';
+export { SubscriptionWorker, copyConsumerName } from './subscription.js';
+export type { SubscriptionStats, SubscriptionWorkerOptions } from './subscription.js';
+export { ReplicationWorker } from './worker.js';
+export type { ReplicationWorkerOptions } from './worker.js';
+export { getStatus, formatStatus } from './status.js';
+export type { SubscriptionStatus, TableStatus } from './status.js';
+export type { CopyProgress } from './copy.js';
+export { ApplyError, NodeNotFoundError, ReplicationSetupError } from './errors.js';
+export { createPool, createSubscriberPool } from './db.js';
+export type { ConnectionConfig } from './db.js';
+export { parseSnapshot, visibleInSnapshot } from './snapshot.js';
+export { Coalescer } from './coalesce.js';

@@ -1,0 +1,167 @@
+/**
+ * Apply a table's coalesced changes in bulk, inside the caller's transaction: TRUNCATE if
+ * the batch truncated, then deletes, updates and inserts, each as multi-row statements over
+ * jsonb_populate_recordset (the images are sent as one JSON array per chunk, untouched, so
+ * no precision is lost in JavaScript). A statement that fails is redone row by row to name
+ * the key and event that cannot be applied. Updates and deletes that find no row are
+ * counted, never silently dropped.
+ */
+import createDebug from 'debug';
+import type pg from 'pg';
+import { ApplyError } from './errors.js';
+import type { KeyChange, TableChanges } from './coalesce.js';
+import type { SubscribedTable } from './tables-model.js';
+
+const debug = createDebug('pgferry:replicator:apply');
+
+const CHUNK = 2000;
+
+export interface ApplyResult {
+  inserted: number;
+  updated: number;
+  deleted: number;
+  missingUpdates: number;
+  missingDeletes: number;
+  /** Keys of updates and deletes that found no row (the first few). */
+  missingKeys: string[];
+}
+
+export function emptyApplyResult(): ApplyResult {
+  return { inserted: 0, updated: 0, deleted: 0, missingUpdates: 0, missingDeletes: 0, missingKeys: [] };
+}
+
+export function addApplyResult(into: ApplyResult, r: ApplyResult): void {
+  into.inserted += r.inserted;
+  into.updated += r.updated;
+  into.deleted += r.deleted;
+  into.missingUpdates += r.missingUpdates;
+  into.missingDeletes += r.missingDeletes;
+  for (const k of r.missingKeys) if (into.missingKeys.length < 20) into.missingKeys.push(k);
+}
+
+interface Statements {
+  insert: string;
+  update: string;
+  delete: string;
+  truncate: string;
+}
+
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+const statementCache = new Map<string, Statements>();
+
+/** The table's apply statements (generated once per table shape). */
+export function applyStatements(t: Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'>): Statements {
+  const cacheKey = JSON.stringify([t.dest, t.columns, t.keyColumns]);
+  let s = statementCache.get(cacheKey);
+  if (s) return s;
+  const cols = t.columns.map(ident);
+  const keys = t.keyColumns.map(ident);
+  const rows = `pg_catalog.jsonb_populate_recordset(NULL::${t.dest}, $1::jsonb) AS s`;
+  const match = keys.map((k) => `d.${k} = s.${k}`).join(' AND ');
+  const returning = `RETURNING pg_catalog.jsonb_build_array(${keys.map((k) => `s.${k}`).join(', ')})::text AS k`;
+  const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c)).map(ident);
+  const set = (nonKey.length ? nonKey : keys).map((c) => `${c} = s.${c}`).join(', ');
+  s = {
+    insert: `INSERT INTO ${t.dest} AS d (${cols.join(', ')}) SELECT ${cols.map((c) => `s.${c}`).join(', ')} FROM ${rows}`,
+    update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match} ${returning}`,
+    delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match} ${returning}`,
+    truncate: `TRUNCATE ${t.dest}`,
+  };
+  statementCache.set(cacheKey, s);
+  return s;
+}
+
+function sqlMessage(err: unknown): string {
+  const e = err as { message?: string; detail?: string };
+  return e.detail ? `${e.message} (${e.detail})` : String(e.message ?? err);
+}
+
+/** Run `text` over `changes` in chunks; a failing chunk is redone row by row to find the culprit. */
+async function bulk(
+  client: pg.ClientBase,
+  table: string,
+  text: string,
+  changes: KeyChange[],
+  image: (c: KeyChange) => string,
+): Promise<string[]> {
+  const touched: string[] = [];
+  for (let i = 0; i < changes.length; i += CHUNK) {
+    const chunk = changes.slice(i, i + CHUNK);
+    await client.query('SAVEPOINT pgferry_apply');
+    try {
+      const res = await client.query<{ k: string }>(text, [`[${chunk.map(image).join(',')}]`]);
+      for (const r of res.rows ?? []) touched.push(r.k);
+      await client.query('RELEASE SAVEPOINT pgferry_apply');
+      continue;
+    } catch (err) {
+      await client.query('ROLLBACK TO SAVEPOINT pgferry_apply');
+      debug('%s: bulk statement failed (%s), locating the row', table, sqlMessage(err));
+      for (const c of chunk) {
+        try {
+          await client.query(text, [`[${image(c)}]`]);
+        } catch (rowErr) {
+          throw new ApplyError(table, c.key, c.eventId, sqlMessage(rowErr), {
+            code: (rowErr as { code?: string }).code,
+            cause: rowErr,
+          });
+        }
+      }
+      // Every row applies alone but not together: report the chunk.
+      throw new ApplyError(table, null, chunk[0]?.eventId ?? null, sqlMessage(err), {
+        code: (err as { code?: string }).code,
+        cause: err,
+      });
+    }
+  }
+  return touched;
+}
+
+/** Apply one table's changes in the caller's transaction. */
+export async function applyTableChanges(
+  client: pg.ClientBase,
+  table: SubscribedTable,
+  changes: TableChanges,
+): Promise<ApplyResult> {
+  const st = applyStatements(table);
+  const result = emptyApplyResult();
+  if (changes.truncate) {
+    try {
+      await client.query(st.truncate);
+    } catch (err) {
+      throw new ApplyError(table.dest, null, null, sqlMessage(err), { cause: err });
+    }
+  }
+  const deletes: KeyChange[] = [];
+  const updates: KeyChange[] = [];
+  const inserts: KeyChange[] = [];
+  for (const c of changes.keys.values()) {
+    if (c.existedBefore) (c.image === null ? deletes : updates).push(c);
+    else if (c.image !== null) inserts.push(c);
+    // inserted and deleted within the batch: nothing to do
+  }
+  const missing = (given: KeyChange[], found: string[]): string[] => {
+    if (found.length === given.length) return [];
+    const seen = new Set(found);
+    return given.filter((c) => !seen.has(c.key)).map((c) => c.key);
+  };
+  if (deletes.length) {
+    const found = await bulk(client, table.dest, st.delete, deletes, (c) => c.lastImage);
+    result.deleted = found.length;
+    result.missingDeletes = deletes.length - found.length;
+    if (result.missingDeletes) result.missingKeys.push(...missing(deletes, found).slice(0, 10));
+  }
+  if (updates.length) {
+    const found = await bulk(client, table.dest, st.update, updates, (c) => c.image!);
+    result.updated = found.length;
+    result.missingUpdates = updates.length - found.length;
+    if (result.missingUpdates) result.missingKeys.push(...missing(updates, found).slice(0, 10));
+  }
+  if (inserts.length) {
+    await bulk(client, table.dest, st.insert, inserts, (c) => c.image!);
+    result.inserted = inserts.length;
+  }
+  if (result.missingUpdates || result.missingDeletes) {
+    debug('%s: %d updates and %d deletes found no row (keys %s)', table.dest, result.missingUpdates, result.missingDeletes, result.missingKeys.join(' '));
+  }
+  return result;
+}

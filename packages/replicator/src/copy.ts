@@ -1,0 +1,145 @@
+/**
+ * The initial copy of a table: COPY out of a REPEATABLE READ snapshot on the provider,
+ * COPY into the subscriber table (emptied first), in one subscriber transaction that also
+ * records the snapshot and moves the table to 'catching-up'. A copy that fails or is
+ * interrupted leaves the table 'in-copy': the next attempt starts over.
+ *
+ * Before the snapshot is taken, a catch-up consumer is registered at the main consumer's
+ * position: every change the snapshot does not see is in a batch after that tick.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import createDebug from 'debug';
+import type pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { ConsumerNotFoundError, getConsumerInfo, registerConsumerAt, unregisterConsumer } from '@pgferry/queue';
+import { quoteIdent } from './db.js';
+import { sql } from './sql.js';
+import type { SubscribedTable } from './tables-model.js';
+
+const debug = createDebug('pgferry:replicator:copy');
+
+export interface CopyProgress {
+  table: string;
+  rows: number;
+  bytes: number;
+  /** Rows the provider's statistics expect (null when unknown). */
+  estimatedRows: number | null;
+  startedAt: Date;
+  /** Rows per second so far. */
+  rate: number;
+  /** Seconds left at the current rate (null when unknown). */
+  etaSeconds: number | null;
+}
+
+class CountingStream extends Transform {
+  rows = 0;
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    // Text COPY: one line per row (newlines inside values are escaped).
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.rows++;
+    cb(null, chunk);
+  }
+}
+
+export function progressOf(table: string, rows: number, bytes: number, estimatedRows: number | null, startedAt: Date): CopyProgress {
+  const secs = Math.max((Date.now() - startedAt.getTime()) / 1000, 0.001);
+  const rate = rows / secs;
+  const eta = estimatedRows !== null && estimatedRows > 0 && rate > 0 ? Math.max(estimatedRows - rows, 0) / rate : null;
+  return { table, rows, bytes, estimatedRows, startedAt, rate, etaSeconds: eta };
+}
+
+export interface CopyTableOptions {
+  provider: pg.Pool;
+  subscriber: pg.Pool;
+  queue: string;
+  table: SubscribedTable;
+  /** Name of the catch-up consumer to register. */
+  copyConsumer: string;
+  signal?: AbortSignal;
+  onProgress?: (p: CopyProgress) => void;
+}
+
+async function dropConsumer(provider: pg.Pool, queue: string, consumer: string): Promise<void> {
+  await unregisterConsumer(provider, queue, consumer).catch((err: unknown) => {
+    if (!(err instanceof ConsumerNotFoundError)) throw err;
+  });
+}
+
+/** Copy one table. Returns the rows copied, or null when the table left 'in-copy' meanwhile. */
+export async function copyTable(o: CopyTableOptions): Promise<number | null> {
+  const { table } = o;
+  const [main] = await getConsumerInfo(o.provider, o.queue, table.subscription);
+  if (!main?.lastTick) throw new Error(`subscription "${table.subscription}" is not registered on queue "${o.queue}"`);
+  await dropConsumer(o.provider, o.queue, o.copyConsumer);
+  await registerConsumerAt(o.provider, o.queue, o.copyConsumer, main.lastTick);
+
+  const capture = await o.provider.query<{ filter: string | null }>(
+    'SELECT filter FROM pgferry.capture_tables($1) WHERE table_name = $2',
+    [o.queue, table.source],
+  );
+  const filter = capture.rows[0]?.filter ?? null;
+  const est = await o.provider.query<{ n: string }>(
+    'SELECT GREATEST(reltuples, -1)::bigint AS n FROM pg_class WHERE oid = to_regclass($1)',
+    [table.source],
+  );
+  const estimated = est.rows[0] && Number(est.rows[0].n) >= 0 ? Number(est.rows[0].n) : null;
+  const cols = table.columns.map(quoteIdent).join(', ');
+
+  const pc = await o.provider.connect();
+  const sc = await o.subscriber.connect();
+  const ignore = () => undefined;
+  pc.on('error', ignore);
+  sc.on('error', ignore);
+  let broken = false;
+  const startedAt = new Date();
+  const counter = new CountingStream();
+  const timer = setInterval(() => o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt)), 500);
+  try {
+    await sc.query('BEGIN');
+    const st = await sc.query<{ st_state: string }>(
+      'SELECT st_state FROM pgferry.subscriber_table WHERE st_subscription = $1 AND st_source = $2 FOR UPDATE',
+      [table.subscription, table.source],
+    );
+    if (st.rows[0]?.st_state !== 'in-copy') {
+      await sc.query('ROLLBACK');
+      await dropConsumer(o.provider, o.queue, o.copyConsumer);
+      return null;
+    }
+    await sc.query(`TRUNCATE ${table.dest}`);
+    await pc.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // The first statement fixes the transaction's snapshot: this is the one COPY reads.
+    const snap = await pc.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
+    const snapshot = snap.rows[0]!.s;
+    debug('copy %s -> %s from snapshot %s', table.source, table.dest, snapshot);
+    const where = filter ? ` AS r WHERE (${filter})` : '';
+    const out = pc.query(copyTo(`COPY (SELECT ${cols} FROM ${table.source}${where}) TO STDOUT`));
+    const into = sc.query(copyFrom(`COPY ${table.dest} (${cols}) FROM STDIN`));
+    await pipeline(out, counter, into, { signal: o.signal });
+    await pc.query('COMMIT');
+    const done = await sc.query(sql('copy_done'), [
+      table.subscription,
+      table.source,
+      snapshot,
+      main.lastTick,
+      o.copyConsumer,
+      counter.rows,
+    ]);
+    if (done.rowCount !== 1) throw new Error(`table ${table.source} left 'in-copy' during its copy`);
+    await sc.query('COMMIT');
+    o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt));
+    debug('copied %s: %d rows, %d bytes', table.source, counter.rows, counter.bytes);
+    return counter.rows;
+  } catch (err) {
+    // A connection in the middle of COPY cannot be reused.
+    broken = true;
+    throw err;
+  } finally {
+    clearInterval(timer);
+    pc.off('error', ignore);
+    sc.off('error', ignore);
+    pc.release(broken ? true : undefined);
+    sc.release(broken ? true : undefined);
+  }
+}

@@ -1,0 +1,33 @@
+/** Typed errors of the replicator. */
+import { PgferryError } from '@pgferry/queue';
+
+/** Bad input to a setup operation (add-table, create-leaf, ...): nothing was changed. */
+export class ReplicationSetupError extends PgferryError {
+  override name = 'ReplicationSetupError';
+}
+
+/** The node or subscription named does not exist (or is not set up in that database). */
+export class NodeNotFoundError extends PgferryError {
+  override name = 'NodeNotFoundError';
+}
+
+/**
+ * A change that could not be applied on the subscriber. The worker stops progressing (the
+ * batch is rolled back and comes again) and retries with backoff until it applies.
+ */
+export class ApplyError extends PgferryError {
+  override name = 'ApplyError';
+  constructor(
+    readonly table: string,
+    readonly key: string | null,
+    readonly eventId: string | null,
+    readonly sqlError: string,
+    options: { code?: string; cause?: unknown } = {},
+  ) {
+    super(
+      `cannot apply ${key === null ? 'a change' : `key ${key}`} to table ${table}` +
+        `${eventId === null ? '' : ` (event ${eventId})`}: ${sqlError}`,
+      options,
+    );
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Status of a subscription, read from the databases (so any process can show it): the main
+ * stream's position and lag, each table's state, copy progress, missing rows and last error.
+ */
+import { getConsumerInfo, type Queryable } from '@pgferry/queue';
+import { progressOf, type CopyProgress } from './copy.js';
+import { leafNode } from './setup.js';
+import { sql } from './sql.js';
+import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from './tables-model.js';
+
+export interface TableStatus extends SubscribedTable {
+  lastError: string | null;
+  lastErrorAt: Date | null;
+  errors: number;
+  /** Progress of the last or current copy. */
+  copy: CopyProgress | null;
+}
+
+export interface SubscriptionStatus {
+  subscription: string;
+  queue: string;
+  appliedTick: string | null;
+  appliedAt: Date | null;
+  eventsApplied: number;
+  lastError: string | null;
+  lastErrorAt: Date | null;
+  /** From the provider, when it is reachable: seconds behind and events pending. */
+  lagSeconds: number | null;
+  pendingEvents: number | null;
+  tables: TableStatus[];
+}
+
+type StatusRow = SubscriberTableRow & {
+  rs_last_error: string | null;
+  rs_error_at: Date | null;
+  rs_errors: string | null;
+  rs_copy_rows: string | null;
+  rs_copy_bytes: string | null;
+  rs_copy_estimate: string | null;
+  rs_copy_started: Date | null;
+  rs_updated: Date | null;
+};
+
+export async function getStatus(subscriber: Queryable, subscription: string, provider?: Queryable): Promise<SubscriptionStatus> {
+  const leaf = await leafNode(subscriber, subscription);
+  const at = await subscriber.query<{ at_tick_id: string | null; at_applied: Date | null; at_events: string }>(
+    'SELECT at_tick_id, at_applied, at_events FROM pgferry.applied_tick WHERE at_subscription = $1',
+    [subscription],
+  );
+  const main = await subscriber.query<{ rs_last_error: string | null; rs_error_at: Date | null }>(
+    `SELECT rs_last_error, rs_error_at FROM pgferry.repl_status WHERE rs_subscription = $1 AND rs_scope = 'main'`,
+    [subscription],
+  );
+  const rows = (await subscriber.query<StatusRow>(sql('status'), [subscription])).rows;
+  let lagSeconds: number | null = null;
+  let pendingEvents: number | null = null;
+  if (provider) {
+    const [c] = await getConsumerInfo(provider, leaf.queue, subscription).catch(() => []);
+    if (c) {
+      lagSeconds = c.lagSeconds;
+      pendingEvents = c.pendingEvents;
+    }
+  }
+  return {
+    subscription,
+    queue: leaf.queue,
+    appliedTick: at.rows[0]?.at_tick_id ?? null,
+    appliedAt: at.rows[0]?.at_applied ?? null,
+    eventsApplied: Number(at.rows[0]?.at_events ?? 0),
+    lastError: main.rows[0]?.rs_last_error ?? null,
+    lastErrorAt: main.rows[0]?.rs_error_at ?? null,
+    lagSeconds,
+    pendingEvents,
+    tables: rows.map((r) => {
+      const copy =
+        r.rs_copy_started && r.rs_copy_rows !== null
+          ? progressOf(r.st_dest, Number(r.rs_copy_rows), Number(r.rs_copy_bytes ?? 0), r.rs_copy_estimate === null ? null : Number(r.rs_copy_estimate), r.rs_copy_started)
+          : null;
+      if (copy && r.st_state !== 'in-copy' && r.rs_updated) {
+        // A finished copy: its rate over its own duration, nothing left.
+        const secs = Math.max((r.rs_updated.getTime() - r.rs_copy_started!.getTime()) / 1000, 0.001);
+        copy.rate = copy.rows / secs;
+        copy.etaSeconds = 0;
+      }
+      return {
+        ...toSubscribedTable(r),
+        lastError: r.rs_last_error,
+        lastErrorAt: r.rs_error_at,
+        errors: Number(r.rs_errors ?? 0),
+        copy,
+      };
+    }),
+  };
+}
+
+/** A human-readable status. */
+export function formatStatus(s: SubscriptionStatus): string {
+  const lines = [
+    `subscription ${s.subscription} (queue ${s.queue}): tick ${s.appliedTick ?? '-'}, ${s.eventsApplied} events applied` +
+      (s.lagSeconds !== null ? `, lag ${s.lagSeconds.toFixed(1)} s, ~${s.pendingEvents} pending` : ''),
+  ];
+  if (s.lastError) lines.push(`  ERROR ${s.lastError}`);
+  for (const t of s.tables) {
+    let line = `  ${t.source} -> ${t.dest}: ${t.state}`;
+    if (t.copy) {
+      const mb = (t.copy.bytes / 1e6).toFixed(1);
+      line += `, copy ${t.copy.rows}${t.copy.estimatedRows !== null ? `/${t.copy.estimatedRows}` : ''} rows, ${mb} MB, ${Math.round(t.copy.rate)} rows/s`;
+      if (t.state === 'in-copy' && t.copy.etaSeconds !== null) line += `, ETA ${Math.round(t.copy.etaSeconds)} s`;
+    }
+    if (t.missingUpdates || t.missingDeletes) line += `, missing rows: ${t.missingUpdates} updates, ${t.missingDeletes} deletes`;
+    if (t.lastError) line += `\n    ERROR ${t.lastError}`;
+    lines.push(line);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,514 @@
+/**
+ * One subscription's worker: the main stream (one subscriber transaction per batch, the
+ * batch's tick recorded in it, then finish_batch on the provider), the initial copies
+ * (several tables in parallel) and, per copied table, its catch-up until the exact tick
+ * where the main stream takes it over.
+ *
+ * Restarts at any point neither lose nor double a change: a batch whose tick is recorded
+ * on the subscriber is only finished; a copy that did not commit starts over; a catch-up
+ * batch whose tick is recorded in the table's row is only finished.
+ */
+import { createHash } from 'node:crypto';
+import createDebug from 'debug';
+import type pg from 'pg';
+import {
+  ConsumerNotFoundError,
+  finishBatch,
+  forceTick,
+  getBatchInfo,
+  getConsumerInfo,
+  isConnectionError,
+  nextBatch,
+  unregisterConsumer,
+} from '@pgferry/queue';
+import { applyBatch } from './batch-apply.js';
+import { copyTable, type CopyProgress } from './copy.js';
+import { createPool, createSubscriberPool, type ConnectionConfig } from './db.js';
+import { ApplyError } from './errors.js';
+import { leafNode } from './setup.js';
+import { parseSnapshot, snapshotCovers, visibleInSnapshot } from './snapshot.js';
+import { sql } from './sql.js';
+import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from './tables-model.js';
+
+const debug = createDebug('pgferry:replicator:worker');
+
+export interface SubscriptionWorkerOptions {
+  /** The leaf node name (its consumer name on the provider's queue). */
+  subscription: string;
+  provider: ConnectionConfig;
+  subscriber: ConnectionConfig;
+  /** Tables copied at once. Default 2. */
+  parallelCopies?: number;
+  /** Wait between polls when there is no batch (ms). Default 200. */
+  pollIntervalMs?: number;
+  /** Events fetched per round trip. Default 2000. */
+  fetchSize?: number;
+  /** Distinct keys held per batch before applying them (bounds memory). Default 20000. */
+  maxKeysPerFlush?: number;
+  /** Backoff after an error: first and longest wait (ms). Defaults 500 and 30000. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Log lines (errors, copies, hand-offs, missing rows) for a daemon to print. */
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+export interface SubscriptionStats {
+  subscription: string;
+  queue: string | null;
+  batches: number;
+  events: number;
+  applied: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  missingUpdates: number;
+  missingDeletes: number;
+  errors: number;
+  lastError: string | null;
+  lastBatchAt: Date | null;
+  appliedTick: string | null;
+  copies: CopyProgress[];
+  catchingUp: string[];
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export function copyConsumerName(subscription: string, source: string): string {
+  return `${subscription}:copy:${createHash('md5').update(source).digest('hex').slice(0, 12)}`;
+}
+
+class Backoff {
+  private ms: number;
+  constructor(
+    private readonly min: number,
+    private readonly max: number,
+  ) {
+    this.ms = min;
+  }
+  next(): number {
+    const ms = this.ms;
+    this.ms = Math.min(this.ms * 2, this.max);
+    return ms;
+  }
+  reset(): void {
+    this.ms = this.min;
+  }
+}
+
+export class SubscriptionWorker {
+  readonly provider: pg.Pool;
+  readonly subscriber: pg.Pool;
+  readonly stats: SubscriptionStats;
+  private queue: string | null = null;
+  private abort = new AbortController();
+  private loops: Promise<void>[] = [];
+  private readonly copying = new Map<string, CopyProgress>();
+  private readonly copyConsumersInUse = new Set<string>();
+  private readonly catchups = new Map<string, Promise<void>>();
+  private readonly copyRetryAt = new Map<string, number>();
+  private readonly failing = new Set<string>();
+  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log'>> & Pick<SubscriptionWorkerOptions, 'log'>;
+
+  constructor(options: SubscriptionWorkerOptions) {
+    this.opts = {
+      parallelCopies: 2,
+      pollIntervalMs: 200,
+      fetchSize: 2000,
+      maxKeysPerFlush: 20_000,
+      retryMinMs: 500,
+      retryMaxMs: 30_000,
+      ...options,
+    };
+    const copies = this.opts.parallelCopies;
+    this.provider = createPool(options.provider, copies + 4);
+    this.subscriber = createSubscriberPool(options.subscriber, copies + 4);
+    this.stats = {
+      subscription: options.subscription,
+      queue: null,
+      batches: 0,
+      events: 0,
+      applied: 0,
+      inserted: 0,
+      updated: 0,
+      deleted: 0,
+      missingUpdates: 0,
+      missingDeletes: 0,
+      errors: 0,
+      lastError: null,
+      lastBatchAt: null,
+      appliedTick: null,
+      copies: [],
+      catchingUp: [],
+    };
+  }
+
+  get name(): string {
+    return this.opts.subscription;
+  }
+
+  start(): this {
+    if (this.loops.length) return this;
+    this.abort = new AbortController();
+    const signal = this.abort.signal;
+    this.loops = [this.mainLoop(signal), this.superviseLoop(signal)];
+    return this;
+  }
+
+  /** Graceful stop: the batch being applied is finished or rolled back, copies are rolled back. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.loops);
+    await Promise.all(this.catchups.values());
+    this.loops = [];
+    await Promise.all([this.provider.end(), this.subscriber.end()]);
+  }
+
+  /** Current stats, with the copies in progress. */
+  snapshot(): SubscriptionStats {
+    return { ...this.stats, copies: [...this.copying.values()], catchingUp: [...this.catchups.keys()] };
+  }
+
+  private log(level: 'info' | 'warn' | 'error', message: string): void {
+    debug('%s: %s', this.name, message);
+    this.opts.log?.(level, `[${this.name}] ${message}`);
+  }
+
+  private async onError(scope: string, err: unknown): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    this.stats.errors++;
+    this.stats.lastError = `${scope}: ${message}`;
+    this.log(isConnectionError(err) ? 'warn' : 'error', `${scope}: ${message}`);
+    this.failing.add(scope);
+    await this.subscriber.query(sql('record_error'), [this.name, scope, message]).catch(() => undefined);
+  }
+
+  private async onSuccess(scope: string): Promise<void> {
+    if (!this.failing.has(scope)) return;
+    await this.subscriber.query(sql('clear_error'), [this.name, scope]);
+    this.failing.delete(scope);
+    if (scope === 'main') this.stats.lastError = null;
+    this.log('info', `${scope}: recovered`);
+  }
+
+  private async ensureQueue(): Promise<string> {
+    if (!this.queue) {
+      this.queue = (await leafNode(this.subscriber, this.name)).queue;
+      this.stats.queue = this.queue;
+    }
+    return this.queue;
+  }
+
+  private async loadTables(client: pg.ClientBase | pg.Pool): Promise<SubscribedTable[]> {
+    const { rows } = await client.query<SubscriberTableRow>(sql('subscriber_tables'), [this.name]);
+    return rows.map(toSubscribedTable);
+  }
+
+  // ---- main stream -------------------------------------------------------------------
+
+  private async mainLoop(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
+    while (!signal.aborted) {
+      try {
+        const worked = await this.mainStep();
+        backoff.reset();
+        await this.onSuccess('main');
+        if (!worked) await sleep(this.opts.pollIntervalMs, signal);
+      } catch (err) {
+        await this.onError('main', err);
+        await sleep(backoff.next(), signal);
+      }
+    }
+  }
+
+  /** Apply the next batch. False when there was none. */
+  async mainStep(): Promise<boolean> {
+    const queue = await this.ensureQueue();
+    const batchId = await nextBatch(this.provider, queue, this.name);
+    if (!batchId) return false;
+    const info = await getBatchInfo(this.provider, batchId);
+    const tick = BigInt(info.tickId);
+    const sc = await this.subscriber.connect();
+    const ignore = () => undefined;
+    sc.on('error', ignore);
+    let broken: Error | undefined;
+    try {
+      await sc.query('BEGIN');
+      const at = await sc.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [this.name]);
+      if (!at.rows[0]) throw new Error(`subscription "${this.name}" has no position on the subscriber`);
+      const recorded = at.rows[0].at_tick_id;
+      if (recorded !== null && BigInt(recorded) >= tick) {
+        // Applied before a restart, not finished on the provider: just finish it.
+        await sc.query('ROLLBACK');
+        await finishBatch(this.provider, batchId);
+        this.log('info', `batch ${batchId} (tick ${tick}) was applied already; finished it`);
+        return true;
+      }
+      const tables = new Map<string, SubscribedTable>();
+      for (const t of await this.loadTables(sc)) {
+        if (t.state === 'ok' && (t.syncTick === null || BigInt(t.syncTick) < tick)) tables.set(t.source, t);
+      }
+      const r = await applyBatch({
+        provider: this.provider,
+        subscriber: sc,
+        batchId,
+        route: (ev) => (ev.extra1 === null ? undefined : tables.get(ev.extra1)),
+        fetchSize: this.opts.fetchSize,
+        maxKeys: this.opts.maxKeysPerFlush,
+      });
+      for (const [source, tr] of r.perTable) {
+        if (tr.missingUpdates || tr.missingDeletes) {
+          await sc.query(sql('count_missing'), [this.name, source, tr.missingUpdates, tr.missingDeletes]);
+          this.log('warn', `${source}: ${tr.missingUpdates} update(s) and ${tr.missingDeletes} delete(s) found no row (keys ${tr.missingKeys.join(' ')})`);
+        }
+      }
+      await sc.query(sql('record_applied_tick'), [this.name, info.tickId, batchId, r.applied]);
+      await sc.query('COMMIT');
+      this.stats.batches++;
+      this.stats.events += r.events;
+      this.stats.applied += r.applied;
+      this.stats.inserted += r.total.inserted;
+      this.stats.updated += r.total.updated;
+      this.stats.deleted += r.total.deleted;
+      this.stats.missingUpdates += r.total.missingUpdates;
+      this.stats.missingDeletes += r.total.missingDeletes;
+      this.stats.lastBatchAt = new Date();
+      this.stats.appliedTick = info.tickId;
+    } catch (err) {
+      if (isConnectionError(err)) broken = err as Error;
+      else await sc.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      sc.off('error', ignore);
+      sc.release(broken);
+    }
+    // A crash here leaves the batch open: the next run finds its tick recorded.
+    await finishBatch(this.provider, batchId);
+    return true;
+  }
+
+  // ---- copies and catch-up -------------------------------------------------------------
+
+  private async superviseLoop(signal: AbortSignal): Promise<void> {
+    let lastCleanup = 0;
+    const copies = new Set<Promise<void>>();
+    while (!signal.aborted) {
+      try {
+        const queue = await this.ensureQueue();
+        if (Date.now() - lastCleanup > 5000) {
+          await this.dropOrphanCopyConsumers(queue);
+          lastCleanup = Date.now();
+        }
+        const tables = await this.loadTables(this.subscriber);
+        for (const t of tables) {
+          if (t.state === 'in-copy' && !this.copying.has(t.source) && this.copying.size < this.opts.parallelCopies) {
+            if ((this.copyRetryAt.get(t.source) ?? 0) > Date.now()) continue;
+            const p = this.runCopy(queue, t, signal).finally(() => copies.delete(p));
+            copies.add(p);
+          } else if (t.state === 'catching-up' && !this.catchups.has(t.source)) {
+            const p = this.catchupLoop(queue, t, signal).finally(() => this.catchups.delete(t.source));
+            this.catchups.set(t.source, p);
+          }
+        }
+        await this.onSuccess('supervisor');
+      } catch (err) {
+        await this.onError('supervisor', err);
+      }
+      await sleep(Math.max(this.opts.pollIntervalMs, 100), signal);
+    }
+    await Promise.all(copies);
+  }
+
+  /** Catch-up consumers left by copies that failed or by tables removed or resynced. */
+  private async dropOrphanCopyConsumers(queue: string): Promise<void> {
+    const prefix = `${this.name}:copy:`;
+    const consumers = (await getConsumerInfo(this.provider, queue)).filter((c) => c.consumerName.startsWith(prefix));
+    if (!consumers.length) return;
+    const inUse = new Set(
+      (await this.loadTables(this.subscriber)).filter((t) => t.state === 'catching-up').map((t) => t.copyConsumer),
+    );
+    for (const c of consumers) {
+      if (inUse.has(c.consumerName) || this.copyConsumersInUse.has(c.consumerName)) continue;
+      await unregisterConsumer(this.provider, queue, c.consumerName).catch((err: unknown) => {
+        if (!(err instanceof ConsumerNotFoundError)) throw err;
+      });
+      this.log('info', `dropped unused catch-up consumer ${c.consumerName}`);
+    }
+  }
+
+  private async runCopy(queue: string, t: SubscribedTable, signal: AbortSignal): Promise<void> {
+    const scope = t.dest;
+    const consumer = copyConsumerName(this.name, t.source);
+    this.copyConsumersInUse.add(consumer);
+    const started = new Date();
+    this.copying.set(t.source, { table: t.dest, rows: 0, bytes: 0, estimatedRows: null, startedAt: started, rate: 0, etaSeconds: null });
+    let lastWrite = 0;
+    try {
+      this.log('info', `copying ${t.source} -> ${t.dest}`);
+      const rows = await copyTable({
+        provider: this.provider,
+        subscriber: this.subscriber,
+        queue,
+        table: t,
+        copyConsumer: consumer,
+        signal,
+        onProgress: (p) => {
+          this.copying.set(t.source, p);
+          if (Date.now() - lastWrite > 1000) {
+            lastWrite = Date.now();
+            void this.subscriber
+              .query(sql('record_copy_progress'), [this.name, scope, p.rows, p.bytes, p.estimatedRows, p.startedAt])
+              .catch(() => undefined);
+          }
+        },
+      });
+      if (rows !== null) {
+        const p = this.copying.get(t.source)!;
+        await this.subscriber
+          .query(sql('record_copy_progress'), [this.name, scope, rows, p.bytes, p.estimatedRows, p.startedAt])
+          .catch(() => undefined);
+        this.log('info', `copied ${t.source}: ${rows} rows in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s; catching up`);
+      }
+      this.copyRetryAt.delete(t.source);
+      await this.onSuccess(scope);
+    } catch (err) {
+      if (!signal.aborted) {
+        await this.onError(scope, err);
+        const n = (this.copyRetryAt.has(t.source) ? 2 : 1) * this.opts.retryMinMs;
+        this.copyRetryAt.set(t.source, Date.now() + Math.min(n * 4, this.opts.retryMaxMs));
+      }
+    } finally {
+      this.copying.delete(t.source);
+      this.copyConsumersInUse.delete(consumer);
+    }
+  }
+
+  private async catchupLoop(queue: string, t: SubscribedTable, signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
+    const scope = t.dest;
+    while (!signal.aborted) {
+      try {
+        const step = await this.catchupStep(queue, t);
+        backoff.reset();
+        await this.onSuccess(scope);
+        if (step === 'done') return;
+        if (step === 'idle') await sleep(this.opts.pollIntervalMs, signal);
+      } catch (err) {
+        await this.onError(scope, err);
+        await sleep(backoff.next(), signal);
+      }
+    }
+  }
+
+  private async lockTable(sc: pg.ClientBase, t: SubscribedTable): Promise<SubscribedTable | undefined> {
+    const { rows } = await sc.query<SubscriberTableRow>(
+      'SELECT * FROM pgferry.subscriber_table WHERE st_subscription = $1 AND st_source = $2 FOR UPDATE',
+      [this.name, t.source],
+    );
+    const cur = rows[0] ? toSubscribedTable(rows[0]) : undefined;
+    if (!cur || cur.state !== 'catching-up' || cur.copyConsumer !== t.copyConsumer) return undefined;
+    return cur;
+  }
+
+  /** The catch-up's tick was taken after the copy's snapshot (see snapshotCovers). */
+  private async tickCoversCopy(queue: string, t: SubscribedTable): Promise<boolean> {
+    const { rows } = await this.provider.query<{ snapshot: string }>(sql('tick_snapshot'), [queue, t.copyTick]);
+    if (!rows[0]) return false;
+    return snapshotCovers(parseSnapshot(rows[0].snapshot), parseSnapshot(t.copySnapshot!));
+  }
+
+  /** One step of a table's catch-up: hand it over, or apply one batch of its events. */
+  async catchupStep(queue: string, t: SubscribedTable): Promise<'done' | 'worked' | 'idle'> {
+    const consumer = t.copyConsumer!;
+    const sc = await this.subscriber.connect();
+    const ignore = () => undefined;
+    sc.on('error', ignore);
+    let broken: Error | undefined;
+    try {
+      // Hand-off: once the catch-up has reached the main stream's tick, the main stream
+      // applies this table's events from batches ending after the catch-up's tick.
+      await sc.query('BEGIN');
+      const at = await sc.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [this.name]);
+      const cur = await this.lockTable(sc, t);
+      if (!cur) {
+        await sc.query('ROLLBACK');
+        return 'done';
+      }
+      const mainTick = at.rows[0]?.at_tick_id ?? null;
+      const reachedMain = mainTick !== null && BigInt(cur.copyTick!) >= BigInt(mainTick);
+      if (reachedMain && (await this.tickCoversCopy(queue, cur))) {
+        await sc.query(
+          `UPDATE pgferry.subscriber_table SET st_state = 'ok', st_sync_tick = st_copy_tick, st_copy_consumer = NULL,
+                  st_state_changed = now() WHERE st_subscription = $1 AND st_source = $2`,
+          [this.name, t.source],
+        );
+        await sc.query('COMMIT');
+        this.log('info', `${t.source}: caught up at tick ${cur.copyTick}; the main stream applies it from now on`);
+        await unregisterConsumer(this.provider, queue, consumer).catch(() => undefined);
+        return 'done';
+      }
+      await sc.query('COMMIT');
+
+      const batchId = await nextBatch(this.provider, queue, consumer);
+      if (!batchId) {
+        // Caught up with the main stream, but at a tick older than the copy: a newer tick
+        // is needed before the hand-off (do not wait for the ticker's idle period).
+        if (reachedMain) await forceTick(this.provider, queue);
+        return 'idle';
+      }
+      const info = await getBatchInfo(this.provider, batchId);
+      await sc.query('BEGIN');
+      const row = await this.lockTable(sc, t);
+      if (!row) {
+        await sc.query('ROLLBACK');
+        return 'done';
+      }
+      if (BigInt(row.copyTick!) >= BigInt(info.tickId)) {
+        await sc.query('ROLLBACK');
+        await finishBatch(this.provider, batchId);
+        return 'worked';
+      }
+      const snapshot = parseSnapshot(row.copySnapshot!);
+      const r = await applyBatch({
+        provider: this.provider,
+        subscriber: sc,
+        batchId,
+        // Events the copy's snapshot saw are in the copied rows already.
+        route: (ev) => (ev.extra1 === row.source && !visibleInSnapshot(ev.txid, snapshot) ? row : undefined),
+        fetchSize: this.opts.fetchSize,
+        maxKeys: this.opts.maxKeysPerFlush,
+      });
+      if (r.total.missingUpdates || r.total.missingDeletes) {
+        await sc.query(sql('count_missing'), [this.name, row.source, r.total.missingUpdates, r.total.missingDeletes]);
+        this.log('warn', `${row.source}: ${r.total.missingUpdates} update(s) and ${r.total.missingDeletes} delete(s) found no row (keys ${r.total.missingKeys.join(' ')})`);
+      }
+      await sc.query('UPDATE pgferry.subscriber_table SET st_copy_tick = $3 WHERE st_subscription = $1 AND st_source = $2', [
+        this.name,
+        row.source,
+        info.tickId,
+      ]);
+      await sc.query('COMMIT');
+      await finishBatch(this.provider, batchId);
+      return 'worked';
+    } catch (err) {
+      if (isConnectionError(err)) broken = err as Error;
+      else await sc.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      sc.off('error', ignore);
+      sc.release(broken);
+    }
+  }
+}
+
+export { ApplyError };

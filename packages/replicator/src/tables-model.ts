@@ -1,0 +1,54 @@
+/** A table a subscription replicates, as stored in pgferry.subscriber_table. */
+export type TableState = 'in-copy' | 'catching-up' | 'ok';
+
+export interface SubscribedTable {
+  subscription: string;
+  /** The captured table's name on the provider (the events' ev_extra1). */
+  source: string;
+  /** The table written on the subscriber (qualified, quoted where needed). */
+  dest: string;
+  keyColumns: string[];
+  columns: string[];
+  state: TableState;
+  copySnapshot: string | null;
+  copyConsumer: string | null;
+  copyTick: string | null;
+  syncTick: string | null;
+  copiedRows: number | null;
+  missingUpdates: number;
+  missingDeletes: number;
+}
+
+export interface SubscriberTableRow {
+  st_subscription: string;
+  st_source: string;
+  st_dest: string;
+  st_key_columns: string[];
+  st_columns: string[];
+  st_state: TableState;
+  st_copy_snapshot: string | null;
+  st_copy_consumer: string | null;
+  st_copy_tick: string | null;
+  st_sync_tick: string | null;
+  st_copied_rows: string | null;
+  st_missing_updates: string;
+  st_missing_deletes: string;
+}
+
+export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
+  return {
+    subscription: r.st_subscription,
+    source: r.st_source,
+    dest: r.st_dest,
+    keyColumns: r.st_key_columns,
+    columns: r.st_columns,
+    state: r.st_state,
+    copySnapshot: r.st_copy_snapshot,
+    copyConsumer: r.st_copy_consumer,
+    copyTick: r.st_copy_tick,
+    syncTick: r.st_sync_tick,
+    copiedRows: r.st_copied_rows === null ? null : Number(r.st_copied_rows),
+    missingUpdates: Number(r.st_missing_updates),
+    missingDeletes: Number(r.st_missing_deletes),
+  };
+}

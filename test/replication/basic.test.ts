@@ -1,0 +1,176 @@
+/**
+ * Replication between two real PostgreSQL servers: initial copy while the provider keeps
+ * writing, catch-up and hand-off, bulk apply of every kind of change, apply errors that
+ * stop progress and are reported, missing rows counted, and bad input refused cleanly.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ReplicationSetupError,
+  SubscriptionWorker,
+  addTable,
+  createLeafNode,
+  createRootNode,
+  getStatus,
+  listTables,
+  removeTable,
+  resyncTable,
+} from '../../packages/replicator/src/index.js';
+import { Ticker } from '@pgferry/queue';
+import { startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
+
+describe('replication', () => {
+  let env: TwoServers;
+  let ticker: Ticker;
+  let worker: SubscriptionWorker;
+
+  beforeAll(async () => {
+    env = await startTwoServers('repl-basic');
+    await createRootNode(env.provider, { node: 'root', queue: 'repl' });
+    await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
+    ticker = new Ticker({ connectionString: env.providerUrl }, { tickIntervalMs: 20, maintIntervalMs: 500 }).start();
+    worker = new SubscriptionWorker({
+      subscription: 'leaf1',
+      provider: env.providerUrl,
+      subscriber: env.subscriberUrl,
+      pollIntervalMs: 50,
+      retryMinMs: 100,
+      retryMaxMs: 500,
+    }).start();
+  });
+
+  afterAll(async () => {
+    await worker?.stop().catch(() => undefined);
+    await ticker?.stop().catch(() => undefined);
+    await stopTwoServers(env);
+  });
+
+  const allOk = async () => (await listTables(env.subscriber, 'leaf1')).every((t) => t.state === 'ok');
+
+  it('copies tables while the provider writes, then replicates every change', async () => {
+    await env.provider.query(`CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(12,2), tags text[],
+                                                  data jsonb, created timestamptz DEFAULT now(), blob bytea)`);
+    await env.provider.query(`INSERT INTO items (id, name, price, tags, data, blob)
+      SELECT g, 'item ' || g, g * 1.25, ARRAY['a', g::text], jsonb_build_object('g', g), decode(md5(g::text), 'hex')
+        FROM generate_series(1, 20000) g`);
+    await env.provider.query(`CREATE TABLE orders (region text, no int, amount float8, note text, PRIMARY KEY (region, no))`);
+    await env.provider.query(`INSERT INTO orders SELECT CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, g, g / 3.0, NULL FROM generate_series(1, 3000) g`);
+
+    // Writes go on during the copy.
+    let stop = false;
+    let n = 100_000;
+    const writer = (async () => {
+      while (!stop) {
+        const c = await env.provider.connect();
+        try {
+          await c.query('BEGIN');
+          await c.query(`INSERT INTO items (id, name) VALUES ($1, 'live')`, [++n]);
+          await c.query(`UPDATE items SET price = price + 1 WHERE id = $1`, [1 + (n % 20000)]);
+          await c.query(`DELETE FROM items WHERE id = $1`, [1 + ((n * 7) % 20000)]);
+          await c.query(`UPDATE orders SET note = $1 WHERE no = $2`, [`n${n}`, 1 + (n % 3000)]);
+          await c.query(n % 5 === 0 ? 'ROLLBACK' : 'COMMIT');
+        } finally {
+          c.release();
+        }
+      }
+    })();
+
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'items', create: true });
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'orders', create: true, dest: 'orders_copy', mode: 'row' });
+    await waitFor('tables to reach ok', allOk);
+    stop = true;
+    await writer;
+
+    // A bulk statement, a key change, a truncate and a refill: all replicated.
+    await env.provider.query(`INSERT INTO items (id, name) SELECT g, 'bulk' FROM generate_series(200001, 230000) g`);
+    await env.provider.query(`UPDATE items SET id = id + 1000000 WHERE id BETWEEN 200001 AND 200100`);
+    await env.provider.query(`UPDATE items SET data = NULL, tags = '{}' WHERE id % 3 = 0`);
+    await env.provider.query(`TRUNCATE orders`);
+    await env.provider.query(`INSERT INTO orders VALUES ('eu', 1, 0.1, 'after truncate'), ('us', 2, 1e300, NULL)`);
+
+    const same = async () =>
+      (await tableJson(env.provider, 'items')) === (await tableJson(env.subscriber, 'items')) &&
+      (await tableJson(env.provider, 'orders', 'region, no')) === (await tableJson(env.subscriber, 'orders_copy', 'region, no'));
+    await waitFor('subscriber to match the provider', same);
+    const st = await getStatus(env.subscriber, 'leaf1', env.provider);
+    expect(st.lastError).toBeNull();
+    expect(st.tables.map((t) => [t.source, t.dest, t.state, t.missingUpdates, t.missingDeletes])).toEqual([
+      ['public.items', 'public.items', 'ok', 0, 0],
+      ['public.orders', 'public.orders_copy', 'ok', 0, 0],
+    ]);
+    expect(st.tables[0]!.copy!.rows).toBeGreaterThanOrEqual(16000);
+  });
+
+  it('stops on a change it cannot apply, reports it, and goes on once it is fixed', async () => {
+    await env.subscriber.query(`INSERT INTO items (id, name) VALUES (900001, 'subscriber only')`);
+    await env.provider.query(`INSERT INTO items (id, name) VALUES (900000, 'fine'), (900001, 'conflict')`);
+    await waitFor('the error to be reported', async () => {
+      const st = await getStatus(env.subscriber, 'leaf1');
+      return st.lastError !== null;
+    });
+    const st = await getStatus(env.subscriber, 'leaf1');
+    expect(st.lastError).toMatch(/public\.items/);
+    expect(st.lastError).toMatch(/key \[900001\]/);
+    expect(st.lastError).toMatch(/event \d+/);
+    expect(st.lastError).toMatch(/duplicate key value/);
+    // Nothing of the failing batch was applied.
+    expect((await env.subscriber.query('SELECT count(*)::int AS n FROM items WHERE id = 900000')).rows[0].n).toBe(0);
+
+    await env.subscriber.query(`DELETE FROM items WHERE id = 900001`);
+    await waitFor('the subscriber to match again', async () => (await tableJson(env.provider, 'items')) === (await tableJson(env.subscriber, 'items')));
+    await waitFor('the error to clear', async () => (await getStatus(env.subscriber, 'leaf1')).lastError === null);
+  });
+
+  it('counts updates and deletes that find no row', async () => {
+    await env.subscriber.query(`DELETE FROM items WHERE id IN (10, 11)`);
+    await env.provider.query(`UPDATE items SET name = 'gone on subscriber' WHERE id = 10`);
+    await env.provider.query(`DELETE FROM items WHERE id = 11`);
+    await waitFor('missing rows to be counted', async () => {
+      const t = (await getStatus(env.subscriber, 'leaf1')).tables.find((x) => x.source === 'public.items')!;
+      return t.missingUpdates === 1 && t.missingDeletes === 1;
+    });
+  });
+
+  it('resyncs a table and removes one', async () => {
+    await env.subscriber.query(`DELETE FROM orders_copy`);
+    await resyncTable(env.subscriber, { subscription: 'leaf1', table: 'public.orders' });
+    await waitFor('resync', async () =>
+      (await allOk()) && (await tableJson(env.provider, 'orders', 'region, no')) === (await tableJson(env.subscriber, 'orders_copy', 'region, no')),
+    );
+    await removeTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'orders', dropCapture: true });
+    expect((await listTables(env.subscriber, 'leaf1')).map((t) => t.source)).toEqual(['public.items']);
+    const trg = await env.provider.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND NOT tgisinternal`);
+    expect(trg.rows[0].n).toBe(0);
+  });
+
+  it('refuses bad input with clear errors and leaves nothing half set up', async () => {
+    const before = async () => ({
+      sub: (await env.subscriber.query('SELECT st_source FROM pgferry.subscriber_table ORDER BY 1')).rows,
+      cap: (await env.provider.query('SELECT table_name FROM pgferry.capture_tables() ORDER BY 1')).rows,
+    });
+    const state = await before();
+    const add = (o: Partial<Parameters<typeof addTable>[2]>) =>
+      addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'x', create: true, ...o });
+
+    await expect(add({ table: 'no_such_table' })).rejects.toThrow(/table "no_such_table" does not exist on the provider/);
+    await env.provider.query('CREATE TABLE nokey (a int, b text)');
+    await expect(add({ table: 'nokey' })).rejects.toThrow(ReplicationSetupError);
+    await expect(add({ table: 'nokey' })).rejects.toThrow(/has no primary key/);
+    await env.provider.query('CREATE TABLE shaped (id int PRIMARY KEY, a text, b int)');
+    await env.subscriber.query('CREATE TABLE shaped (id int PRIMARY KEY, a int, c text NOT NULL)');
+    await expect(add({ table: 'shaped' })).rejects.toThrow(
+      /subscriber table public.shaped does not match public.shaped: column "a" is integer on the subscriber but text on the provider; column "b" is missing; column "c" is NOT NULL/,
+    );
+    await expect(add({ table: 'shaped', create: false, dest: 'absent' })).rejects.toThrow(/"absent" does not exist on the subscriber/);
+    await expect(add({ table: 'items' })).rejects.toThrow(/in subscription "leaf1" already/);
+    await expect(add({ subscription: 'nope', table: 'items' })).rejects.toThrow(/no leaf node "nope"/);
+    expect(await before()).toEqual(state);
+
+    // A table without a key is fine with an explicit one.
+    await env.provider.query(`INSERT INTO nokey VALUES (1, 'one'), (2, 'two')`);
+    await add({ table: 'nokey', keyColumns: ['a'] });
+    await env.provider.query(`UPDATE nokey SET b = 'TWO' WHERE a = 2`);
+    await waitFor('nokey replicated', async () =>
+      (await allOk()) && (await tableJson(env.provider, 'nokey', 'a')) === (await tableJson(env.subscriber, 'nokey', 'a')),
+    );
+  });
+});

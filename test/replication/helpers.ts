@@ -1,0 +1,67 @@
+/** Helpers for replication tests: two real servers, table comparison, waiting. */
+import pg from 'pg';
+import { PgServer } from '../harness/pg-server.js';
+
+export interface TwoServers {
+  providerServer: PgServer;
+  subscriberServer: PgServer;
+  providerUrl: string;
+  subscriberUrl: string;
+  provider: pg.Pool;
+  subscriber: pg.Pool;
+}
+
+export async function startTwoServers(name: string): Promise<TwoServers> {
+  const [providerServer, subscriberServer] = await Promise.all([
+    PgServer.start({ name: `${name}-provider` }),
+    PgServer.start({ name: `${name}-subscriber` }),
+  ]);
+  const providerUrl = await providerServer.createDatabase('prov');
+  const subscriberUrl = await subscriberServer.createDatabase('sub');
+  const provider = new pg.Pool({ connectionString: providerUrl, max: 10 });
+  const subscriber = new pg.Pool({ connectionString: subscriberUrl, max: 10 });
+  provider.on('error', () => undefined);
+  subscriber.on('error', () => undefined);
+  return { providerServer, subscriberServer, providerUrl, subscriberUrl, provider, subscriber };
+}
+
+export async function stopTwoServers(s: Partial<TwoServers> | undefined): Promise<void> {
+  if (!s) return;
+  await Promise.allSettled([s.provider?.end(), s.subscriber?.end()]);
+  await Promise.allSettled([s.providerServer?.destroy(), s.subscriberServer?.destroy()]);
+}
+
+/** All rows of a table as one JSON text, ordered by `orderBy`. */
+export async function tableJson(db: pg.Pool, table: string, orderBy = 'id', columns = '*'): Promise<string> {
+  const { rows } = await db.query<{ j: string }>(
+    `SELECT coalesce(json_agg(t ORDER BY ${orderBy})::text, '[]') AS j FROM (SELECT ${columns} FROM ${table}) t`,
+  );
+  return rows[0]!.j;
+}
+
+/** Poll `check` until it returns true (throws after `timeoutMs` with `what`). */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, intervalMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A deterministic pseudo-random generator (so a failing run can be replayed by its seed). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
