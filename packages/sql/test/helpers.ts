@@ -210,7 +210,15 @@ export async function rotate(db: Db, queue: string, catchUp?: () => Promise<unkn
     }
     return false;
   }, `rotation step 1 of ${queue}`);
-  await until(async () => (await rotateStep2(db)) >= 1, `rotation step 2 of ${queue}`);
+  await completeStep2(db, queue);
+}
+
+/** Run phase 2 until this queue's switch is complete (an older snapshot may delay it). */
+export async function completeStep2(db: Db, queue: string): Promise<void> {
+  await until(async () => {
+    await rotateStep2(db);
+    return value<boolean>(db, 'SELECT queue_switch_step2 IS NOT NULL FROM pgferry.queue WHERE queue_name = $1', [queue]);
+  }, `rotation step 2 of ${queue}`);
 }
 
 export async function curTable(db: Db, queue: string): Promise<number> {
