@@ -1,23 +1,11 @@
 /**
- * The real `pgferry` binary against real PostgreSQL: install/version, queue and consumer
- * commands, their tables and --json output, error exits and messages.
+ * The real `pgferry` binary against real PostgreSQL: install/version, connection and
+ * usage errors, queue commands with their tables and --json output, several databases.
  */
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { freePort } from '@pgferry/test/pg-server';
-import {
-  Producer,
-  createQueue,
-  finishBatch,
-  forceTick,
-  getConsumerInfo,
-  listTicks,
-  nextBatch,
-  registerConsumer,
-  runMaintenance,
-  setQueueConfig,
-  withClient,
-} from '../src/index.js';
+import { Producer, createQueue } from '../src/index.js';
 import { pgferry, pgferryJson } from './cli-helpers.js';
 
 describe('pgferry CLI: install and connection errors', () => {
@@ -81,7 +69,7 @@ describe('pgferry CLI: install and connection errors', () => {
   });
 });
 
-describe('pgferry CLI: queues and consumers', () => {
+describe('pgferry CLI: queues', () => {
   const db = useTestDatabase();
   const dbB = useTestDatabase();
 
@@ -133,105 +121,5 @@ describe('pgferry CLI: queues and consumers', () => {
     expect(dropped).toMatchObject({ code: 0, stdout: 'queue "clicks" dropped\n' });
     const none = await pgferry(['queue', 'list', '--db', dbB.url]);
     expect(none.stdout).toContain('(no queues)');
-  });
-
-  it('registers consumers, shows their lag and pending events, and fails a lag check', async () => {
-    await createQueue(db.pool, 'jobs');
-    const reg = await pgferry(['consumer', 'register', 'jobs', 'worker', '--db', db.url]);
-    expect(reg).toMatchObject({ code: 0, stdout: 'consumer "worker" registered on queue "jobs"\n' });
-    await new Producer(db.pool, { queue: 'jobs' }).insertMany(
-      Array.from({ length: 4 }, (_, i) => ({ type: 'job', payload: { i } })),
-    );
-    await forceTick(db.pool, 'jobs');
-
-    const list = await pgferryJson<{ consumerName: string; pendingEvents: number; ticksBehind: number }[]>([
-      'consumer', 'list', 'jobs', '--db', db.url,
-    ]);
-    expect(list).toMatchObject([{ consumerName: 'worker', pendingEvents: 4, ticksBehind: 1 }]);
-
-    const status = await pgferryJson<{ queueName: string; consumerList: { consumerName: string }[] }>([
-      'queue', 'status', 'jobs', '--db', db.url,
-    ]);
-    expect(status.queueName).toBe('jobs');
-    expect(status.consumerList.map((c) => c.consumerName)).toEqual(['worker']);
-
-    const lag = await pgferry(['consumer', 'lag', 'jobs', '--max-pending', '2', '--db', db.url]);
-    expect(lag.code).toBe(1);
-    expect(lag.stdout).toMatch(/^QUEUE\s+CONSUMER\s+LAG\s+LAG \(S\)\s+PENDING\s+TICKS BEHIND\s+STATUS/);
-    expect(lag.stdout).toMatch(/jobs\s+worker\s+.*\s4\s+1\s+OVER/);
-    expect(lag.stderr).toContain('consumer "worker" on queue "jobs"');
-    const ok = await pgferry(['consumer', 'lag', 'jobs', '--max-pending', '10', '--db', db.url]);
-    expect(ok.code).toBe(0);
-
-    const unreg = await pgferry(['consumer', 'unregister', 'jobs', 'worker', '--db', db.url]);
-    expect(unreg.code).toBe(0);
-    const gone = await pgferry(['consumer', 'unregister', 'jobs', 'worker', '--db', db.url]);
-    expect(gone.code).toBe(1);
-    expect(gone.stderr).toContain('worker');
-  });
-
-  it('rewinds a consumer to a tick or a time, and says when the queue no longer holds it', async () => {
-    await createQueue(db.pool, 'feed');
-    await registerConsumer(db.pool, 'feed', 'reader');
-    const producer = new Producer(db.pool, { queue: 'feed' });
-    for (let i = 0; i < 3; i++) {
-      await producer.insert('e', { i });
-      await forceTick(db.pool, 'feed');
-    }
-    // Consume everything.
-    for (;;) {
-      const b = await nextBatch(db.pool, 'feed', 'reader');
-      if (!b) break;
-      await finishBatch(db.pool, b);
-    }
-    const ticks = await pgferryJson<{ tickId: string; time: string; available: boolean }[]>(['queue', 'ticks', 'feed', '--db', db.url]);
-    expect(ticks).toHaveLength(4);
-    expect(ticks.every((t) => t.available)).toBe(true);
-    // Tick ids are drawn from one sequence for all queues: newest first.
-    const [t4, t3, t2, t1] = ticks.map((t) => t.tickId) as [string, string, string, string];
-
-    const toTick = await pgferryJson<{ fromTick: string; toTick: string }>(['consumer', 'rewind', 'feed', 'reader', '--tick', t2, '--db', db.url]);
-    expect(toTick).toMatchObject({ fromTick: t4, toTick: t2 });
-    expect((await getConsumerInfo(db.pool, 'feed', 'reader'))[0]).toMatchObject({ lastTick: t2, pendingEvents: 2 });
-
-    // A time between tick 3 and tick 4 picks tick 3 (the latest at or before it).
-    const between = new Date(new Date(ticks[1]!.time).getTime() + 1);
-    const toTime = await pgferry(['consumer', 'rewind', 'feed', 'reader', '--time', between.toISOString(), '--db', db.url]);
-    expect(toTime.code).toBe(0);
-    expect(toTime.stdout).toContain(`moved from tick ${t2} to tick ${t3}`);
-
-    const before = await pgferry(['consumer', 'rewind', 'feed', 'reader', '--time', '2000-01-01T00:00:00Z', '--db', db.url]);
-    expect(before.code).toBe(1);
-    expect(before.stderr).toContain('queue "feed" no longer holds the events after 2000-01-01T00:00:00Z');
-    expect(before.stderr).toContain(`the oldest point it can rewind to is tick ${t1}`);
-
-    const future = await pgferry(['consumer', 'rewind', 'feed', 'reader', '--tick', '999999', '--db', db.url]);
-    expect(future.code).toBe(1);
-    expect(future.stderr).toContain('has no tick 999999');
-
-    // Rotate the event tables until tick 1's events are gone.
-    await setQueueConfig(db.pool, 'feed', { rotation_period: 1 });
-    for (let i = 0; i < 50 && (await listTicks(db.pool, 'feed', { limit: 1000 })).some((t) => t.tickId === t1 && t.available); i++) {
-      await producer.insert('e', { i });
-      await forceTick(db.pool, 'feed');
-      for (;;) {
-        const b = await nextBatch(db.pool, 'feed', 'reader');
-        if (!b) break;
-        await finishBatch(db.pool, b);
-      }
-      await withClient(db.pool, (c) => runMaintenance(c));
-    }
-    const gone = await pgferry(['consumer', 'rewind', 'feed', 'reader', '--tick', t1, '--db', db.url]);
-    expect(gone.code).toBe(1);
-    expect(gone.stderr).toContain(`no longer holds the events after tick ${t1}: the oldest point it can rewind to is tick`);
-    const oldest = Number(/rewind to is tick (\d+)/.exec(gone.stderr)![1]);
-    expect(oldest).toBeGreaterThan(Number(t4));
-    // ... and that oldest tick is indeed accepted.
-    const okOldest = await pgferry(['consumer', 'rewind', 'feed', 'reader', '--tick', String(oldest), '--db', db.url]);
-    expect(okOldest.code).toBe(0);
-
-    const unknownConsumer = await pgferry(['consumer', 'rewind', 'feed', 'nobody', '--tick', t2, '--db', db.url]);
-    expect(unknownConsumer.code).toBe(1);
-    expect(unknownConsumer.stderr).toContain('consumer "nobody" is not registered on queue "feed"');
   });
 });
