@@ -129,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, table] = positionals;
   if (values.help || !command) {
     process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!.replace(/^#!.*\n\/\*\*\n/, '').replace(/^ \* ?/gm, '') + '\n');
-    return command ? 0 : 2;
+    return values.help ? 0 : 2;
   }
   const out = (v: unknown, text: string) => process.stdout.write((values.json ? JSON.stringify(v, null, 2) : text) + '\n');
   switch (command) {
