@@ -17,6 +17,7 @@ import {
   listDeadLetters,
   nextBatch,
   registerConsumer,
+  retryEvents,
   setQueueConfig,
 } from '../src/index.js';
 import { buildProgram } from '../src/cli/program.js';
@@ -134,7 +135,7 @@ describe('pgferry CLI: events, dead letters, tick, maint', () => {
     await forceTick(db.pool, 'retry');
     const b = (await nextBatch(db.pool, 'retry', 'c'))!;
     const [ev] = await getBatchEvents(db.pool, b);
-    await db.pool.query('SELECT pgferry.event_retry($1, ARRAY[$2]::bigint[], $3::interval)', [b, ev!.id, '0 seconds']);
+    await retryEvents(db.pool, b, [ev!.id], 0);
     await finishBatch(db.pool, b);
     const due = (await getQueueInfo(db.pool)).reduce((n, q) => n + q.retryPending, 0);
     expect((await getQueueInfo(db.pool, 'retry'))[0]!.retryPending).toBe(1);

@@ -88,10 +88,10 @@ describe('pgferry daemon: config, reload, two copies', () => {
   });
 
   it('runs as two copies: one ticker leader per database, the other takes over', async () => {
-    // Configured by flags only (no file).
-    const args = ['--db', db1.url, '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--tick-interval', '50'];
-    const a = new DaemonProcess(args);
-    const b = new DaemonProcess(args);
+    // Configured by flags only (no file); the database from --db, or from PGFERRY_DB.
+    const flags = ['--metrics-port', '0', '--metrics-host', '127.0.0.1', '--tick-interval', '50'];
+    const a = new DaemonProcess(['--db', db1.url, ...flags]);
+    const b = new DaemonProcess(flags, { PGFERRY_DB: db1.url });
     daemons.push(a, b);
     const label = `127.0.0.1:${new URL(db1.url).port}/${db1.name}`;
     const key = `pgferry_ticker_leader{database="${label}"}`;

@@ -32,8 +32,8 @@ export class DaemonProcess {
   log = '';
   readonly exited: Promise<number | null>;
 
-  constructor(args: string[]) {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^PG/.test(k)));
+  constructor(args: string[], extraEnv: Record<string, string> = {}) {
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^PG/.test(k))), ...extraEnv };
     this.child = spawn(process.execPath, [BIN, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d) => (this.log += d));
     this.child.stderr!.on('data', (d) => (this.log += d));

@@ -79,7 +79,7 @@ export function describeError(err: unknown, target?: Target): { message: string;
   if (err instanceof PgferryError) return { message: `${where}${oneLine(err.message)}`, exitCode: EXIT.FAILED };
   const e = err as Error & { code?: string };
   // Refused at connection time: bad password, no such database or role, too many clients.
-  if (isConnectionError(err) || ['28P01', '28000', '3D000', '53300', '57P03'].includes(e.code ?? '') || /timeout/i.test(e.message ?? '')) {
+  if (isConnectionError(err) || ['28P01', '28000', '3D000', '53300', '57P03'].includes(e.code ?? '') || /timeout exceeded when trying to connect|connection timeout/i.test(e.message ?? '')) {
     const reason = e.message || e.code || 'connection failed';
     return { message: `cannot connect to ${target?.label ?? 'the database'}: ${oneLine(reason)}`, exitCode: EXIT.CONNECT };
   }
