@@ -1,0 +1,90 @@
+/**
+ * Restart semantics of the main stream, step by step: a batch whose tick is recorded on the
+ * subscriber is only finished (its changes are not applied again); an open batch that was
+ * not recorded is applied once. Also the pgferry-replicate bin's tables and status --json.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '@pgferry/test/test-database';
+import { forceTick, getBatchInfo, nextBatch } from '@pgferry/queue';
+import {
+  SubscriptionWorker,
+  addTable,
+  createLeafNode,
+  createRootNode,
+  listTables,
+} from '../../packages/replicator/src/index.js';
+import { tableJson, waitFor } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const run = promisify(execFile);
+
+describe('restarts of the main stream', () => {
+  const prov = useTestDatabase({ install: false });
+  const sub = useTestDatabase({ install: false });
+
+  it('finishes a batch recorded as applied, applies an unrecorded one once', async () => {
+    await prov.pool.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
+    await prov.pool.query(`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g`);
+    await createRootNode(prov.pool, { node: 'root', queue: 'repl' });
+    await createLeafNode(prov.pool, sub.pool, { node: 'leaf1' });
+    await addTable(prov.pool, sub.pool, { subscription: 'leaf1', table: 't', create: true });
+
+    const ticking = setInterval(() => void forceTick(prov.pool, 'repl').catch(() => undefined), 100);
+    const w = new SubscriptionWorker({ subscription: 'leaf1', provider: prov.url, subscriber: sub.url, pollIntervalMs: 20 }).start();
+    try {
+      await waitFor('copy and hand-off', async () => (await listTables(sub.pool, 'leaf1'))[0]?.state === 'ok');
+    } finally {
+      clearInterval(ticking);
+      await w.stop();
+    }
+    await waitFor('tables equal', async () => (await tableJson(prov.pool, 't')) === (await tableJson(sub.pool, 't')));
+    const stepper = new SubscriptionWorker({ subscription: 'leaf1', provider: prov.url, subscriber: sub.url });
+    try {
+      // Drain whatever batches are left.
+      await forceTick(prov.pool, 'repl');
+      while (await stepper.mainStep());
+
+      // Crash after the subscriber commit, before finish_batch: the tick is recorded.
+      await prov.pool.query(`INSERT INTO t VALUES (1001, 'recorded')`);
+      await forceTick(prov.pool, 'repl');
+      const b1 = (await nextBatch(prov.pool, 'repl', 'leaf1'))!;
+      const info1 = await getBatchInfo(prov.pool, b1);
+      await sub.pool.query('UPDATE pgferry.applied_tick SET at_tick_id = $1 WHERE at_subscription = $2', [info1.tickId, 'leaf1']);
+      expect(await stepper.mainStep()).toBe(true);
+      expect((await sub.pool.query('SELECT count(*)::int AS n FROM t WHERE id = 1001')).rows[0].n).toBe(0);
+      expect(await nextBatch(prov.pool, 'repl', 'leaf1')).toBeNull(); // finished, nothing new
+
+      // Crash before the subscriber commit: the open batch comes again and is applied once.
+      await prov.pool.query(`INSERT INTO t VALUES (1002, 'unrecorded')`);
+      await prov.pool.query(`UPDATE t SET v = 'changed' WHERE id = 1`);
+      await forceTick(prov.pool, 'repl');
+      const b2 = (await nextBatch(prov.pool, 'repl', 'leaf1'))!;
+      expect(await stepper.mainStep()).toBe(true);
+      expect(await nextBatch(prov.pool, 'repl', 'leaf1')).toBeNull();
+      const { rows } = await sub.pool.query(`SELECT id, v FROM t WHERE id IN (1, 1002) ORDER BY id`);
+      expect(rows).toEqual([{ id: 1, v: 'changed' }, { id: 1002, v: 'unrecorded' }]);
+      const at = await sub.pool.query('SELECT at_batch_id FROM pgferry.applied_tick');
+      expect(at.rows[0].at_batch_id).toBe(b2);
+    } finally {
+      await stepper.stop();
+    }
+  });
+
+  it('pgferry-replicate shows tables and status (--json)', async () => {
+    const bin = ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/bin.ts'];
+    const tables = await run(process.execPath, [...bin, 'tables', '--subscriber', sub.url, '--node', 'leaf1'], { cwd: ROOT });
+    expect(tables.stdout.trim()).toBe('public.t -> public.t: ok');
+    const status = await run(process.execPath, [...bin, 'status', '--subscriber', sub.url, '--provider', prov.url, '--node', 'leaf1', '--json'], { cwd: ROOT });
+    const st = JSON.parse(status.stdout);
+    expect(st).toMatchObject({ subscription: 'leaf1', queue: 'repl', lastError: null });
+    expect(st.tables).toHaveLength(1);
+    expect(st.tables[0]).toMatchObject({ source: 'public.t', dest: 'public.t', state: 'ok', missingUpdates: 0 });
+    expect(st.tables[0].copy.rows).toBe(100);
+    const bad = await run(process.execPath, [...bin, 'add-table', '--provider', prov.url, '--subscriber', sub.url, '--node', 'leaf1', 'nope'], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { stderr: string }).stderr).toMatch(/table "nope" does not exist on the provider/);
+  });
+});
