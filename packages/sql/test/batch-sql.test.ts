@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { useTestDatabase } from '@pgferry/test/test-database';
 import {
   type Db,
   batchEvents,
@@ -17,6 +16,7 @@ import {
   register,
   rows,
   tick,
+  useDedicatedDatabase,
   value,
 } from './helpers.js';
 
@@ -49,7 +49,7 @@ async function shortTx(db: Db, queue: string, prefix: string, n: number): Promis
 }
 
 describe('batch_event_sql', () => {
-  const db = useTestDatabase();
+  const db = useDedicatedDatabase();
 
   it('lists a long transaction far below the range exactly, and the index on ev_txid serves the scan', async () => {
     const Q = 'longtx';

@@ -3,8 +3,10 @@
  * them, consumers that drain a queue through each of the batch-reading entry points, and
  * error assertions by SQLSTATE.
  */
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import pg from 'pg';
+import { install } from '@pgferry/sql';
+import { PgServer, TEST_SETTINGS } from '@pgferry/test/pg-server';
 
 export type Db = pg.Pool | pg.Client | pg.PoolClient;
 
@@ -223,4 +225,32 @@ export async function completeStep2(db: Db, queue: string): Promise<void> {
 
 export async function curTable(db: Db, queue: string): Promise<number> {
   return value<number>(db, 'SELECT queue_cur_table FROM pgferry.get_queue_info($1)', [queue]);
+}
+
+export interface DedicatedDatabase {
+  url: string;
+  pool: pg.Pool;
+}
+
+/**
+ * A database on a PostgreSQL server of its own, with pgferry installed, for tests that
+ * assert on the exact shape of snapshots: txids are cluster-wide, so on the shared server
+ * the transactions of other test files show up in every snapshot. Autovacuum is off for
+ * the same reason (an ANALYZE takes a txid).
+ */
+export function useDedicatedDatabase(): DedicatedDatabase {
+  const db = {} as DedicatedDatabase;
+  let server: PgServer | undefined;
+  beforeAll(async () => {
+    server = await PgServer.start({ name: 'pgferry-sql-own', settings: { ...TEST_SETTINGS, autovacuum: 'off' } });
+    db.url = await server.createDatabase('own');
+    db.pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    db.pool.on('error', () => undefined);
+    await install(db.pool);
+  });
+  afterAll(async () => {
+    await db.pool?.end();
+    await server?.destroy();
+  });
+  return db;
 }
