@@ -102,6 +102,9 @@ export class Ticker {
         backoff = 100;
         await this.serve(client, signal);
       } catch (err) {
+        // Not connected (nor leader) while backing off: stats are read by monitoring.
+        this.stats.isLeader = false;
+        this.stats.connected = false;
         this.stats.errors++;
         this.stats.lastError = (err as Error).message;
         this.options.onError?.(err as Error);
