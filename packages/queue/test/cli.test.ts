@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { freePort } from '@pgferry/test/pg-server';
-import { Producer, createQueue } from '../src/index.js';
+import { Producer, createQueue, installedVersion, registerConsumer } from '../src/index.js';
 import { pgferry, pgferryJson } from './cli-helpers.js';
 
 describe('pgferry CLI: install and connection errors', () => {
@@ -49,6 +49,9 @@ describe('pgferry CLI: install and connection errors', () => {
     const refused = await pgferry(['uninstall', '--db', db.url]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--yes');
+    const removed = await pgferryJson<{ uninstalled: boolean }>(['uninstall', '--yes', '--db', db.url]);
+    expect(removed.uninstalled).toBe(true);
+    expect(await installedVersion(db.pool)).toBeNull();
   });
 
   it('exits 3 with one line when it cannot connect, and 2 on a bad command line', async () => {
@@ -117,7 +120,11 @@ describe('pgferry CLI: queues', () => {
     expect(bothTable.stdout).toMatch(/^DATABASE\s+QUEUE/);
     expect(bothTable.stdout).toContain(`/${dbB.name}  clicks`);
 
-    const dropped = await pgferry(['queue', 'drop', 'clicks', '--db', dbB.url]);
+    await registerConsumer(dbB.pool, 'clicks', 'counter');
+    const refused = await pgferry(['queue', 'drop', 'clicks', '--db', dbB.url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('pgferry: queue "clicks" still has consumers: counter: unregister them first, or add --force\n');
+    const dropped = await pgferry(['queue', 'drop', 'clicks', '--force', '--db', dbB.url]);
     expect(dropped).toMatchObject({ code: 0, stdout: 'queue "clicks" dropped\n' });
     const none = await pgferry(['queue', 'list', '--db', dbB.url]);
     expect(none.stdout).toContain('(no queues)');

@@ -10,6 +10,7 @@ import {
   type QueueConfig,
   type QueueInfo,
 } from '../admin.js';
+import { InvalidStateError } from '@pgferry/sql';
 import { formatDuration, renderPairs } from './format.js';
 import { action, examples, parseInteger, CliError, EXIT } from './options.js';
 import { consumerColumns } from './consumer.js';
@@ -108,7 +109,13 @@ export function queueCommands(program: Command): void {
       .action(
         action(async (ctx, name: string, opts: { force?: boolean }) => {
           const rows = await ctx.rows(async (pool) => {
-            await dropQueue(pool, name, { force: opts.force });
+            try {
+              await dropQueue(pool, name, { force: opts.force });
+            } catch (err) {
+              // The SQL hint speaks of force => true: say it the CLI's way.
+              if (err instanceof InvalidStateError) throw new CliError(`${err.message.replace(/ \(.*\)$/, '')}: unregister them first, or add --force`);
+              throw err;
+            }
             return [{ queue: name, dropped: true }];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);

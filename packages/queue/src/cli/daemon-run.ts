@@ -1,0 +1,87 @@
+/** The daemon's process: config, signals, start and stop (loaded by the `daemon` command). */
+import { ConfigError, loadDaemonConfig, type DaemonOverrides } from '../daemon/config.js';
+import { Daemon } from '../daemon/daemon.js';
+import { createLogger } from '../daemon/log.js';
+import { resolveTargets } from './context.js';
+import type { DaemonFlags } from './daemon.js';
+import { io, EXIT } from './options.js';
+
+export async function runDaemon(flags: DaemonFlags, dbs: string[] | undefined): Promise<number> {
+  const overrides = (): DaemonOverrides => {
+    // No file and no --db: PGFERRY_DB or the PG* variables.
+    const databases = dbs?.length
+      ? dbs
+      : flags.config
+        ? undefined
+        : resolveTargets(undefined).map((t) => t.config.connectionString ?? pgEnvUrl());
+    return {
+      databases,
+      metricsPort: flags.metricsPort,
+      metricsHost: flags.metricsHost,
+      tickIntervalMs: flags.tickInterval,
+      maintIntervalMs: flags.maintInterval,
+      logFormat: flags.logFormat,
+    };
+  };
+  let config;
+  try {
+    config = loadDaemonConfig(flags.config, overrides());
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.err.write(`pgferry: ${err.message}\n`);
+    return EXIT.USAGE;
+  }
+  const log = createLogger(config.logFormat);
+  const daemon = new Daemon(config, log);
+  try {
+    await daemon.start();
+  } catch (err) {
+    io.err.write(`pgferry: cannot start: ${(err as Error).message}\n`);
+    await daemon.stop();
+    return EXIT.FAILED;
+  }
+  log.info(`pgferry daemon started (pid ${process.pid})`);
+
+  let reloading = Promise.resolve();
+  const onHup = () => {
+    reloading = reloading.then(async () => {
+      if (!flags.config) return log.warn('SIGHUP: no config file to reload (started without --config)');
+      log.info(`SIGHUP: reloading ${flags.config}`);
+      try {
+        await daemon.reload(loadDaemonConfig(flags.config, overrides()));
+      } catch (err) {
+        daemon.reloadFailed(err as Error);
+      }
+    });
+  };
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onStop = (signal: string) => {
+      if (stopping) {
+        log.warn(`${signal} again: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      log.info(`${signal}: stopping`);
+      resolve();
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', () => onStop('SIGTERM'));
+    process.on('SIGINT', () => onStop('SIGINT'));
+  });
+  process.off('SIGHUP', onHup);
+  await reloading;
+  await daemon.stop();
+  log.info('pgferry daemon stopped');
+  return EXIT.OK;
+}
+
+/** A URL from libpq's PG* variables, for the daemon's database list. */
+function pgEnvUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const user = env.PGUSER ?? env.USER ?? 'postgres';
+  const auth = encodeURIComponent(user) + (env.PGPASSWORD ? `:${encodeURIComponent(env.PGPASSWORD)}` : '');
+  const host = env.PGHOST ?? 'localhost';
+  const db = env.PGDATABASE ?? user;
+  if (host.startsWith('/')) return `postgres://${auth}@/${encodeURIComponent(db)}?host=${encodeURIComponent(host)}&port=${env.PGPORT ?? '5432'}`;
+  return `postgres://${auth}@${host}:${env.PGPORT ?? '5432'}/${encodeURIComponent(db)}`;
+}
