@@ -93,6 +93,19 @@ describe('replication', () => {
     await waitFor('subscriber to match the provider', same);
     const st = await getStatus(env.subscriber, 'leaf1', env.provider);
     expect(st.lastError).toBeNull();
+    // The subscriber captures items into its own queue too: what the replicator applied is
+    // not captured again (pgferry.replica), a local write is.
+    await env.subscriber.query(`SELECT pgferry.create_queue('local')`);
+    await env.subscriber.query(`SELECT pgferry.capture_add_table('local', 'items')`);
+    await env.provider.query(`UPDATE items SET name = 'replicated' WHERE id BETWEEN 1 AND 50`);
+    await waitFor('the update to arrive', async () => (await tableJson(env.provider, 'items')) === (await tableJson(env.subscriber, 'items')));
+    const local = async () =>
+      (await env.subscriber.query(`SELECT count(*)::int AS n FROM pgferry.event e JOIN pgferry.queue q ON q.queue_id = e.ev_queue WHERE q.queue_name = 'local'`)).rows[0].n;
+    expect(await local()).toBe(0);
+    await env.subscriber.query(`UPDATE items SET name = 'local write' WHERE id = 2`);
+    expect(await local()).toBe(1);
+    await env.subscriber.query(`SELECT pgferry.capture_remove_table('local', 'items')`);
+    await env.subscriber.query(`UPDATE items SET name = 'replicated' WHERE id = 2`);
     expect(st.tables.map((t) => [t.source, t.dest, t.state, t.missingUpdates, t.missingDeletes])).toEqual([
       ['public.items', 'public.items', 'ok', 0, 0],
       ['public.orders', 'public.orders_copy', 'ok', 0, 0],

@@ -172,11 +172,11 @@ describe(`replication under faults (seed ${SEED})`, () => {
     const writers = [writer(), writer(), writer()];
     const add = (o: Parameters<typeof addTable>[2]) => addTable(env.provider, env.subscriber, o);
     await add({ subscription: 'leaf1', table: 'acct', create: true });
-    await add({ subscription: 'leaf1', table: 'pairs', create: true, mode: 'row' });
+    await add({ subscription: 'leaf1', table: 'pairs', create: true });
 
     // Faults on a schedule, worker kills at random moments in between.
     const schedule: [number, () => Promise<void>][] = [
-      [3000, () => add({ subscription: 'leaf1', table: 'logs', create: true, keyColumns: ['k'] }).then(() => undefined)],
+      [3000, () => add({ subscription: 'leaf1', table: 'logs', create: true, keyColumns: ['k'], mode: 'row' }).then(() => undefined)],
       [6000, () => add({ subscription: 'leaf1', table: 'wide', create: true, ignoreColumns: ['secret'] }).then(() => undefined)],
       [11000, async () => {
         await env.subscriberServer.kill(); // a crash
