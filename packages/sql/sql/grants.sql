@@ -52,7 +52,7 @@ BEGIN
       pgferry.finish_batch(bigint), pgferry.batch_event_sql(bigint), pgferry.get_batch_events(bigint),
       pgferry.get_batch_cursor(bigint, text), pgferry.get_batch_info(bigint),
       pgferry.event_retry(bigint, bigint[], interval), pgferry.event_retry(bigint, bigint, integer),
-      pgferry.event_dead(bigint, bigint[], text),
+      pgferry.event_dead(bigint, bigint[], text), pgferry.dead_letter_list(text, text, int),
       pgferry.get_queue_info(text), pgferry.get_consumer_info(text, text)
     TO pgferry_reader;
   END IF;

@@ -132,6 +132,17 @@ describe('privileges', () => {
       await insertEvent(w, 'shared', 't', 'sql');
       await tick(db.pool, 'shared');
       expect(dataOf(await drain(r, 'shared', 'rd', 'sql'))).toEqual(['sql']);
+
+      // Retry, dead letters and status, as the reader.
+      await insertEvent(w, 'shared', 't', 'poison');
+      await tick(db.pool, 'shared');
+      const batch = await value<string>(r, `SELECT pgferry.next_batch('shared', 'rd')`);
+      const [ev] = await readBatch(r, batch, 'events');
+      expect(await value<number>(r, `SELECT pgferry.event_dead($1, $2, 'bad')`, [batch, [ev!.ev_id]])).toBe(1);
+      expect(await value<number>(r, 'SELECT pgferry.finish_batch($1)', [batch])).toBe(1);
+      expect(await value<string>(r, `SELECT ev_data FROM pgferry.dead_letter_list('shared', 'rd')`)).toBe('poison');
+      expect(await value<string>(r, `SELECT dead_letters FROM pgferry.get_consumer_info('shared', 'rd')`)).toBe('1');
+      await expectSqlError(r.query(`SELECT pgferry.dead_letter_purge('shared')`), '42501', /permission denied/);
     } finally {
       await w.end();
       await r.end();
