@@ -21,7 +21,8 @@ export interface RawEvent {
   extra4: string | null;
 }
 
-interface EventRow {
+/** An event row as the batch SQL returns it. */
+export interface EventRow {
   ev_id: string;
   ev_time: Date;
   ev_txid: string;
@@ -34,7 +35,7 @@ interface EventRow {
   ev_extra4: string | null;
 }
 
-function toRawEvent(r: EventRow): RawEvent {
+export function toRawEvent(r: EventRow): RawEvent {
   return {
     id: r.ev_id,
     time: r.ev_time,

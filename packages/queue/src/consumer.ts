@@ -17,7 +17,7 @@ import createDebug from 'debug';
 import type pg from 'pg';
 import type { z } from 'zod';
 import { PgferryError } from '@pgferry/sql';
-import { deadLetterEvents, finishBatch, nextBatch, retryEvents, type RawEvent } from './batch.js';
+import { deadLetterEvents, finishBatch, nextBatch, retryEvents, toRawEvent, type EventRow, type RawEvent } from './batch.js';
 import { registerConsumer, registerSubconsumer } from './admin.js';
 import { isConnectionError, q, sleep } from './db.js';
 import { decodePayload, EventValidationError, validatePayload, type EventSchemas } from './events.js';
@@ -121,7 +121,7 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     const fetchSql = `FETCH FORWARD ${this.consumer.fetchSize} FROM ${cursor}`;
     await q(this.client, 'SELECT pgferry.get_batch_cursor($1, $2)', [this.id, cursor]);
     for (;;) {
-      const rows = await q<Record<string, unknown>>(this.client, fetchSql);
+      const rows = await q<EventRow>(this.client, fetchSql);
       for (const r of rows) {
         const ev = this.decode(r);
         if (ev) yield ev;
@@ -131,20 +131,9 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     await q(this.client, `CLOSE ${cursor}`);
   }
 
-  private decode(r: Record<string, unknown>): EventOf<S> | undefined {
+  private decode(r: EventRow): EventOf<S> | undefined {
     this.seen++;
-    const raw: RawEvent = {
-      id: r.ev_id as string,
-      time: r.ev_time as Date,
-      txid: r.ev_txid as string,
-      retry: (r.ev_retry as number | null) ?? null,
-      type: (r.ev_type as string | null) ?? null,
-      data: (r.ev_data as string | null) ?? null,
-      extra1: (r.ev_extra1 as string | null) ?? null,
-      extra2: (r.ev_extra2 as string | null) ?? null,
-      extra3: (r.ev_extra3 as string | null) ?? null,
-      extra4: (r.ev_extra4 as string | null) ?? null,
-    };
+    const raw = toRawEvent(r);
     try {
       const type = raw.type ?? '';
       const payload = validatePayload(this.consumer.schemas, type, decodePayload(type, raw.data));
