@@ -1,76 +1,11 @@
 /**
- * The real `pgferry` binary against real PostgreSQL: install/version, connection and
- * usage errors, queue commands with their tables and --json output, several databases.
+ * The real `pgferry` binary against real PostgreSQL: queue commands with their tables and
+ * --json output, errors, several databases.
  */
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
-import { freePort } from '@pgferry/test/pg-server';
-import { Producer, createQueue, installedVersion, registerConsumer } from '../src/index.js';
+import { Producer, createQueue, registerConsumer } from '../src/index.js';
 import { pgferry, pgferryJson } from './cli-helpers.js';
-
-describe('pgferry CLI: install and connection errors', () => {
-  const db = useTestDatabase({ install: false });
-
-  it('says how to install when pgferry is missing, installs, and reports versions', async () => {
-    const missing = await pgferry(['queue', 'list', '--db', db.url]);
-    expect(missing.code).toBe(4);
-    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
-    expect(missing.stderr).toContain('not installed');
-    expect(missing.stderr).toContain('pgferry install');
-
-    const upgrade = await pgferry(['upgrade', '--db', db.url]);
-    expect(upgrade.code).toBe(4);
-    expect(upgrade.stderr).toContain('pgferry install');
-
-    // The connection may also come from PGFERRY_DB.
-    const inst = await pgferry(['install'], { PGFERRY_DB: db.url });
-    expect(inst.code).toBe(0);
-    expect(inst.stdout).toMatch(/^pgferry \d+\.\d+\.\d+ installed \(migrations applied: 1/);
-
-    const version = await pgferryJson<{ installed: string; cli: string }>(['version', '--db', db.url]);
-    expect(version.installed).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(version.cli).toBe(version.installed);
-
-    // ... or from the usual PG* variables.
-    const u = new URL(db.url);
-    const table = await pgferry(['version'], {
-      PGHOST: u.hostname,
-      PGPORT: u.port,
-      PGUSER: decodeURIComponent(u.username),
-      PGDATABASE: db.name,
-    });
-    expect(table.code).toBe(0);
-    expect(table.stdout.split('\n')[0]).toMatch(/^CLI\s+INSTALLED$/);
-    expect(table.stdout).toContain(version.installed);
-
-    const again = await pgferryJson<{ appliedMigrations: number[] }>(['upgrade', '--db', db.url]);
-    expect(again.appliedMigrations).toEqual([]);
-
-    const refused = await pgferry(['uninstall', '--db', db.url]);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('--yes');
-    const removed = await pgferryJson<{ uninstalled: boolean }>(['uninstall', '--yes', '--db', db.url]);
-    expect(removed.uninstalled).toBe(true);
-    expect(await installedVersion(db.pool)).toBeNull();
-  });
-
-  it('exits 3 with one line when it cannot connect, and 2 on a bad command line', async () => {
-    const port = await freePort();
-    const down = await pgferry(['queue', 'list', '--db', `postgres://postgres@127.0.0.1:${port}/nowhere`]);
-    expect(down.code).toBe(3);
-    expect(down.stderr.trim().split('\n')).toHaveLength(1);
-    expect(down.stderr).toContain(`cannot connect to 127.0.0.1:${port}/nowhere`);
-
-    const usage = await pgferry(['queue', 'create', '--db', db.url]);
-    expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain("missing required argument 'queue'");
-
-    const help = await pgferry(['consumer', 'rewind', '--help']);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toContain('Usage: pgferry consumer rewind');
-    expect(help.stdout).toContain('Examples:');
-  });
-});
 
 describe('pgferry CLI: queues', () => {
   const db = useTestDatabase();
