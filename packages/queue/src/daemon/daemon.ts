@@ -145,8 +145,15 @@ export class Daemon {
   async reload(config: DaemonConfig): Promise<void> {
     const before = this.config;
     this.config = config;
+    try {
+      // The metrics endpoint first: it is the part that can fail (port taken), and then
+      // nothing of the new config is applied.
+      await this.applyMetrics();
+    } catch (err) {
+      this.config = before;
+      throw err;
+    }
     const { added, removed, changed } = await this.applyDatabases(before);
-    await this.applyMetrics();
     this.reloads.inc({ result: 'ok' });
     this.log.info(
       `config reloaded: ${this.runners.size} database(s) (added ${added}, removed ${removed}, changed ${changed})`,
@@ -189,13 +196,12 @@ export class Daemon {
     const m = this.config.metrics;
     const key = m ? `${m.host}:${m.port}` : undefined;
     if (key === this.metricsKey) return;
+    // The new endpoint first: if it cannot listen, the old one keeps serving.
+    const next = m ? await serveMetrics({ port: m.port, host: m.host, registry: this.registry }) : undefined;
     await this.metricsServer?.close();
-    this.metricsServer = undefined;
+    this.metricsServer = next;
     this.metricsKey = key;
-    if (m) {
-      this.metricsServer = await serveMetrics({ port: m.port, host: m.host, registry: this.registry });
-      this.log.info(`serving metrics on http://${m.host}:${this.metricsServer.port}/metrics`);
-    }
+    if (m && next) this.log.info(`serving metrics on http://${m.host}:${next.port}/metrics`);
   }
 
   /** Stop every ticker (their leader locks go with their connections) and the endpoint. */
