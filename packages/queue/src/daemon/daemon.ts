@@ -25,6 +25,7 @@ class DatabaseRunner {
   private state: State = 'connecting';
   private downSince: number | undefined;
   private lastError: string | undefined;
+  private lastLogged = 0;
   private readonly watch: NodeJS.Timeout;
 
   constructor(
@@ -53,12 +54,17 @@ class DatabaseRunner {
   }
 
   private onError(err: Error): void {
+    const now = Date.now();
     if (this.state !== 'down') {
-      this.downSince = Date.now();
+      this.downSince = now;
       this.state = 'down';
+      this.lastLogged = now;
       this.log.error(`database unavailable: ${err.message}; retrying with backoff`, { db: this.config.name });
-    } else if (err.message !== this.lastError) {
-      this.log.warn(`still unavailable: ${err.message}`, { db: this.config.name });
+    } else if (err.message !== this.lastError || now - this.lastLogged >= 60_000) {
+      // A new reason at once; the same one at most once a minute.
+      this.lastLogged = now;
+      const since = ((now - (this.downSince ?? now)) / 1000).toFixed(0);
+      this.log.warn(`still unavailable after ${since}s: ${err.message}`, { db: this.config.name });
     }
     this.lastError = err.message;
   }
