@@ -67,7 +67,7 @@ describe('pgferry CLI: events, dead letters, tick, maint', () => {
     await forceTick(db.pool, 'orders'); // brings the 'paid' event
     await producer.insert('shipped', { id: 1 });
     await forceTick(db.pool, 'orders');
-    for (let i = 0; i < 200 && lines().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && lines().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(lines().map((e) => [e.type, JSON.parse(e.data)])).toEqual([
