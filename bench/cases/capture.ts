@@ -7,14 +7,14 @@
 import type pg from 'pg';
 import { createQueue } from '@pgferry/queue';
 import type { BenchCase, BenchContext, ResultRow } from '../lib/runner.js';
-import { notAvailable, pairedRates, ratioRow } from '../lib/runner.js';
+import { interleavedRates, notAvailable, pairedRates, ratioRow } from '../lib/runner.js';
 import type { BenchDatabase } from '../lib/server.js';
 import { payloadObject } from '../lib/payload.js';
 import { timed } from '../lib/stats.js';
 import { BULK_ROWS } from './produce-bulk.js';
-import { ratePerSecond } from './produce-single.js';
+import { SLICE_MS } from './produce-single.js';
 
-const SECONDS_PER_SIDE = Number(process.env.BENCH_SINGLE_SECONDS ?? 4);
+const SECONDS_PER_SIDE = Number(process.env.BENCH_SINGLE_SECONDS ?? 3);
 const NEEDS = 'not available yet (needs capture triggers: pgferry.capture_add_table)';
 
 /** An orders table whose row image is about 100 bytes of JSON, like the queue payload. */
@@ -63,15 +63,15 @@ export const captureSingle: BenchCase = {
       const client = await db.connect();
       try {
         let i = 0;
-        const side = (table: string) => async () => {
-          await db.settle();
-          return ratePerSecond(SECONDS_PER_SIDE * 1000, () => insertOne(client, table, i++));
-        };
-        const p = await pairedRates(ctx, 'capture-single', ctx.runs, side('orders_plain'), {
-          statement: side('orders_stmt'),
-          row: side('orders_row'),
-        });
-        const note = `one connection, autocommit, ${SECONDS_PER_SIDE} s per side per run; table (id bigserial PK, customer, sku, qty, amount numeric, note), row image ~110 bytes of JSON`;
+        const side = (table: string) => () => insertOne(client, table, i++);
+        const p = await interleavedRates(
+          ctx,
+          'capture-single',
+          { runs: ctx.runs, sliceMs: SLICE_MS, msPerSide: SECONDS_PER_SIDE * 1000, beforeRun: () => db.settle() },
+          side('orders_plain'),
+          { statement: side('orders_stmt'), row: side('orders_row') },
+        );
+        const note = `one connection, autocommit, ${SECONDS_PER_SIDE} s per side per run in alternating ${SLICE_MS} ms slices; table (id bigserial PK, customer, sku, qty, amount numeric, note), row image ~110 bytes of JSON`;
         return [
           ratioRow('capture-single (statement trigger, default)', 'statement', p, 0.8, 'rows/s', { notes: [note] }),
           ratioRow('capture-single (row trigger)', 'row', p, 0.8, 'rows/s', {}),

@@ -5,7 +5,7 @@
  * rows (same columns, same fetch size) from Node.
  */
 import Cursor from 'pg-cursor';
-import { Consumer, createQueue, forceTick, registerConsumerAt, type RawEvent } from '@pgferry/queue';
+import { Consumer, createQueue, forceTick, registerConsumerAt, streamBatchEvents } from '@pgferry/queue';
 import type { BenchCase, BenchContext, ResultRow } from '../lib/runner.js';
 import { pairedRates, ratioRow } from '../lib/runner.js';
 import type { BenchDatabase } from '../lib/server.js';
@@ -71,15 +71,22 @@ async function drain(db: BenchDatabase, q: PreparedQueue, expected: number): Pro
 }
 
 /** The baseline: a plain SELECT of the same rows and columns through pg-cursor. */
-async function rawCursor(db: BenchDatabase, q: PreparedQueue, expected: number): Promise<number> {
+async function rawCursor(
+  db: BenchDatabase,
+  q: PreparedQueue,
+  expected: number,
+  options: { orderBy?: boolean; parse?: boolean } = {},
+): Promise<number> {
   const client = await db.connect();
   try {
     const t0 = nowMs();
-    const cursor = client.query(new Cursor<RawEvent>(`SELECT ${COLUMNS} FROM ${q.table}`));
+    const sql = `SELECT ${COLUMNS} FROM ${q.table}${options.orderBy ? ' ORDER BY ev_id' : ''}`;
+    const cursor = client.query(new Cursor<{ ev_data: string }>(sql));
     let n = 0;
     for (;;) {
       const rows = await cursor.read(FETCH);
       n += rows.length;
+      if (options.parse) for (const r of rows) JSON.parse(r.ev_data);
       if (rows.length < FETCH) break;
     }
     await cursor.close();
@@ -135,6 +142,8 @@ export const consume: BenchCase = {
           },
         },
       );
+      const profile = await profileOneBatch(db, big);
+      ctx.log(`consume profile: ${profile.text}`);
       const planSmall = await explainBatch(db, small, 'first');
       const planBig = await explainBatch(db, big, 'only');
       const common = `Consumer.run, fetchSize ${FETCH}, payload JSON-decoded, finish_batch in the batch transaction; baseline: SELECT ${COLUMNS} FROM the event table via pg-cursor, read(${FETCH})`;
@@ -146,8 +155,8 @@ export const consume: BenchCase = {
         }),
         ratioRow('consume (one 1M batch)', 'one batch', p, 0.8, 'ev/s', {
           scale: BULK_ROWS,
-          notes: [],
-          detail: { plan: planBig },
+          notes: [`profile of the 1M batch (one pass each, events/s): ${profile.text}`],
+          detail: { plan: planBig, profile: profile.rates },
         }),
       ];
     } finally {
@@ -155,3 +164,40 @@ export const consume: BenchCase = {
     }
   },
 };
+
+/**
+ * Where the consumer's time goes on the one-batch queue, layer by layer (one pass each):
+ * the raw cursor; the same with the batch's ORDER BY ev_id; with JSON.parse of every
+ * payload; the batch SQL through the low-level streamBatchEvents (pg-cursor); the Consumer.
+ */
+async function profileOneBatch(db: BenchDatabase, q: PreparedQueue): Promise<{ text: string; rates: Record<string, number> }> {
+  const rates: Record<string, number> = {};
+  await db.settle();
+  rates['raw cursor'] = await rawCursor(db, q, BULK_ROWS);
+  rates['+ ORDER BY ev_id'] = await rawCursor(db, q, BULK_ROWS, { orderBy: true });
+  rates['+ ORDER BY + JSON.parse'] = await rawCursor(db, q, BULK_ROWS, { orderBy: true, parse: true });
+  const client = await db.connect();
+  try {
+    await registerConsumerAt(client, q.queue, 'profile', q.startTick);
+    const { rows } = await client.query<{ b: string }>('SELECT pgferry.next_batch($1, $2) AS b', [q.queue, 'profile']);
+    const batch = rows[0]!.b;
+    await client.query('BEGIN');
+    const t0 = nowMs();
+    let n = 0;
+    for await (const chunk of streamBatchEvents(client, batch, FETCH)) {
+      for (const ev of chunk) if (ev.data !== null) JSON.parse(ev.data);
+      n += chunk.length;
+    }
+    await client.query('SELECT pgferry.finish_batch($1)', [batch]);
+    await client.query('COMMIT');
+    rates['streamBatchEvents + JSON.parse + finish'] = n / ((nowMs() - t0) / 1000);
+    await client.query('SELECT pgferry.unregister_consumer($1, $2)', [q.queue, 'profile']);
+  } finally {
+    await client.end();
+  }
+  rates['Consumer.run'] = await drain(db, q, BULK_ROWS);
+  const text = Object.entries(rates)
+    .map(([k, v]) => `${k} ${Math.round(v).toLocaleString('en-US')}`)
+    .join('; ');
+  return { text, rates };
+}

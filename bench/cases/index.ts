@@ -9,4 +9,14 @@ import { memory } from './memory.js';
 import { captureBulk, captureSingle } from './capture.js';
 import { apply } from './apply.js';
 
-export const CASES: BenchCase[] = [produceSingle, produceBulk, consume, latency, rotation, memory, captureSingle, captureBulk, apply];
+export const CASES: BenchCase[] = [
+  produceSingle,
+  produceBulk,
+  captureSingle,
+  captureBulk,
+  consume,
+  apply,
+  latency,
+  rotation,
+  memory,
+];

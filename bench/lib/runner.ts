@@ -118,6 +118,52 @@ export async function pairedRates(
   return { rates, baseline: median(perRun.map((r) => r.baseline)), ratios, perRun };
 }
 
+/**
+ * For operations of a millisecond or less (one transaction each): the sides take turns in
+ * short slices (`sliceMs`) until each has run `msPerSide`, so that the noise of a shared
+ * machine falls on all sides alike; `runs` such runs, `beforeRun` (e.g. CHECKPOINT) before
+ * each. Each side's function is one operation; its rate is operations per second.
+ */
+export async function interleavedRates(
+  ctx: BenchContext,
+  label: string,
+  options: { runs: number; sliceMs: number; msPerSide: number; beforeRun?: () => Promise<void> },
+  baseline: () => Promise<unknown>,
+  measured: Record<string, () => Promise<unknown>>,
+): Promise<PairedRates> {
+  const sides: [string, () => Promise<unknown>][] = [['\0baseline', baseline], ...Object.entries(measured)];
+  const perRun: PairedRates['perRun'] = [];
+  for (let r = 0; r < options.runs; r++) {
+    await options.beforeRun?.();
+    const count = new Map<string, number>(sides.map(([k]) => [k, 0]));
+    const spent = new Map<string, number>(sides.map(([k]) => [k, 0]));
+    for (let round = 0; spent.get('\0baseline')! < options.msPerSide; round++) {
+      const order = round % 2 === 0 ? sides : [...sides].reverse();
+      for (const [k, fn] of order) {
+        const t0 = performance.now();
+        let n = 0;
+        while (performance.now() - t0 < options.sliceMs) {
+          await fn();
+          n++;
+        }
+        count.set(k, count.get(k)! + n);
+        spent.set(k, spent.get(k)! + performance.now() - t0);
+      }
+    }
+    const rate = (k: string) => count.get(k)! / (spent.get(k)! / 1000);
+    const m = Object.fromEntries(Object.keys(measured).map((k) => [k, rate(k)]));
+    perRun.push({ baseline: rate('\0baseline'), measured: m });
+    ctx.log(`${label} run ${r + 1}/${options.runs}: baseline ${fmtRate(rate('\0baseline'))}, ${Object.entries(m).map(([k, v]) => `${k} ${fmtRate(v)}`).join(', ')}`);
+  }
+  const rates: Record<string, number> = {};
+  const ratios: Record<string, number> = {};
+  for (const k of Object.keys(measured)) {
+    rates[k] = median(perRun.map((x) => x.measured[k]!));
+    ratios[k] = median(perRun.map((x) => x.measured[k]! / x.baseline));
+  }
+  return { rates, baseline: median(perRun.map((x) => x.baseline)), ratios, perRun };
+}
+
 /** A row for a "ratio ≥ target" case from paired rates. */
 export function ratioRow(
   name: string,
