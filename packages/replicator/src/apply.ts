@@ -58,7 +58,7 @@ export function applyStatements(t: Pick<SubscribedTable, 'dest' | 'columns' | 'k
   const keys = t.keyColumns.map(ident);
   const rows = `pg_catalog.jsonb_populate_recordset(NULL::${t.dest}, $1::jsonb) AS s`;
   const match = keys.map((k) => `d.${k} = s.${k}`).join(' AND ');
-  const returning = `RETURNING pg_catalog.jsonb_build_array(${keys.map((k) => `s.${k}`).join(', ')})::text AS k`;
+  const returning = `RETURNING pg_catalog.json_build_array(${keys.map((k) => `s.${k}`).join(', ')})::text AS k`;
   const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c)).map(ident);
   const set = (nonKey.length ? nonKey : keys).map((c) => `${c} = s.${c}`).join(', ');
   s = {

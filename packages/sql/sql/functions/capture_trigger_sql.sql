@@ -8,7 +8,7 @@
 -- of the new one, a row that leaves the filter a delete, one that enters it an insert, and
 -- a row whose captured image did not change is not captured at all.
 --
--- Events: ev_type I/U/D/T, ev_data the row image (jsonb text, ignored columns removed; for
+-- Events: ev_type I/U/D/T, ev_data the row image (JSON text, ignored columns removed; for
 -- D the old row), ev_extra1 the table name, ev_extra2 the key as a JSON array.
 CREATE OR REPLACE FUNCTION pgferry._capture_trigger_sql(ct pgferry.capture_table, i_op text)
 RETURNS text LANGUAGE plpgsql STABLE AS $body$
@@ -16,7 +16,9 @@ DECLARE
   v_new    text := CASE WHEN ct.ct_mode = 'row' THEN '(SELECT NEW.*)' ELSE 'pgferry_new' END;
   v_old    text := CASE WHEN ct.ct_mode = 'row' THEN '(SELECT OLD.*)' ELSE 'pgferry_old' END;
   v_filter text := coalesce(ct.ct_filter, 'true');
-  v_image  text := 'pg_catalog.to_jsonb(r)';
+  -- row_to_json: half the cost of to_jsonb (no jsonb value built); jsonb only to drop
+  -- ignored columns. Images and keys are compared as text: the same row gives the same text.
+  v_image  text := 'pg_catalog.row_to_json(r)::text';
   v_key    text;
   v_name   text := quote_literal(ct.ct_table_name);
   v_insert text := 'INSERT INTO pgferry.event (ev_queue, ev_tbl, ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1, ev_extra2) ';
@@ -24,19 +26,19 @@ DECLARE
   v_stmt   text;
 BEGIN
   IF cardinality(ct.ct_ignore_columns) > 0 THEN
-    v_image := format('(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) %L::text[])', ct.ct_ignore_columns);
+    v_image := format('(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) %L::text[])::text', ct.ct_ignore_columns);
   END IF;
-  SELECT 'pg_catalog.jsonb_build_array(' || string_agg(format('r.%I', c), ', ' ORDER BY o) || ')'
+  SELECT 'pg_catalog.json_build_array(' || string_agg(format('r.%I', c), ', ' ORDER BY o) || ')::text'
     INTO v_key FROM unnest(ct.ct_key_columns) WITH ORDINALITY AS u(c, o);
 
   IF i_op = 'ins' OR i_op = 'del' THEN
-    v_stmt := v_insert || format('SELECT %s, %L, (%s)::text, %s, (%s)::text FROM %s AS r WHERE (%s)',
+    v_stmt := v_insert || format('SELECT %s, %L, %s, %s, %s FROM %s AS r WHERE (%s)',
       v_values, CASE i_op WHEN 'ins' THEN 'I' ELSE 'D' END, v_image, v_name, v_key,
       CASE i_op WHEN 'ins' THEN v_new ELSE v_old END, v_filter);
   ELSIF i_op = 'upd' THEN
     v_stmt := v_insert || format(
       'SELECT %s, CASE WHEN o.k IS NULL THEN ''I'' WHEN n.k IS NULL THEN ''D'' ELSE ''U'' END,'
-      ' coalesce(n.j, o.j)::text, %s, coalesce(n.k, o.k)::text'
+      ' coalesce(n.j, o.j), %s, coalesce(n.k, o.k)'
       ' FROM (SELECT %s AS k, %s AS j FROM %s AS r WHERE (%s)) AS o'
       ' FULL JOIN (SELECT %s AS k, %s AS j FROM %s AS r WHERE (%s)) AS n ON n.k = o.k'
       ' WHERE o.k IS NULL OR n.k IS NULL OR n.j IS DISTINCT FROM o.j',
