@@ -1,7 +1,7 @@
 /**
  * Queue and consumer administration: one function per SQL entry point, typed results.
  */
-import type { RawEvent } from './batch.js';
+import { toRawEvent, type EventRow, type RawEvent } from './batch.js';
 import { q, type Queryable } from './db.js';
 
 /** Queue settings accepted by setQueueConfig (PGQ's names, without the queue_ prefix). */
@@ -332,7 +332,7 @@ export async function getEventsBetweenTicks(
   toTick: string,
   options: { limit?: number } = {},
 ): Promise<RawEvent[]> {
-  const rows = await q<Record<string, unknown>>(
+  const rows = await q<EventRow>(
     db,
     `SELECT e.ev_id, e.ev_time, e.ev_txid::text AS ev_txid, e.ev_retry, e.ev_type, e.ev_data,
             e.ev_extra1, e.ev_extra2, e.ev_extra3, e.ev_extra4
@@ -348,7 +348,7 @@ export async function getEventsBetweenTicks(
       LIMIT $4`,
     [queue, fromTick, toTick, options.limit ?? 1000],
   );
-  return rows.map(toEvent);
+  return rows.map(toRawEvent);
 }
 
 /** The last `limit` events of a queue visible at tick `atTick` (producers' events), oldest first. */
@@ -358,7 +358,7 @@ export async function getLatestEvents(
   atTick: string,
   options: { limit?: number } = {},
 ): Promise<RawEvent[]> {
-  const rows = await q<Record<string, unknown>>(
+  const rows = await q<EventRow>(
     db,
     `SELECT * FROM (
        SELECT e.ev_id, e.ev_time, e.ev_txid::text AS ev_txid, e.ev_retry, e.ev_type,
@@ -372,20 +372,5 @@ export async function getLatestEvents(
      ORDER BY ev_id`,
     [queue, atTick, options.limit ?? 20],
   );
-  return rows.map(toEvent);
-}
-
-function toEvent(r: Record<string, unknown>): RawEvent {
-  return {
-    id: r.ev_id as string,
-    time: r.ev_time as Date,
-    txid: r.ev_txid as string,
-    retry: (r.ev_retry as number | null) ?? null,
-    type: (r.ev_type as string | null) ?? null,
-    data: (r.ev_data as string | null) ?? null,
-    extra1: (r.ev_extra1 as string | null) ?? null,
-    extra2: (r.ev_extra2 as string | null) ?? null,
-    extra3: (r.ev_extra3 as string | null) ?? null,
-    extra4: (r.ev_extra4 as string | null) ?? null,
-  };
+  return rows.map(toRawEvent);
 }
