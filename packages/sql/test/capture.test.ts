@@ -139,6 +139,32 @@ describe('capture', () => {
     expect(evs.map((e) => `${e.type}${JSON.stringify(e.key)}`)).toEqual(['I[1,"x"]', 'D[1,"x"]', 'I[2,"y"]']);
   });
 
+  it('captures writes of an ordinary role with pgferry_writer, which may also skip capture as a replica', async () => {
+    const role = `app_${db.name}`;
+    await db.pool.query(`SELECT pgferry.create_queue('roles')`);
+    await db.pool.query(`SELECT pgferry.register_consumer('roles', 'c')`);
+    await db.pool.query('CREATE TABLE app_data (id int PRIMARY KEY, v text)');
+    await db.pool.query(`SELECT pgferry.capture_add_table('roles', 'app_data')`);
+    await db.pool.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER`);
+    try {
+      await db.pool.query(`GRANT pgferry_writer TO ${role}; GRANT ALL ON app_data TO ${role}`);
+      const pg = await import('pg');
+      const c = new pg.default.Client({ connectionString: db.urlAs(role) });
+      await c.connect();
+      try {
+        await c.query(`INSERT INTO app_data VALUES (1, 'captured')`);
+        await c.query(`SET pgferry.replica = on`);
+        await c.query(`INSERT INTO app_data VALUES (2, 'replica')`);
+      } finally {
+        await c.end();
+      }
+      const evs = await drain(db.pool, 'roles');
+      expect(evs.map((e) => e.key)).toEqual([[1]]);
+    } finally {
+      await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+  });
+
   it('refuses bad input with clear errors and leaves nothing behind', async () => {
     await db.pool.query(`SELECT pgferry.create_queue('bad')`);
     await expect(db.pool.query(`SELECT pgferry.capture_add_table('bad', 'missing_table')`)).rejects.toThrow(
