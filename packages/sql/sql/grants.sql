@@ -13,7 +13,13 @@ BEGIN
   FOREACH v_role IN ARRAY ARRAY['pgferry_reader', 'pgferry_writer', 'pgferry_admin'] LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role) THEN
       IF v_can THEN
-        EXECUTE format('CREATE ROLE %I NOLOGIN', v_role);
+        -- The install lock is per database: an install into another database of the same
+        -- cluster may create the role at the same moment.
+        BEGIN
+          EXECUTE format('CREATE ROLE %I NOLOGIN', v_role);
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+          NULL;
+        END;
       ELSE
         RAISE NOTICE 'pgferry: role % does not exist and % cannot create roles; skipping its grants', v_role, current_user;
       END IF;

@@ -18,7 +18,11 @@ import {
   readBatch,
   register,
   rotate,
+  rotateStep1,
+  rotateStep2,
+  completeStep2,
   tick,
+  until,
   value,
 } from './helpers.js';
 
@@ -97,6 +101,30 @@ describe('privileges', () => {
       await insertEvent(c, 'q', 't', 'five');
       await tick(c, 'q');
       expect(dataOf(await drain(c, 'q', 'a'))).toEqual(['five']);
+
+      // Rotation step 2 sees another role's REPEATABLE READ snapshot (pg_stat_activity
+      // hides most columns of other roles' sessions from a non-superuser).
+      const other = await connect(serverUrl(dbName));
+      try {
+        await other.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+        await other.query('SELECT 1');
+        await until(async () => {
+          if ((await rotateStep1(c, 'q')) === 1) return true;
+          await tick(c, 'q');
+          await Promise.all([drain(c, 'q', 'a'), drain(c, 'q', 'b')]);
+          return false;
+        }, 'rotation step 1');
+        await rotateStep2(c);
+        await insertEvent(other, 'q', 't', 'repeatable');
+        await tick(c, 'q');
+        expect(dataOf(await drain(c, 'q', 'a'))).toEqual([]);
+        await other.query('COMMIT');
+      } finally {
+        await other.end();
+      }
+      await completeStep2(c, 'q');
+      await tick(c, 'q');
+      expect(dataOf(await drain(c, 'q', 'a'))).toEqual(['repeatable']);
       expect(await value<number>(c, `SELECT pgferry.drop_queue('q', true)`)).toBe(1);
     } finally {
       await c.end();

@@ -70,7 +70,8 @@ BEGIN
      WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND pid <> pg_backend_pid()
        AND backend_xmin IS NOT NULL
-       AND backend_type NOT IN ('walsender', 'autovacuum worker'))
+       -- NULL for other roles' sessions when we are not a superuser: those count too
+       AND (backend_type IS NULL OR backend_type NOT IN ('walsender', 'autovacuum worker')))
   SELECT min(xmin8) INTO v_oldest FROM a WHERE xid8 IS NULL OR xid8 >= v_xmax;
   UPDATE pgferry.queue
      SET queue_switch_step2 = pg_snapshot_xmax(v_snap),
