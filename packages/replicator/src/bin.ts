@@ -13,6 +13,7 @@
  *   pgferry-replicate status       --subscriber URL --node leaf1 [--provider URL] [--json]
  *   pgferry-replicate worker       (--provider URL --subscriber URL --node leaf1 | --config FILE)
  *                                  [--parallel-copies N] [--poll-ms N] [--no-ticker]
+ *                                  [--metrics-port N]   (Prometheus, http://127.0.0.1:N/metrics)
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -29,6 +30,7 @@ import {
   resyncTable,
 } from './index.js';
 import { ReplicationWorker } from './worker.js';
+import { replicationMetrics, serveMetrics } from './metrics.js';
 import type { SubscriptionWorkerOptions } from './subscription.js';
 
 const options = {
@@ -50,6 +52,7 @@ const options = {
   'poll-ms': { type: 'string' },
   'retry-ms': { type: 'string' },
   'no-ticker': { type: 'boolean' },
+  'metrics-port': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -112,6 +115,9 @@ async function runWorker(values: Record<string, unknown>): Promise<void> {
   for (const s of subs) for (const k of Object.keys(s) as (keyof SubscriptionWorkerOptions)[]) if (s[k] === undefined) delete s[k];
   const worker = new ReplicationWorker({ subscriptions: subs, ticker }).start();
   log('info', `worker started: ${subs.map((s) => s.subscription).join(', ')}`);
+  const metricsPort = num('metrics-port');
+  const metrics = metricsPort === undefined ? undefined : await serveMetrics(replicationMetrics(worker), metricsPort);
+  if (metrics) log('info', `metrics on http://127.0.0.1:${metricsPort}/metrics`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log('info', `${sig}: stopping`);
@@ -120,6 +126,7 @@ async function runWorker(values: Record<string, unknown>): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  metrics?.close();
   await worker.stop();
   log('info', 'worker stopped');
 }

@@ -29,3 +29,4 @@ export { createPool, createSubscriberPool } from './db.js';
 export type { ConnectionConfig } from './db.js';
 export { parseSnapshot, visibleInSnapshot } from './snapshot.js';
 export { Coalescer } from './coalesce.js';
+export { replicationMetrics, serveMetrics } from './metrics.js';
