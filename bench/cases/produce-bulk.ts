@@ -8,7 +8,6 @@ import { Producer, createQueue, dropQueue, type EventSchemas, type NewEvent } fr
 import type { BenchCase, BenchContext, ResultRow } from '../lib/runner.js';
 import { pairedRates, ratioRow } from '../lib/runner.js';
 import { EVENT_TYPE, payloadObject, payloadSql } from '../lib/payload.js';
-import { timed } from '../lib/stats.js';
 
 export const BULK_ROWS = Number(process.env.BENCH_BULK_ROWS ?? 1_000_000);
 
@@ -28,7 +27,6 @@ export const produceBulk: BenchCase = {
       const events: NewEvent<EventSchemas>[] = [];
       for (let i = 0; i < BULK_ROWS; i++) events.push({ type: EVENT_TYPE, payload: payloadObject(i) });
       const producer = new Producer(client, { queue: 'bench' });
-      const rate = (ms: number) => BULK_ROWS / (ms / 1000);
 
       const p = await pairedRates(
         ctx,
@@ -37,27 +35,24 @@ export const produceBulk: BenchCase = {
         async () => {
           await client.query('TRUNCATE plain_event');
           await db.settle();
-          const t = await timed(() =>
+          return db.rateWithCpu(BULK_ROWS, () =>
             client.query(`INSERT INTO plain_event (type, data)
                           SELECT '${EVENT_TYPE}', ${payloadSql('g')} FROM generate_series(1, ${BULK_ROWS}) g`),
           );
-          return rate(t.ms);
         },
         {
           'insert_events (SQL arrays)': async () => {
             await freshQueue();
             await db.settle();
-            const t = await timed(() =>
+            return db.rateWithCpu(BULK_ROWS, () =>
               client.query(`SELECT pgferry.insert_events('bench', ARRAY['${EVENT_TYPE}'],
                               ARRAY(SELECT ${payloadSql('g')} FROM generate_series(1, ${BULK_ROWS}) g))`),
             );
-            return rate(t.ms);
           },
           'insertMany (TS)': async () => {
             await freshQueue();
             await db.settle();
-            const t = await timed(() => producer.insertMany(events));
-            return rate(t.ms);
+            return db.rateWithCpu(BULK_ROWS, () => producer.insertMany(events));
           },
           // Variant (not the library's code): the payloads sent as ONE JSON-array text
           // parameter and unpacked server-side, instead of a text[] parameter that
@@ -65,14 +60,13 @@ export const produceBulk: BenchCase = {
           'insertMany variant (JSON array param)': async () => {
             await freshQueue();
             await db.settle();
-            const t = await timed(async () => {
+            return db.rateWithCpu(BULK_ROWS, async () => {
               const datas = events.map((e) => JSON.stringify(e.payload));
               await client.query(
                 `SELECT pgferry.insert_events($1, ARRAY[$2], ARRAY(SELECT json_array_elements_text($3::json)))`,
                 ['bench', EVENT_TYPE, JSON.stringify(datas)],
               );
             });
-            return rate(t.ms);
           },
         },
       );

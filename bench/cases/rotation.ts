@@ -11,7 +11,7 @@ import type { BenchDatabase } from '../lib/server.js';
 import { payloadObject } from '../lib/payload.js';
 import { max, median, nowMs, percentile } from '../lib/stats.js';
 
-const SECONDS_PER_SIDE = Number(process.env.BENCH_ROTATION_SECONDS ?? 8);
+const SECONDS_PER_SIDE = Number(process.env.BENCH_ROTATION_SECONDS ?? 6);
 const ROTATION_PERIOD_MS = 2000;
 const MAINT_INTERVAL_MS = 250;
 

@@ -65,13 +65,20 @@ export function notAvailable(name: string, target: string, why: string): ResultR
   };
 }
 
+/** What a measured function returns: a rate, or a rate with CPU time per operation. */
+export type Sample = number | { rate: number; cpuUsPerOp: number };
+const rateOf = (x: Sample) => (typeof x === 'number' ? x : x.rate);
+const cpuOf = (x: Sample) => (typeof x === 'number' ? undefined : x.cpuUsPerOp);
+
 export interface PairedRates {
   /** Median over runs of each variant's rate. */
   rates: Record<string, number>;
   baseline: number;
   /** Median over runs of measured/baseline of the same run (robust to drift on a noisy host). */
   ratios: Record<string, number>;
-  perRun: { baseline: number; measured: Record<string, number> }[];
+  perRun: { baseline: number; measured: Record<string, number>; cpuUsPerOp?: Record<string, number> }[];
+  /** Median over runs of baseline CPU per operation / measured CPU per operation, when measured. */
+  cpuRatios?: Record<string, number>;
 }
 
 /**
@@ -83,21 +90,27 @@ export async function pairedRates(
   ctx: BenchContext,
   label: string,
   runs: number,
-  baseline: () => Promise<number>,
-  measured: Record<string, () => Promise<number>>,
+  baseline: () => Promise<Sample>,
+  measured: Record<string, () => Promise<Sample>>,
 ): Promise<PairedRates> {
   const perRun: PairedRates['perRun'] = [];
   for (let i = 0; i < runs; i++) {
     const m: Record<string, number> = {};
+    const cpu: Record<string, number> = {};
     let b = Number.NaN;
+    const cpuText = (x: Sample) => (cpuOf(x) === undefined ? '' : ` (${cpuOf(x)!.toFixed(2)} µs CPU/op)`);
     const doBaseline = async () => {
-      b = await baseline();
-      ctx.log(`${label} run ${i + 1}/${runs}: baseline ${fmtRate(b)}`);
+      const x = await baseline();
+      b = rateOf(x);
+      if (cpuOf(x) !== undefined) cpu['\0baseline'] = cpuOf(x)!;
+      ctx.log(`${label} run ${i + 1}/${runs}: baseline ${fmtRate(b)}${cpuText(x)}`);
     };
     const doMeasured = async () => {
       for (const [k, fn] of Object.entries(measured)) {
-        m[k] = await fn();
-        ctx.log(`${label} run ${i + 1}/${runs}: ${k} ${fmtRate(m[k]!)}`);
+        const x = await fn();
+        m[k] = rateOf(x);
+        if (cpuOf(x) !== undefined) cpu[k] = cpuOf(x)!;
+        ctx.log(`${label} run ${i + 1}/${runs}: ${k} ${fmtRate(m[k]!)}${cpuText(x)}`);
       }
     };
     if (i % 2 === 0) {
@@ -107,15 +120,25 @@ export async function pairedRates(
       await doMeasured();
       await doBaseline();
     }
-    perRun.push({ baseline: b, measured: m });
+    perRun.push({ baseline: b, measured: m, ...(Object.keys(cpu).length ? { cpuUsPerOp: cpu } : {}) });
   }
   const rates: Record<string, number> = {};
   const ratios: Record<string, number> = {};
+  const cpuRatios: Record<string, number> = {};
   for (const k of Object.keys(measured)) {
     rates[k] = median(perRun.map((r) => r.measured[k]!));
     ratios[k] = median(perRun.map((r) => r.measured[k]! / r.baseline));
+    if (perRun.every((r) => r.cpuUsPerOp?.[k] !== undefined && r.cpuUsPerOp['\0baseline'] !== undefined)) {
+      cpuRatios[k] = median(perRun.map((r) => r.cpuUsPerOp!['\0baseline']! / r.cpuUsPerOp![k]!));
+    }
   }
-  return { rates, baseline: median(perRun.map((r) => r.baseline)), ratios, perRun };
+  return {
+    rates,
+    baseline: median(perRun.map((r) => r.baseline)),
+    ratios,
+    perRun,
+    ...(Object.keys(cpuRatios).length ? { cpuRatios } : {}),
+  };
 }
 
 /**
@@ -174,6 +197,13 @@ export function ratioRow(
   extra: Partial<ResultRow> = {},
 ): ResultRow {
   const ratio = p.ratios[variant]!;
+  const cpuRatio = p.cpuRatios?.[variant];
+  const notes = [
+    ...(cpuRatio !== undefined
+      ? [`CPU-time ratio (baseline CPU per op / measured CPU per op, this process + all server processes; less sensitive to other load): ${cpuRatio.toFixed(2)}×`]
+      : []),
+    ...(extra.notes ?? []),
+  ];
   return {
     case: name,
     status: 'measured',
@@ -184,11 +214,18 @@ export function ratioRow(
     target: `≥ ${minRatio.toFixed(2)}×`,
     met: ratio >= minRatio,
     runs: p.perRun.length,
-    notes: [],
-    detail: {
-      perRun: p.perRun.map((r) => ({ baseline: r.baseline, measured: r.measured[variant], ratio: r.measured[variant]! / r.baseline })),
-    },
     ...extra,
+    notes,
+    detail: {
+      perRun: p.perRun.map((r) => ({
+        baseline: r.baseline,
+        measured: r.measured[variant],
+        ratio: r.measured[variant]! / r.baseline,
+        ...(r.cpuUsPerOp ? { cpuUsPerOpBaseline: r.cpuUsPerOp['\0baseline'], cpuUsPerOp: r.cpuUsPerOp[variant] } : {}),
+      })),
+      ...(cpuRatio !== undefined ? { cpuRatio } : {}),
+      ...extra.detail,
+    },
   };
 }
 

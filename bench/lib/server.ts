@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { PgServer } from '@pgferry/test/pg-server';
 import { install } from '@pgferry/sql';
+import { CpuMeter, type CpuSample } from './cpu.js';
 
 /** Server settings the benchmark passes: none, so every figure is for a stock server. */
 export const BENCH_SERVER_SETTINGS: Record<string, string | number> = {};
@@ -67,6 +68,12 @@ export class BenchDatabase {
     readonly url: string,
     readonly pool: pg.Pool,
   ) {}
+
+  /** Time `fn` (wall clock and CPU of this process + the server); returns ops/s and CPU µs per op. */
+  async rateWithCpu(ops: number, fn: () => Promise<unknown>): Promise<{ rate: number; cpuUsPerOp: number; sample: CpuSample }> {
+    const sample = await new CpuMeter(this.owner.server.dataDir).measure(fn);
+    return { rate: ops / (sample.wallMs / 1000), cpuUsPerOp: (sample.cpuMs * 1000) / ops, sample };
+  }
 
   /** A dedicated connection the caller must end. */
   async connect(): Promise<pg.Client> {

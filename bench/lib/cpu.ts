@@ -1,0 +1,59 @@
+/**
+ * CPU time spent by the benchmark process plus every process of the benchmark's
+ * PostgreSQL server (backends, WAL writer, checkpointer, ...). On a shared, noisy host the
+ * wall clock stretches with other people's load; CPU time per operation much less, so it
+ * is reported next to the wall-clock ratio.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+function postmasterPid(dataDir: string): number {
+  return Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+/** utime + stime (ms) of the postmaster and its children. Processes that exited are not counted. */
+function serverCpuMs(pmPid: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the parenthesized command name: state ppid ... utime(14) stime(15).
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(entry);
+    const ppid = Number(rest[1]);
+    if (pid !== pmPid && ppid !== pmPid) continue;
+    ticks += Number(rest[11]) + Number(rest[12]);
+  }
+  return ticks * TICK_MS;
+}
+
+export interface CpuSample {
+  wallMs: number;
+  /** This process plus the server's processes. */
+  cpuMs: number;
+}
+
+export class CpuMeter {
+  private readonly pm: number;
+  constructor(dataDir: string) {
+    this.pm = postmasterPid(dataDir);
+  }
+
+  async measure(fn: () => Promise<unknown>): Promise<CpuSample> {
+    const s0 = serverCpuMs(this.pm);
+    const n0 = process.cpuUsage();
+    const t0 = performance.now();
+    await fn();
+    const wallMs = performance.now() - t0;
+    const n = process.cpuUsage(n0);
+    const s1 = serverCpuMs(this.pm);
+    return { wallMs, cpuMs: (n.user + n.system) / 1000 + (s1 - s0) };
+  }
+}
