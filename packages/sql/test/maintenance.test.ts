@@ -122,4 +122,38 @@ describe('maintenance', () => {
     await tick(db.pool, 'race');
     expect(dataOf(await drain(db.pool, 'race', 'c'))).toEqual(['y']);
   });
+
+  it('polls without taking a txid while there is nothing to do', async () => {
+    const Q = 'idle';
+    await createQueue(db.pool, Q);
+    await register(db.pool, Q, 'plain');
+    await db.pool.query(`SELECT pgferry.register_subconsumer($1, 'coop', 'w1')`, [Q]);
+    const c = await db.connect();
+    try {
+      const polls = [
+        [`SELECT pgferry.next_batch($1, 'plain')`, [Q]],
+        [`SELECT pgferry.next_batch($1, 'coop', 'w1')`, [Q]],
+        [`SELECT pgferry.next_batch($1, 'coop', 'w1', '1 hour')`, [Q]],
+      ] as const;
+      for (const [sql, params] of polls) {
+        await c.query('BEGIN');
+        expect(await value(c, sql, [...params])).toBeNull();
+        expect(await value(c, 'SELECT pg_current_xact_id_if_assigned()')).toBeNull();
+        await c.query('COMMIT');
+      }
+      // With work to do, it takes the batch as before.
+      await insertEvent(db.pool, Q, 't', 'x');
+      await tick(db.pool, Q);
+      expect(dataOf(await drain(c, Q, 'plain'))).toEqual(['x']);
+      const b = await value<string>(c, `SELECT pgferry.next_batch($1, 'coop', 'w1')`, [Q]);
+      expect(b).not.toBeNull();
+      expect(await value<string>(c, `SELECT pgferry.next_batch($1, 'coop', 'w1')`, [Q])).toBe(b);
+      await expectSqlError(c.query(`SELECT pgferry.next_batch($1, 'coop')`, [Q]), 'PF006', /is cooperative/);
+      await expectSqlError(c.query(`SELECT pgferry.next_batch($1, 'nobody')`, [Q]), 'PF002', /consumer "nobody"/);
+      await expectSqlError(c.query(`SELECT pgferry.next_batch($1, 'coop', 'w9')`, [Q]), 'PF002', /consumer "coop#w9"/);
+      await expectSqlError(c.query(`SELECT pgferry.next_batch('nowhere', 'coop', 'w1')`), 'PF001', /queue "nowhere"/);
+    } finally {
+      await c.end();
+    }
+  });
 });

@@ -58,6 +58,26 @@ DECLARE
   v_next bigint;
   v_batch bigint;
 BEGIN
+  -- An idle poll (no batch to hold, take over or start) takes no lock, as in next_batch.
+  SELECT sub.* INTO p
+    FROM pgferry.subscription sub
+    JOIN pgferry.queue q ON q.queue_id = sub.sub_queue
+    JOIN pgferry.consumer c ON c.co_id = sub.sub_consumer
+   WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name;
+  SELECT sub.* INTO s
+    FROM pgferry.subscription sub JOIN pgferry.consumer c ON c.co_id = sub.sub_consumer
+   WHERE sub.sub_parent = p.sub_id AND c.co_name = i_consumer_name || '#' || i_subconsumer_name;
+  IF s.sub_id IS NOT NULL AND s.sub_batch IS NULL
+     AND NOT EXISTS (SELECT 1 FROM pgferry.tick WHERE tick_queue = p.sub_queue AND tick_id > p.sub_last_tick)
+     AND (i_dead_interval IS NULL
+          OR NOT EXISTS (SELECT 1 FROM pgferry.subscription
+                          WHERE sub_parent = p.sub_id AND sub_batch IS NOT NULL
+                            AND sub_active < now() - i_dead_interval)) THEN
+    IF s.sub_active < now() - interval '10 seconds' THEN
+      UPDATE pgferry.subscription SET sub_active = now() WHERE sub_id = s.sub_id;
+    END IF;
+    RETURN NULL;
+  END IF;
   -- Locking the parent serializes the sub-consumers of one consumer.
   p := pgferry._subscription(i_queue_name, i_consumer_name);
   s := pgferry._subscription(i_queue_name, i_consumer_name || '#' || i_subconsumer_name);

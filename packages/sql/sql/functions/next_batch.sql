@@ -7,6 +7,21 @@ DECLARE
   v_next bigint;
   v_batch bigint;
 BEGIN
+  -- An idle poll (no open batch, no new tick) does not lock the subscription: a row lock
+  -- takes a txid and writes the row, and consumers poll all the time.
+  SELECT sub.* INTO s
+    FROM pgferry.subscription sub
+    JOIN pgferry.queue q ON q.queue_id = sub.sub_queue
+    JOIN pgferry.consumer c ON c.co_id = sub.sub_consumer
+   WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name;
+  IF FOUND AND s.sub_batch IS NULL
+     AND NOT EXISTS (SELECT 1 FROM pgferry.subscription WHERE sub_parent = s.sub_id)
+     AND NOT EXISTS (SELECT 1 FROM pgferry.tick WHERE tick_queue = s.sub_queue AND tick_id > s.sub_last_tick) THEN
+    IF s.sub_active < now() - interval '10 seconds' THEN
+      UPDATE pgferry.subscription SET sub_active = now() WHERE sub_id = s.sub_id;
+    END IF;
+    RETURN NULL;
+  END IF;
   s := pgferry._subscription(i_queue_name, i_consumer_name);
   IF EXISTS (SELECT 1 FROM pgferry.subscription WHERE sub_parent = s.sub_id) THEN
     RAISE EXCEPTION 'consumer "%" on queue "%" is cooperative', i_consumer_name, i_queue_name
