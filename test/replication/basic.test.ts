@@ -155,6 +155,23 @@ describe('replication', () => {
     expect(trg.rows[0].n).toBe(0);
   });
 
+  it('lets one worker at a time serve a subscription', async () => {
+    const logs: string[] = [];
+    const second = new SubscriptionWorker({
+      subscription: 'leaf1',
+      provider: env.providerUrl,
+      subscriber: env.subscriberUrl,
+      log: (_level, m) => logs.push(m),
+    }).start();
+    try {
+      await waitFor('the second worker to stand by', async () => logs.some((m) => /another worker serves this subscription/.test(m)));
+      expect(second.snapshot().active).toBe(false);
+      expect(worker.snapshot().active).toBe(true);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('refuses bad input with clear errors and leaves nothing half set up', async () => {
     const before = async () => ({
       sub: (await env.subscriber.query('SELECT st_source FROM pgferry.subscriber_table ORDER BY 1')).rows,

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import createDebug from 'debug';
-import type pg from 'pg';
+import pg from 'pg';
 import {
   ConsumerNotFoundError,
   finishBatch,
@@ -54,6 +54,8 @@ export interface SubscriptionWorkerOptions {
 
 export interface SubscriptionStats {
   subscription: string;
+  /** This worker holds the subscription's lock (only one worker serves a subscription). */
+  active: boolean;
   queue: string | null;
   batches: number;
   events: number;
@@ -135,6 +137,7 @@ export class SubscriptionWorker {
     this.subscriber = createSubscriberPool(options.subscriber, copies + 4);
     this.stats = {
       subscription: options.subscription,
+      active: false,
       queue: null,
       batches: 0,
       events: 0,
@@ -161,7 +164,7 @@ export class SubscriptionWorker {
     if (this.loops.length) return this;
     this.abort = new AbortController();
     const signal = this.abort.signal;
-    this.loops = [this.mainLoop(signal), this.superviseLoop(signal)];
+    this.loops = [this.lockLoop(signal), this.mainLoop(signal), this.superviseLoop(signal)];
     return this;
   }
 
@@ -214,11 +217,58 @@ export class SubscriptionWorker {
     return rows.map(toSubscribedTable);
   }
 
+  // ---- the subscription's lock -----------------------------------------------------------
+
+  /**
+   * Hold a session advisory lock on the subscriber for this subscription on a connection of
+   * its own: two workers on one subscription would race their copies. A killed worker's
+   * lock goes with its connection; a worker that finds it taken stands by and retries.
+   */
+  private async lockLoop(signal: AbortSignal): Promise<void> {
+    let standingBy = false;
+    while (!signal.aborted) {
+      const config = typeof this.opts.subscriber === 'string' ? { connectionString: this.opts.subscriber } : { ...this.opts.subscriber };
+      const client = new pg.Client(config);
+      let lost!: () => void;
+      const gone = new Promise<void>((resolve) => (lost = resolve));
+      client.on('error', () => lost());
+      client.on('end', () => lost());
+      try {
+        await client.connect();
+        const { rows } = await client.query<{ ok: boolean }>(
+          `SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('pgferry.replicator'), pg_catalog.hashtext($1)) AS ok`,
+          [this.name],
+        );
+        if (rows[0]?.ok) {
+          this.stats.active = true;
+          standingBy = false;
+          this.log('info', 'serving the subscription');
+          const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+          await Promise.race([gone, aborted]);
+          this.stats.active = false;
+        } else if (!standingBy) {
+          standingBy = true;
+          this.log('warn', 'another worker serves this subscription; standing by');
+        }
+      } catch (err) {
+        this.stats.active = false;
+        debug('%s: lock connection failed: %s', this.name, (err as Error).message);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+      await sleep(1000, signal);
+    }
+  }
+
   // ---- main stream -------------------------------------------------------------------
 
   private async mainLoop(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
     while (!signal.aborted) {
+      if (!this.stats.active) {
+        await sleep(this.opts.pollIntervalMs, signal);
+        continue;
+      }
       try {
         const worked = await this.mainStep();
         backoff.reset();
@@ -303,6 +353,10 @@ export class SubscriptionWorker {
     let lastCleanup = 0;
     const copies = new Set<Promise<void>>();
     while (!signal.aborted) {
+      if (!this.stats.active) {
+        await sleep(this.opts.pollIntervalMs, signal);
+        continue;
+      }
       try {
         const queue = await this.ensureQueue();
         if (Date.now() - lastCleanup > 5000) {
@@ -397,6 +451,7 @@ export class SubscriptionWorker {
     const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
     const scope = t.dest;
     while (!signal.aborted) {
+      if (!this.stats.active) return; // the supervisor starts it again once active
       try {
         const step = await this.catchupStep(queue, t);
         backoff.reset();
