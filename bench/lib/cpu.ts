@@ -41,19 +41,24 @@ export interface CpuSample {
 }
 
 export class CpuMeter {
-  private readonly pm: number;
-  constructor(dataDir: string) {
-    this.pm = postmasterPid(dataDir);
+  private readonly pms: number[];
+  /** `dataDirs`: the servers whose processes count (one or more). */
+  constructor(dataDirs: string[]) {
+    this.pms = [...new Set(dataDirs)].map(postmasterPid);
+  }
+
+  private serverMs(): number {
+    return this.pms.reduce((sum, pm) => sum + serverCpuMs(pm), 0);
   }
 
   async measure(fn: () => Promise<unknown>): Promise<CpuSample> {
-    const s0 = serverCpuMs(this.pm);
+    const s0 = this.serverMs();
     const n0 = process.cpuUsage();
     const t0 = performance.now();
     await fn();
     const wallMs = performance.now() - t0;
     const n = process.cpuUsage(n0);
-    const s1 = serverCpuMs(this.pm);
+    const s1 = this.serverMs();
     return { wallMs, cpuMs: (n.user + n.system) / 1000 + (s1 - s0) };
   }
 }

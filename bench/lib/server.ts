@@ -69,9 +69,17 @@ export class BenchDatabase {
     readonly pool: pg.Pool,
   ) {}
 
-  /** Time `fn` (wall clock and CPU of this process + the server); returns ops/s and CPU µs per op. */
-  async rateWithCpu(ops: number, fn: () => Promise<unknown>): Promise<{ rate: number; cpuUsPerOp: number; sample: CpuSample }> {
-    const sample = await new CpuMeter(this.owner.server.dataDir).measure(fn);
+  /**
+   * Time `fn` (wall clock, and CPU of this process + this database's server + the servers
+   * of `others`); returns ops/s and CPU µs per op.
+   */
+  async rateWithCpu(
+    ops: number,
+    fn: () => Promise<unknown>,
+    others: BenchDatabase[] = [],
+  ): Promise<{ rate: number; cpuUsPerOp: number; sample: CpuSample }> {
+    const dirs = [this, ...others].map((d) => d.owner.server.dataDir);
+    const sample = await new CpuMeter(dirs).measure(fn);
     return { rate: ops / (sample.wallMs / 1000), cpuUsPerOp: (sample.cpuMs * 1000) / ops, sample };
   }
 
