@@ -217,7 +217,7 @@ describe('rotation', () => {
 
   it('keeps events of a REPEATABLE READ producer whose snapshot predates the switch', async () => {
     const Q = 'rot_rr';
-    const id = await createQueue(db.pool, Q, 3);
+    await createQueue(db.pool, Q, 3);
     await register(db.pool, Q, 'c');
     await fastRotation(db.pool, Q);
     const rr = await connect(db.url);
