@@ -131,6 +131,29 @@ describe('replication', () => {
     await env.subscriber.query(`DELETE FROM items WHERE id = 900001`);
     await waitFor('the subscriber to match again', async () => (await tableJson(env.provider, 'items')) === (await tableJson(env.subscriber, 'items')));
     await waitFor('the error to clear', async () => (await getStatus(env.subscriber, 'leaf1')).lastError === null);
+
+    // A missing table and a type mismatch: the same, with the SQL error.
+    await env.subscriber.query(`ALTER TABLE items RENAME TO items_away`);
+    await env.provider.query(`UPDATE items SET name = 'while away' WHERE id = 20`);
+    await waitFor('the missing table to be reported', async () =>
+      /cannot apply key \[20\] to table public\.items \(event \d+\): relation "public\.items" does not exist/.test(
+        (await getStatus(env.subscriber, 'leaf1')).lastError ?? '',
+      ),
+    );
+    await env.subscriber.query(`ALTER TABLE items_away RENAME TO items`);
+    await env.subscriber.query(`ALTER TABLE items ALTER COLUMN name TYPE int USING 0`);
+    await waitFor('the type mismatch to be reported', async () =>
+      /cannot apply key \[20\] to table public\.items \(event \d+\): invalid input syntax for type integer/.test(
+        (await getStatus(env.subscriber, 'leaf1')).lastError ?? '',
+      ),
+    );
+    await env.subscriber.query(`ALTER TABLE items ALTER COLUMN name TYPE text`);
+    await waitFor('the error to clear again', async () => (await getStatus(env.subscriber, 'leaf1')).lastError === null);
+    // The names the type change erased come back through a resync.
+    await resyncTable(env.subscriber, { subscription: 'leaf1', table: 'items' });
+    await waitFor('items identical after the resync', async () =>
+      (await allOk()) && (await tableJson(env.provider, 'items')) === (await tableJson(env.subscriber, 'items')),
+    );
   });
 
   it('counts updates and deletes that find no row', async () => {
