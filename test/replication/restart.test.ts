@@ -14,6 +14,7 @@ import {
   addTable,
   createLeafNode,
   createRootNode,
+  getStatus,
   listTables,
 } from '../../packages/replicator/src/index.js';
 import { tableJson, waitFor } from './helpers.js';
@@ -73,16 +74,43 @@ describe('restarts of the main stream', () => {
     }
   });
 
+  it('reports a copy that fails on the table, retries it, and copies once it can', async () => {
+    await prov.pool.query('CREATE TABLE c (id int PRIMARY KEY, v text)');
+    await prov.pool.query(`INSERT INTO c SELECT g, 'v' || g FROM generate_series(1, 500) g`);
+    await addTable(prov.pool, sub.pool, { subscription: 'leaf1', table: 'c', create: true });
+    await sub.pool.query('ALTER TABLE c ADD CONSTRAINT short CHECK (length(v) < 4)'); // v100 and up fail
+    const ticking = setInterval(() => void forceTick(prov.pool, 'repl').catch(() => undefined), 100);
+    const w = new SubscriptionWorker({
+      subscription: 'leaf1', provider: prov.url, subscriber: sub.url, pollIntervalMs: 20, retryMinMs: 50, retryMaxMs: 200,
+    }).start();
+    try {
+      await waitFor('the copy error in status', async () => {
+        const t = (await getStatus(sub.pool, 'leaf1')).tables.find((x) => x.source === 'public.c')!;
+        return t.state === 'in-copy' && /violates check constraint "short"/.test(t.lastError ?? '') && t.errors >= 2;
+      });
+      expect((await sub.pool.query('SELECT count(*)::int AS n FROM c')).rows[0].n).toBe(0); // nothing half copied
+      await sub.pool.query('ALTER TABLE c DROP CONSTRAINT short');
+      await waitFor('the copy to succeed', async () => {
+        const t = (await getStatus(sub.pool, 'leaf1')).tables.find((x) => x.source === 'public.c')!;
+        return t.state === 'ok' && t.lastError === null;
+      });
+      await waitFor('c identical', async () => (await tableJson(prov.pool, 'c')) === (await tableJson(sub.pool, 'c')));
+    } finally {
+      clearInterval(ticking);
+      await w.stop();
+    }
+  });
+
   it('pgferry-replicate shows tables and status (--json)', async () => {
     const bin = ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/bin.ts'];
     const tables = await run(process.execPath, [...bin, 'tables', '--subscriber', sub.url, '--node', 'leaf1'], { cwd: ROOT });
-    expect(tables.stdout.trim()).toBe('public.t -> public.t: ok');
+    expect(tables.stdout.trim()).toBe('public.c -> public.c: ok\npublic.t -> public.t: ok');
     const status = await run(process.execPath, [...bin, 'status', '--subscriber', sub.url, '--provider', prov.url, '--node', 'leaf1', '--json'], { cwd: ROOT });
     const st = JSON.parse(status.stdout);
     expect(st).toMatchObject({ subscription: 'leaf1', queue: 'repl', lastError: null });
-    expect(st.tables).toHaveLength(1);
-    expect(st.tables[0]).toMatchObject({ source: 'public.t', dest: 'public.t', state: 'ok', missingUpdates: 0 });
-    expect(st.tables[0].copy.rows).toBe(100);
+    expect(st.tables).toHaveLength(2);
+    expect(st.tables[1]).toMatchObject({ source: 'public.t', dest: 'public.t', state: 'ok', missingUpdates: 0 });
+    expect(st.tables[1].copy.rows).toBe(100);
     const bad = await run(process.execPath, [...bin, 'add-table', '--provider', prov.url, '--subscriber', sub.url, '--node', 'leaf1', 'nope'], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(1);
     expect((bad as { stderr: string }).stderr).toMatch(/table "nope" does not exist on the provider/);

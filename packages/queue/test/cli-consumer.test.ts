@@ -64,6 +64,7 @@ describe('pgferry CLI: consumers', () => {
     for (let i = 0; i < 3; i++) {
       await producer.insert('e', { i });
       await forceTick(db.pool, 'feed');
+      await new Promise((r) => setTimeout(r, 30)); // ticks a few ms apart: a time can fall between them
     }
     // Consume everything.
     for (;;) {
@@ -81,8 +82,9 @@ describe('pgferry CLI: consumers', () => {
     expect(toTick).toMatchObject({ fromTick: t4, toTick: t2 });
     expect((await getConsumerInfo(db.pool, 'feed', 'reader'))[0]).toMatchObject({ lastTick: t2, pendingEvents: 2 });
 
-    // A time between tick 3 and tick 4 picks tick 3 (the latest at or before it).
-    const between = new Date(new Date(ticks[1]!.time).getTime() + 1);
+    // A time between tick 3 and tick 4 picks tick 3 (the latest at or before it). Times are
+    // shown to the millisecond, so +5 ms is past tick 3 and well before tick 4.
+    const between = new Date(new Date(ticks[1]!.time).getTime() + 5);
     const toTime = await pgferry(['consumer', 'rewind', 'feed', 'reader', '--time', between.toISOString(), '--db', db.url]);
     expect(toTime.code).toBe(0);
     expect(toTime.stdout).toContain(`moved from tick ${t2} to tick ${t3}`);

@@ -137,8 +137,10 @@ interface TableInfoRow {
 
 export async function tableInfo(db: Queryable, table: string): Promise<(TableInfoRow & { columns: ColumnRow[] }) | null> {
   const { rows } = await db.query<TableInfoRow>(sql('table_info'), [table]).catch((err: unknown) => {
-    // to_regclass() raises on a malformed name.
-    throw new ReplicationSetupError(`invalid table name "${table}": ${(err as Error).message}`);
+    // to_regclass() raises on a malformed name (42602) or an unknown database (0A000).
+    const code = (err as { code?: string }).code;
+    if (code !== '42602' && code !== '0A000') throw err;
+    throw new ReplicationSetupError(`invalid table name "${table}": ${(err as Error).message}`, { cause: err });
   });
   if (!rows[0]) return null;
   const cols = await db.query<ColumnRow>(sql('table_columns'), [table]);
@@ -184,7 +186,7 @@ async function capturedTable(provider: Queryable, queue: string, name: string): 
  * subscriber, and mark it 'in-copy' (the worker copies it, catches up, and hands it to the
  * main stream).
  */
-export async function addTable(provider: Queryable, subscriber: Queryable, options: AddTableOptions): Promise<SubscribedTable> {
+export async function addTable(provider: Queryable, subscriber: pg.Pool, options: AddTableOptions): Promise<SubscribedTable> {
   const leaf = await leafNode(subscriber, options.subscription);
   const src = await tableInfo(provider, options.table);
   if (!src) throw new ReplicationSetupError(`table "${options.table}" does not exist on the provider`);
@@ -253,7 +255,7 @@ export async function addTable(provider: Queryable, subscriber: Queryable, optio
   });
 
   // Subscriber: create the table if asked, and register it, in one transaction.
-  const client = 'connect' in subscriber ? await (subscriber as pg.Pool).connect() : (subscriber as pg.ClientBase);
+  const client = await subscriber.connect();
   try {
     await client.query('BEGIN');
     if (createSql) await client.query(createSql);
@@ -275,7 +277,7 @@ export async function addTable(provider: Queryable, subscriber: Queryable, optio
       ? err
       : new ReplicationSetupError(`cannot add ${src.name} on the subscriber: ${(err as Error).message}`, { cause: err });
   } finally {
-    if (client !== subscriber) (client as pg.PoolClient).release();
+    client.release();
   }
 }
 

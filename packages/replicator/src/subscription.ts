@@ -118,7 +118,7 @@ export class SubscriptionWorker {
   private readonly copying = new Map<string, CopyProgress>();
   private readonly copyConsumersInUse = new Set<string>();
   private readonly catchups = new Map<string, Promise<void>>();
-  private readonly copyRetryAt = new Map<string, number>();
+  private readonly copyRetryAt = new Map<string, { at: number; attempts: number }>();
   private readonly failing = new Set<string>();
   private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log'>> & Pick<SubscriptionWorkerOptions, 'log'>;
 
@@ -366,7 +366,7 @@ export class SubscriptionWorker {
         const tables = await this.loadTables(this.subscriber);
         for (const t of tables) {
           if (t.state === 'in-copy' && !this.copying.has(t.source) && this.copying.size < this.opts.parallelCopies) {
-            if ((this.copyRetryAt.get(t.source) ?? 0) > Date.now()) continue;
+            if ((this.copyRetryAt.get(t.source)?.at ?? 0) > Date.now()) continue;
             const p = this.runCopy(queue, t, signal).finally(() => copies.delete(p));
             copies.add(p);
           } else if (t.state === 'catching-up' && !this.catchups.has(t.source)) {
@@ -438,8 +438,9 @@ export class SubscriptionWorker {
     } catch (err) {
       if (!signal.aborted) {
         await this.onError(scope, err);
-        const n = (this.copyRetryAt.has(t.source) ? 2 : 1) * this.opts.retryMinMs;
-        this.copyRetryAt.set(t.source, Date.now() + Math.min(n * 4, this.opts.retryMaxMs));
+        const attempts = (this.copyRetryAt.get(t.source)?.attempts ?? 0) + 1;
+        const wait = Math.min(this.opts.retryMinMs * 2 ** attempts, this.opts.retryMaxMs);
+        this.copyRetryAt.set(t.source, { at: Date.now() + wait, attempts });
       }
     } finally {
       this.copying.delete(t.source);
