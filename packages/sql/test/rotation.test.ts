@@ -159,11 +159,16 @@ describe('rotation', () => {
     await until(async () => {
       await tick(db.pool, Q);
       await drain(db.pool, Q, 'fast');
-      return (await value<string | null>(db.pool, 'SELECT rotation_blocked_by FROM pgferry.get_queue_info($1)', [Q])) === null;
+      // rotation_blocked_by is NULL also while the rotation period has not passed yet.
+      const { rows } = await db.pool.query(
+        `SELECT rotation_blocked_by, now() >= queue_switch_time + queue_rotation_period AS due FROM pgferry.get_queue_info($1)`,
+        [Q],
+      );
+      return rows[0].due && rows[0].rotation_blocked_by === null;
     }, 'nothing blocks rotation');
-    await sleep(20);
     expect(await rotateStep1(db.pool, Q)).toBe(1);
     await completeStep2(db.pool, Q);
+    expect(await curTable(db.pool, Q)).toBe(0);
   });
 
   it('skips step 1 at once when the table to truncate is locked, and never makes a producer wait', async () => {
