@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import createDebug from 'debug';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { ConsumerNotFoundError, getConsumerInfo, registerConsumerAt, unregisterConsumer } from '@pgferry/queue';
+import { ConsumerNotFoundError, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
 import { quoteIdent } from './db.js';
 import { sql } from './sql.js';
 import type { SubscribedTable } from './tables-model.js';
@@ -40,6 +40,21 @@ class CountingStream extends Transform {
     // Text COPY: one line per row (newlines inside values are escaped).
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.rows++;
     cb(null, chunk);
+  }
+}
+
+/**
+ * The planner's row estimate for a query, for the copy's ETA: pg_class.reltuples once the
+ * table was analyzed, else an estimate from its size (a table filled and copied before
+ * autovacuum saw it has reltuples -1). Null when it cannot be had.
+ */
+async function estimateRows(db: Queryable, select: string): Promise<number | null> {
+  try {
+    const { rows } = await db.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(`EXPLAIN (FORMAT JSON) ${select}`);
+    const n = rows[0]?.['QUERY PLAN'][0].Plan['Plan Rows'];
+    return typeof n === 'number' && n > 0 ? n : null;
+  } catch {
+    return null;
   }
 }
 
@@ -80,12 +95,10 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
     [o.queue, table.source],
   );
   const filter = capture.rows[0]?.filter ?? null;
-  const est = await o.provider.query<{ n: string }>(
-    'SELECT GREATEST(reltuples, -1)::bigint AS n FROM pg_class WHERE oid = to_regclass($1)',
-    [table.source],
-  );
-  const estimated = est.rows[0] && Number(est.rows[0].n) >= 0 ? Number(est.rows[0].n) : null;
   const cols = table.columns.map(quoteIdent).join(', ');
+  const where = filter ? ` AS r WHERE (${filter})` : '';
+  const select = `SELECT ${cols} FROM ${table.source}${where}`;
+  const estimated = await estimateRows(o.provider, select);
 
   const pc = await o.provider.connect();
   const sc = await o.subscriber.connect();
@@ -113,8 +126,7 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
     const snap = await pc.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
     const snapshot = snap.rows[0]!.s;
     debug('copy %s -> %s from snapshot %s', table.source, table.dest, snapshot);
-    const where = filter ? ` AS r WHERE (${filter})` : '';
-    const out = pc.query(copyTo(`COPY (SELECT ${cols} FROM ${table.source}${where}) TO STDOUT`));
+    const out = pc.query(copyTo(`COPY (${select}) TO STDOUT`));
     const into = sc.query(copyFrom(`COPY ${table.dest} (${cols}) FROM STDIN`));
     await pipeline(out, counter, into, { signal: o.signal });
     await pc.query('COMMIT');
