@@ -54,20 +54,6 @@ export const produceBulk: BenchCase = {
             await db.settle();
             return db.rateWithCpu(BULK_ROWS, () => producer.insertMany(events));
           },
-          // Variant (not the library's code): the payloads sent as ONE JSON-array text
-          // parameter and unpacked server-side, instead of a text[] parameter that
-          // node-postgres serializes element by element in JavaScript.
-          'insertMany variant (JSON array param)': async () => {
-            await freshQueue();
-            await db.settle();
-            return db.rateWithCpu(BULK_ROWS, async () => {
-              const datas = events.map((e) => JSON.stringify(e.payload));
-              await client.query(
-                `SELECT pgferry.insert_events($1, ARRAY[$2], ARRAY(SELECT json_array_elements_text($3::json)))`,
-                ['bench', EVENT_TYPE, JSON.stringify(datas)],
-              );
-            });
-          },
         },
       );
       const scale = { scale: BULK_ROWS };
@@ -79,11 +65,7 @@ export const produceBulk: BenchCase = {
         }),
         ratioRow('produce-bulk (TS insertMany)', 'insertMany (TS)', p, 0.6, 'ev/s', {
           ...scale,
-          notes: ['measured: Producer.insertMany of 1,000,000 {type, payload} objects (JSON encoding and array transfer from Node included)'],
-        }),
-        ratioRow('produce-bulk (variant: insertMany, one JSON-array param)', 'insertMany variant (JSON array param)', p, 0.6, 'ev/s', {
-          ...scale,
-          notes: ['variant measured in bench code, not the library: payloads sent as one JSON text parameter, unpacked with json_array_elements_text'],
+          notes: ['measured: Producer.insertMany of 1,000,000 {type, payload} objects (JSON encoding and transfer from Node included: payloads sent as one JSON array, split server-side)'],
         }),
       ];
     } finally {

@@ -13,7 +13,12 @@ function postmasterPid(dataDir: string): number {
   return Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
-/** utime + stime (ms) of the postmaster and its children. Processes that exited are not counted. */
+/**
+ * utime + stime (ms) of the postmaster and its live children, plus the postmaster's cutime
+ * + cstime: the children it has reaped. A backend that exits moves its time from the first
+ * sum to the second, so the total only grows (a pool closing its connections mid-run does
+ * not make a run's CPU negative).
+ */
 function serverCpuMs(pmPid: number): number {
   let ticks = 0;
   for (const entry of readdirSync('/proc')) {
@@ -24,12 +29,13 @@ function serverCpuMs(pmPid: number): number {
     } catch {
       continue;
     }
-    // Fields after the parenthesized command name: state ppid ... utime(14) stime(15).
+    // Fields after the parenthesized command name: state ppid ... utime(14) stime(15) cutime(16) cstime(17).
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const pid = Number(entry);
     const ppid = Number(rest[1]);
     if (pid !== pmPid && ppid !== pmPid) continue;
     ticks += Number(rest[11]) + Number(rest[12]);
+    if (pid === pmPid) ticks += Number(rest[13]) + Number(rest[14]);
   }
   return ticks * TICK_MS;
 }

@@ -70,10 +70,15 @@ export class Producer<S extends EventSchemas = EventSchemas> {
       }
     }
     const oneType = types.every((t) => t === types[0]);
+    // The payloads travel as one JSON array (each already JSON: joined, not re-encoded) and
+    // are split server-side: node-postgres would escape a text[] element by element in
+    // JavaScript, at half the speed.
     const rows = await q<{ n: string }>(
       options.client ?? this.db,
-      'SELECT pgferry.insert_events($1, $2, $3, $4, $5, $6, $7) AS n',
-      [this.queue, oneType ? [types[0]] : types, datas, ...extras.map((x) => (anyExtra ? x : null))],
+      `SELECT pgferry.insert_events($1, $2,
+         ARRAY(SELECT d::text FROM pg_catalog.json_array_elements($3::json) WITH ORDINALITY AS a(d, i) ORDER BY i),
+         $4, $5, $6, $7) AS n`,
+      [this.queue, oneType ? [types[0]] : types, `[${datas.join(',')}]`, ...extras.map((x) => (anyExtra ? x : null))],
     );
     return Number(rows[0]!.n);
   }

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '@pgferry/test/test-database';
+import { Producer, createQueue } from '../src/index.js';
+
+describe('producer', () => {
+  const db = useTestDatabase();
+
+  it('insertMany keeps order, types, extras and every payload byte for byte', async () => {
+    await createQueue(db.pool, 'bulk');
+    const tricky = [
+      { s: 'quote " and \\ backslash, comma , and ] bracket' },
+      'a plain string',
+      null,
+      42.5,
+      [1, [2, { three: 'ünïcødé ✓ 𝄞' }]],
+      { nested: { empty: {}, list: [], nul: null, ctl: '\u0001\n\t\u0000' } },
+      true,
+      '',
+    ];
+    const events = Array.from({ length: 400 }, (_, i) => ({
+      type: i % 3 === 0 ? 'a' : 'b',
+      payload: { i, v: tricky[i % tricky.length] },
+      extra: i % 5 === 0 ? (['x' + i, null, 'z', '"q"'] as [string, null, string, string]) : undefined,
+    }));
+    const producer = new Producer(db.pool, { queue: 'bulk' });
+    expect(await producer.insertMany(events)).toBe(400);
+    expect(await producer.insertMany([{ type: 'one', payload: null }])).toBe(1);
+
+    const { rows } = await db.pool.query(
+      `SELECT ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4 FROM pgferry.event
+        WHERE ev_queue = (SELECT queue_id FROM pgferry.queue WHERE queue_name = 'bulk') ORDER BY ev_id`,
+    );
+    expect(rows).toEqual([
+      ...events.map((e) => ({
+        ev_type: e.type,
+        ev_data: JSON.stringify(e.payload),
+        ev_extra1: e.extra?.[0] ?? null,
+        ev_extra2: null,
+        ev_extra3: e.extra?.[2] ?? null,
+        ev_extra4: e.extra?.[3] ?? null,
+      })),
+      { ev_type: 'one', ev_data: 'null', ev_extra1: null, ev_extra2: null, ev_extra3: null, ev_extra4: null },
+    ]);
+  });
+});
