@@ -136,8 +136,9 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     const raw = toRawEvent(r);
     try {
       const type = raw.type ?? '';
-      const payload = validatePayload(this.consumer.schemas, type, decodePayload(type, raw.data));
-      return { ...raw, payload } as EventOf<S>;
+      // Set on the object just built (an object spread here cost more than JSON.parse).
+      (raw as QueueEvent).payload = validatePayload(this.consumer.schemas, type, decodePayload(type, raw.data));
+      return raw as EventOf<S>;
     } catch (err) {
       if (!(err instanceof EventValidationError)) throw err;
       this.consumer.stats.invalidEvents++;
