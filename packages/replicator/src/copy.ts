@@ -90,10 +90,7 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
   await dropConsumer(o.provider, o.queue, o.copyConsumer);
   await registerConsumerAt(o.provider, o.queue, o.copyConsumer, main.lastTick);
 
-  const capture = await o.provider.query<{ filter: string | null }>(
-    'SELECT filter FROM pgferry.capture_tables($1) WHERE table_name = $2',
-    [o.queue, table.source],
-  );
+  const capture = await o.provider.query<{ filter: string | null }>(sql('captured_table'), [o.queue, table.source]);
   const filter = capture.rows[0]?.filter ?? null;
   const cols = table.columns.map(quoteIdent).join(', ');
   const where = filter ? ` AS r WHERE (${filter})` : '';
@@ -111,10 +108,7 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
   const timer = setInterval(() => o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt)), 500);
   try {
     await sc.query('BEGIN');
-    const st = await sc.query<{ st_state: string }>(
-      'SELECT st_state FROM pgferry.subscriber_table WHERE st_subscription = $1 AND st_source = $2 FOR UPDATE',
-      [table.subscription, table.source],
-    );
+    const st = await sc.query<{ st_state: string }>(sql('lock_subscriber_table'), [table.subscription, table.source]);
     if (st.rows[0]?.st_state !== 'in-copy') {
       await sc.query('ROLLBACK');
       await dropConsumer(o.provider, o.queue, o.copyConsumer);
@@ -123,7 +117,7 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
     await sc.query(`TRUNCATE ${table.dest}`);
     await pc.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The first statement fixes the transaction's snapshot: this is the one COPY reads.
-    const snap = await pc.query<{ s: string }>('SELECT pg_catalog.pg_current_snapshot()::text AS s');
+    const snap = await pc.query<{ s: string }>(sql('current_snapshot'));
     const snapshot = snap.rows[0]!.s;
     debug('copy %s -> %s from snapshot %s', table.source, table.dest, snapshot);
     const out = pc.query(copyTo(`COPY (${select}) TO STDOUT`));

@@ -47,7 +47,7 @@ const toNode = (r: NodeRow): NodeInfo => ({
 
 /** Nodes this database knows (itself, and on a root its leaves). */
 export async function listNodes(db: Queryable): Promise<NodeInfo[]> {
-  const { rows } = await db.query<NodeRow>('SELECT * FROM pgferry.repl_node ORDER BY node_name');
+  const { rows } = await db.query<NodeRow>(sql('nodes'));
   return rows.map(toNode);
 }
 
@@ -56,11 +56,7 @@ export async function createRootNode(provider: Queryable, options: { node: strin
   await install(provider);
   const queue = options.queue ?? options.node;
   await createQueue(provider, queue);
-  await provider.query(
-    `INSERT INTO pgferry.repl_node (node_name, node_type, queue_name, is_local) VALUES ($1, 'root', $2, true)
-     ON CONFLICT (node_name) DO NOTHING`,
-    [options.node, queue],
-  );
+  await provider.query(sql('insert_root_node'), [options.node, queue]);
   const node = (await listNodes(provider)).find((n) => n.name === options.node)!;
   if (node.type !== 'root' || !node.isLocal) {
     throw new ReplicationSetupError(`node "${options.node}" exists on the provider as a ${node.type}`);
@@ -93,18 +89,8 @@ export async function createLeafNode(
   }
   await registerConsumer(provider, root.queue, options.node);
   const [info] = await getConsumerInfo(provider, root.queue, options.node);
-  await provider.query(
-    `INSERT INTO pgferry.repl_node (node_name, node_type, queue_name, provider_node, is_local)
-     VALUES ($1, 'leaf', $2, $3, false) ON CONFLICT (node_name) DO NOTHING`,
-    [options.node, root.queue, root.name],
-  );
-  await subscriber.query(
-    `WITH n AS (INSERT INTO pgferry.repl_node (node_name, node_type, queue_name, provider_node, is_local)
-                VALUES ($1, 'leaf', $2, $3, true) ON CONFLICT (node_name) DO NOTHING)
-     INSERT INTO pgferry.applied_tick (at_subscription, at_queue, at_tick_id) VALUES ($1, $2, $4)
-     ON CONFLICT (at_subscription) DO NOTHING`,
-    [options.node, root.queue, root.name, info?.lastTick ?? null],
-  );
+  await provider.query(sql('insert_remote_leaf_node'), [options.node, root.queue, root.name]);
+  await subscriber.query(sql('insert_local_leaf_node'), [options.node, root.queue, root.name, info?.lastTick ?? null]);
   debug('leaf node %s on queue %s at tick %s', options.node, root.queue, info?.lastTick);
   return { name: options.node, type: 'leaf', queue: root.queue, providerNode: root.name, isLocal: true };
 }
@@ -112,7 +98,7 @@ export async function createLeafNode(
 /** The subscriber's local leaf node of that name. */
 export async function leafNode(subscriber: Queryable, name: string): Promise<NodeInfo> {
   const { rows } = await subscriber
-    .query<NodeRow>(`SELECT * FROM pgferry.repl_node WHERE node_name = $1 AND is_local AND node_type = 'leaf'`, [name])
+    .query<NodeRow>(sql('leaf_node'), [name])
     .catch((err: unknown) => {
       if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return { rows: [] as NodeRow[] };
       throw err;
@@ -177,7 +163,7 @@ interface CaptureRow {
 }
 
 async function capturedTable(provider: Queryable, queue: string, name: string): Promise<CaptureRow | undefined> {
-  const { rows } = await provider.query<CaptureRow>('SELECT * FROM pgferry.capture_tables($1) WHERE table_name = $2', [queue, name]);
+  const { rows } = await provider.query<CaptureRow>(sql('captured_table'), [queue, name]);
   return rows[0];
 }
 
@@ -235,10 +221,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   } else {
     throw new ReplicationSetupError(`table "${destName}" does not exist on the subscriber (add it with create: true / --create)`);
   }
-  const already = await subscriber.query('SELECT 1 FROM pgferry.subscriber_table WHERE st_subscription = $1 AND st_source = $2', [
-    leaf.name,
-    src.name,
-  ]);
+  const already = await subscriber.query(sql('subscribed_already'), [leaf.name, src.name]);
   if (already.rowCount) throw new ReplicationSetupError(`table ${src.name} is in subscription "${leaf.name}" already`);
 
   // Provider: capture (committed before the copy's snapshot is taken, so every change the
@@ -259,12 +242,9 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   try {
     await client.query('BEGIN');
     if (createSql) await client.query(createSql);
-    const dest = createSql ? (await client.query<{ n: string }>(`SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`, [destName])).rows[0]!.n : dst!.name;
-    const { rows } = await client.query<SubscriberTableRow>(
-      `INSERT INTO pgferry.subscriber_table (st_subscription, st_source, st_dest, st_key_columns, st_columns)
-       VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-      [leaf.name, src.name, dest, keys, columns],
-    );
+    // The created table's canonical name (as tableInfo gives it).
+    const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst!.name;
+    const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [leaf.name, src.name, dest, keys, columns]);
     await client.query('COMMIT');
     debug('added %s -> %s to %s', src.name, dest, leaf.name);
     return toSubscribedTable(rows[0]!);
@@ -331,8 +311,8 @@ export async function removeTable(
   const leaf = await leafNode(subscriber, options.subscription);
   const t = await findTable(subscriber, leaf.name, options.table);
   await withMainLock(subscriber, leaf.name, async (c) => {
-    await c.query('DELETE FROM pgferry.subscriber_table WHERE st_subscription = $1 AND st_source = $2', [leaf.name, t.source]);
-    await c.query('DELETE FROM pgferry.repl_status WHERE rs_subscription = $1 AND rs_scope = $2', [leaf.name, t.dest]);
+    await c.query(sql('delete_subscriber_table'), [leaf.name, t.source]);
+    await c.query(sql('delete_table_status'), [leaf.name, t.dest]);
   });
   await dropCopyConsumer(provider, leaf.queue, t.copyConsumer);
   if (options.dropCapture) await provider.query('SELECT pgferry.capture_remove_table($1, $2)', [leaf.queue, t.source]);
@@ -347,12 +327,7 @@ export async function resyncTable(
   const leaf = await leafNode(subscriber, options.subscription);
   const t = await findTable(subscriber, leaf.name, options.table);
   await withMainLock(subscriber, leaf.name, async (c) => {
-    await c.query(
-      `UPDATE pgferry.subscriber_table SET st_state = 'in-copy', st_copy_snapshot = NULL, st_copy_tick = NULL,
-              st_sync_tick = NULL, st_copy_consumer = NULL, st_state_changed = now()
-        WHERE st_subscription = $1 AND st_source = $2`,
-      [leaf.name, t.source],
-    );
+    await c.query(sql('resync_table'), [leaf.name, t.source]);
   });
   // Its catch-up consumer, if any, is dropped by the worker (which may be copying already).
   debug('resync %s in %s', t.source, leaf.name);

@@ -44,11 +44,11 @@ type StatusRow = SubscriberTableRow & {
 export async function getStatus(subscriber: Queryable, subscription: string, provider?: Queryable): Promise<SubscriptionStatus> {
   const leaf = await leafNode(subscriber, subscription);
   const at = await subscriber.query<{ at_tick_id: string | null; at_applied: Date | null; at_events: string }>(
-    'SELECT at_tick_id, at_applied, at_events FROM pgferry.applied_tick WHERE at_subscription = $1',
+    sql('applied_tick'),
     [subscription],
   );
   const main = await subscriber.query<{ rs_last_error: string | null; rs_error_at: Date | null }>(
-    `SELECT rs_last_error, rs_error_at FROM pgferry.repl_status WHERE rs_subscription = $1 AND rs_scope = 'main'`,
+    sql('main_error'),
     [subscription],
   );
   const rows = (await subscriber.query<StatusRow>(sql('status'), [subscription])).rows;

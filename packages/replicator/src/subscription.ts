@@ -235,10 +235,7 @@ export class SubscriptionWorker {
       client.on('end', () => lost());
       try {
         await client.connect();
-        const { rows } = await client.query<{ ok: boolean }>(
-          `SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext('pgferry.replicator'), pg_catalog.hashtext($1)) AS ok`,
-          [this.name],
-        );
+        const { rows } = await client.query<{ ok: boolean }>(sql('try_subscription_lock'), [this.name]);
         if (rows[0]?.ok) {
           this.stats.active = true;
           standingBy = false;
@@ -467,10 +464,7 @@ export class SubscriptionWorker {
   }
 
   private async lockTable(sc: pg.ClientBase, t: SubscribedTable): Promise<SubscribedTable | undefined> {
-    const { rows } = await sc.query<SubscriberTableRow>(
-      'SELECT * FROM pgferry.subscriber_table WHERE st_subscription = $1 AND st_source = $2 FOR UPDATE',
-      [this.name, t.source],
-    );
+    const { rows } = await sc.query<SubscriberTableRow>(sql('lock_subscriber_table'), [this.name, t.source]);
     const cur = rows[0] ? toSubscribedTable(rows[0]) : undefined;
     if (!cur || cur.state !== 'catching-up' || cur.copyConsumer !== t.copyConsumer) return undefined;
     return cur;
@@ -503,11 +497,7 @@ export class SubscriptionWorker {
       const mainTick = at.rows[0]?.at_tick_id ?? null;
       const reachedMain = mainTick !== null && BigInt(cur.copyTick!) >= BigInt(mainTick);
       if (reachedMain && (await this.tickCoversCopy(queue, cur))) {
-        await sc.query(
-          `UPDATE pgferry.subscriber_table SET st_state = 'ok', st_sync_tick = st_copy_tick, st_copy_consumer = NULL,
-                  st_state_changed = now() WHERE st_subscription = $1 AND st_source = $2`,
-          [this.name, t.source],
-        );
+        await sc.query(sql('hand_off'), [this.name, t.source]);
         await sc.query('COMMIT');
         this.log('info', `${t.source}: caught up at tick ${cur.copyTick}; the main stream applies it from now on`);
         await unregisterConsumer(this.provider, queue, consumer).catch(() => undefined);
@@ -548,11 +538,7 @@ export class SubscriptionWorker {
         await sc.query(sql('count_missing'), [this.name, row.source, r.total.missingUpdates, r.total.missingDeletes]);
         this.log('warn', `${row.source}: ${r.total.missingUpdates} update(s) and ${r.total.missingDeletes} delete(s) found no row (keys ${r.total.missingKeys.join(' ')})`);
       }
-      await sc.query('UPDATE pgferry.subscriber_table SET st_copy_tick = $3 WHERE st_subscription = $1 AND st_source = $2', [
-        this.name,
-        row.source,
-        info.tickId,
-      ]);
+      await sc.query(sql('record_catchup_tick'), [this.name, row.source, info.tickId]);
       await sc.query('COMMIT');
       await finishBatch(this.provider, batchId);
       return 'worked';
