@@ -3,6 +3,7 @@
  */
 import { toRawEvent, type EventRow, type RawEvent } from './batch.js';
 import { q, type Queryable } from './db.js';
+import { sql } from './sql.js';
 
 /** Queue settings accepted by setQueueConfig (PGQ's names, without the queue_ prefix). */
 export interface QueueConfig {
@@ -112,16 +113,7 @@ export interface QueueInfo {
 }
 
 export async function getQueueInfo(db: Queryable, queue?: string): Promise<QueueInfo[]> {
-  const rows = await q<Record<string, unknown>>(
-    db,
-    `SELECT queue_name, queue_ntables, queue_cur_table, extract(epoch FROM queue_rotation_period)::float8 AS rotation_s,
-            queue_switch_time, queue_ticker_max_count, extract(epoch FROM queue_ticker_max_lag)::float8 AS max_lag_s,
-            extract(epoch FROM queue_ticker_idle_period)::float8 AS idle_s, queue_ticker_paused, queue_external_ticker,
-            queue_disable_insert, queue_max_retries, extract(epoch FROM ticker_lag)::float8 AS ticker_lag_s,
-            last_tick_id, event_seq, ev_new, consumers, retry_pending, dead_letters, rotation_blocked_by
-       FROM pgferry.get_queue_info($1)`,
-    [queue ?? null],
-  );
+  const rows = await q<Record<string, unknown>>(db, sql('queue_info'), [queue ?? null]);
   return rows.map((r) => ({
     queueName: r.queue_name as string,
     ntables: r.queue_ntables as number,
@@ -165,15 +157,7 @@ export interface ConsumerInfo {
 }
 
 export async function getConsumerInfo(db: Queryable, queue?: string, consumer?: string): Promise<ConsumerInfo[]> {
-  const rows = await q<Record<string, unknown>>(
-    db,
-    `SELECT queue_name, consumer_name, extract(epoch FROM lag)::float8 AS lag_s,
-            extract(epoch FROM last_seen)::float8 AS seen_s, last_tick, ticks_behind, pending_events,
-            current_batch, extract(epoch FROM batch_age)::float8 AS batch_age_s, is_subconsumer,
-            retry_pending, dead_letters
-       FROM pgferry.get_consumer_info($1, $2)`,
-    [queue ?? null, consumer ?? null],
-  );
+  const rows = await q<Record<string, unknown>>(db, sql('consumer_info'), [queue ?? null, consumer ?? null]);
   return rows.map((r) => ({
     queueName: r.queue_name as string,
     consumerName: r.consumer_name as string,
@@ -262,9 +246,6 @@ export interface TickRow {
   available: boolean;
 }
 
-const tickColumns = `t.tick_id::text AS tick_id, t.tick_time, t.tick_event_seq,
-       pg_snapshot_xmin(t.tick_snapshot) >= q.queue_data_horizon AS available`;
-
 function toTickRow(r: Record<string, unknown>): TickRow {
   return {
     tickId: r.tick_id as string,
@@ -280,43 +261,24 @@ export async function listTicks(
   queue: string,
   options: { limit?: number; before?: string; after?: string } = {},
 ): Promise<TickRow[]> {
-  const rows = await q<Record<string, unknown>>(
-    db,
-    `SELECT ${tickColumns}
-       FROM pgferry._queue($1) q JOIN pgferry.tick t ON t.tick_queue = q.queue_id
-      WHERE ($2::bigint IS NULL OR t.tick_id < $2) AND ($3::bigint IS NULL OR t.tick_id > $3)
-      ORDER BY t.tick_id DESC
-      LIMIT $4`,
-    [queue, options.before ?? null, options.after ?? null, options.limit ?? 20],
-  );
+  const rows = await q<Record<string, unknown>>(db, sql('ticks'), [
+    queue,
+    options.before ?? null,
+    options.after ?? null,
+    options.limit ?? 20,
+  ]);
   return rows.map(toTickRow);
 }
 
 /** The latest tick taken at or before `time`, or null when the queue has none that old. */
 export async function findTickAt(db: Queryable, queue: string, time: Date): Promise<TickRow | null> {
-  const rows = await q<Record<string, unknown>>(
-    db,
-    `SELECT ${tickColumns}
-       FROM pgferry._queue($1) q JOIN pgferry.tick t ON t.tick_queue = q.queue_id
-      WHERE t.tick_time <= $2
-      ORDER BY t.tick_id DESC
-      LIMIT 1`,
-    [queue, time],
-  );
+  const rows = await q<Record<string, unknown>>(db, sql('tick_at'), [queue, time]);
   return rows[0] ? toTickRow(rows[0]) : null;
 }
 
 /** The oldest tick a consumer can still start from (null if none). */
 export async function oldestAvailableTick(db: Queryable, queue: string): Promise<TickRow | null> {
-  const rows = await q<Record<string, unknown>>(
-    db,
-    `SELECT ${tickColumns}
-       FROM pgferry._queue($1) q JOIN pgferry.tick t ON t.tick_queue = q.queue_id
-      WHERE pg_snapshot_xmin(t.tick_snapshot) >= q.queue_data_horizon
-      ORDER BY t.tick_id
-      LIMIT 1`,
-    [queue],
-  );
+  const rows = await q<Record<string, unknown>>(db, sql('oldest_available_tick'), [queue]);
   return rows[0] ? toTickRow(rows[0]) : null;
 }
 
@@ -332,22 +294,7 @@ export async function getEventsBetweenTicks(
   toTick: string,
   options: { limit?: number } = {},
 ): Promise<RawEvent[]> {
-  const rows = await q<EventRow>(
-    db,
-    `SELECT e.ev_id, e.ev_time, e.ev_txid::text AS ev_txid, e.ev_retry, e.ev_type, e.ev_data,
-            e.ev_extra1, e.ev_extra2, e.ev_extra3, e.ev_extra4
-       FROM pgferry._queue($1) q
-       JOIN pgferry.tick t1 ON t1.tick_queue = q.queue_id AND t1.tick_id = $2
-       JOIN pgferry.tick t2 ON t2.tick_queue = q.queue_id AND t2.tick_id = $3
-       JOIN pgferry.event e ON e.ev_queue = q.queue_id
-      WHERE e.ev_owner IS NULL
-        AND e.ev_txid >= pg_snapshot_xmin(t1.tick_snapshot) AND e.ev_txid < pg_snapshot_xmax(t2.tick_snapshot)
-        AND pg_visible_in_snapshot(e.ev_txid, t2.tick_snapshot)
-        AND NOT pg_visible_in_snapshot(e.ev_txid, t1.tick_snapshot)
-      ORDER BY e.ev_id
-      LIMIT $4`,
-    [queue, fromTick, toTick, options.limit ?? 1000],
-  );
+  const rows = await q<EventRow>(db, sql('events_between_ticks'), [queue, fromTick, toTick, options.limit ?? 1000]);
   return rows.map(toRawEvent);
 }
 
@@ -358,19 +305,6 @@ export async function getLatestEvents(
   atTick: string,
   options: { limit?: number } = {},
 ): Promise<RawEvent[]> {
-  const rows = await q<EventRow>(
-    db,
-    `SELECT * FROM (
-       SELECT e.ev_id, e.ev_time, e.ev_txid::text AS ev_txid, e.ev_retry, e.ev_type,
-              e.ev_data, e.ev_extra1, e.ev_extra2, e.ev_extra3, e.ev_extra4
-         FROM pgferry._queue($1) q
-         JOIN pgferry.tick t ON t.tick_queue = q.queue_id AND t.tick_id = $2
-         JOIN pgferry.event e ON e.ev_queue = q.queue_id
-        WHERE e.ev_owner IS NULL AND pg_visible_in_snapshot(e.ev_txid, t.tick_snapshot)
-        ORDER BY e.ev_id DESC
-        LIMIT $3) x
-     ORDER BY ev_id`,
-    [queue, atTick, options.limit ?? 20],
-  );
+  const rows = await q<EventRow>(db, sql('latest_events'), [queue, atTick, options.limit ?? 20]);
   return rows.map(toRawEvent);
 }

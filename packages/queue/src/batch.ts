@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { q, type Queryable } from './db.js';
+import { sql } from './sql.js';
 
 /** An event as stored in the queue. Ids are strings (PostgreSQL bigint). */
 export interface RawEvent {
@@ -101,13 +102,7 @@ export async function getBatchInfo(db: Queryable, batchId: string): Promise<Batc
     tick_id: string;
     lag_s: number;
     estimated_events: string;
-  }>(
-    db,
-    `SELECT queue_name, consumer_name, batch_start, batch_end, prev_tick_id, tick_id,
-            extract(epoch FROM lag)::float8 AS lag_s, estimated_events
-       FROM pgferry.get_batch_info($1)`,
-    [batchId],
-  );
+  }>(db, sql('batch_info'), [batchId]);
   const r = rows[0]!;
   return {
     queueName: r.queue_name,

@@ -15,3 +15,4 @@ export type { EventSchemas } from './events.js';
 export * from './admin.js';
 export * from './batch.js';
 export { inTransaction, withClient, isConnectionError } from './db.js';
+export { sqlFiles } from './sql.js';
