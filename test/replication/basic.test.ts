@@ -35,6 +35,7 @@ describe('replication', () => {
       pollIntervalMs: 50,
       retryMinMs: 100,
       retryMaxMs: 500,
+      maxKeysPerFlush: 50, // many flushes per batch: each one overlaps the reading of the next events
     }).start();
   });
 
@@ -115,7 +116,10 @@ describe('replication', () => {
 
   it('stops on a change it cannot apply, reports it, and goes on once it is fixed', async () => {
     await env.subscriber.query(`INSERT INTO items (id, name) VALUES (900001, 'subscriber only')`);
-    await env.provider.query(`INSERT INTO items (id, name) VALUES (900000, 'fine'), (900001, 'conflict')`);
+    // One transaction of 500 rows: the conflict is in the first flush, while later ones are read.
+    await env.provider.query(
+      `INSERT INTO items (id, name) SELECT g, CASE WHEN g = 900001 THEN 'conflict' ELSE 'fine' END FROM generate_series(900000, 900499) g`,
+    );
     await waitFor('the error to be reported', async () => {
       const st = await getStatus(env.subscriber, 'leaf1');
       return st.lastError !== null;
@@ -126,7 +130,7 @@ describe('replication', () => {
     expect(st.lastError).toMatch(/event \d+/);
     expect(st.lastError).toMatch(/duplicate key value/);
     // Nothing of the failing batch was applied.
-    expect((await env.subscriber.query('SELECT count(*)::int AS n FROM items WHERE id = 900000')).rows[0].n).toBe(0);
+    expect((await env.subscriber.query('SELECT count(*)::int AS n FROM items WHERE id BETWEEN 900000 AND 900499 AND id <> 900001')).rows[0].n).toBe(0);
 
     await env.subscriber.query(`DELETE FROM items WHERE id = 900001`);
     await waitFor('the subscriber to match again', async () => (await tableJson(env.provider, 'items')) === (await tableJson(env.subscriber, 'items')));

@@ -1,7 +1,7 @@
 /**
  * Apply a table's coalesced changes in bulk, inside the caller's transaction: TRUNCATE if
  * the batch truncated, then deletes, updates and inserts, each as multi-row statements over
- * jsonb_populate_recordset (the images are sent as one JSON array per chunk, untouched, so
+ * json_populate_recordset (the images are sent as one JSON array per chunk, untouched, so
  * no precision is lost in JavaScript). A statement that fails is redone row by row to name
  * the key and event that cannot be applied. Updates and deletes that find no row are
  * counted, never silently dropped.
@@ -14,7 +14,7 @@ import type { SubscribedTable } from './tables-model.js';
 
 const debug = createDebug('pgferry:replicator:apply');
 
-const CHUNK = 2000;
+const CHUNK = 10_000;
 
 export interface ApplyResult {
   inserted: number;
@@ -56,7 +56,7 @@ export function applyStatements(t: Pick<SubscribedTable, 'dest' | 'columns' | 'k
   if (s) return s;
   const cols = t.columns.map(ident);
   const keys = t.keyColumns.map(ident);
-  const rows = `pg_catalog.jsonb_populate_recordset(NULL::${t.dest}, $1::jsonb) AS s`;
+  const rows = `pg_catalog.json_populate_recordset(NULL::${t.dest}, $1::json) AS s`;
   const match = keys.map((k) => `d.${k} = s.${k}`).join(' AND ');
   const returning = `RETURNING pg_catalog.json_build_array(${keys.map((k) => `s.${k}`).join(', ')})::text AS k`;
   const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c)).map(ident);

@@ -1,7 +1,9 @@
 /**
  * Read a batch's events from the provider (a cursor: bounded memory), keep those of the
  * tables `route` maps, coalesce them per key and apply them on the subscriber in the
- * caller's transaction, flushing whenever too many distinct keys are held.
+ * caller's transaction, flushing whenever too many distinct keys are held. A flush runs
+ * while the next events are read (the two servers work at once); one flush at a time, in
+ * order, so at most two generations of keys are held.
  */
 import type pg from 'pg';
 import { streamBatchEvents, type RawEvent } from '@pgferry/queue';
@@ -30,13 +32,13 @@ export interface BatchApplyOptions {
 }
 
 export async function applyBatch(o: BatchApplyOptions): Promise<BatchApplyResult> {
-  const coalescer = new Coalescer();
+  let coalescer = new Coalescer();
   const tables = new Map<string, SubscribedTable>();
   const result: BatchApplyResult = { events: 0, applied: 0, total: emptyApplyResult(), perTable: new Map() };
   const maxKeys = o.maxKeys ?? 20_000;
 
-  const flush = async () => {
-    for (const [source, changes] of coalescer.tables) {
+  const apply = async (generation: Coalescer) => {
+    for (const [source, changes] of generation.tables) {
       const t = tables.get(source)!;
       const r = await applyTableChanges(o.subscriber, t, changes);
       addApplyResult(result.total, r);
@@ -44,7 +46,18 @@ export async function applyBatch(o: BatchApplyOptions): Promise<BatchApplyResult
       addApplyResult(acc, r);
       result.perTable.set(source, acc);
     }
-    coalescer.clear();
+  };
+  // The flush in flight, and its error (seen at the next flush or at the end).
+  let inflight: Promise<void> = Promise.resolve();
+  let failed: { err: unknown } | undefined;
+  const flush = async () => {
+    await inflight;
+    if (failed) throw failed.err;
+    const generation = coalescer;
+    coalescer = new Coalescer();
+    inflight = apply(generation).catch((err: unknown) => {
+      failed = { err };
+    });
   };
 
   const pc = await o.provider.connect();
@@ -77,11 +90,14 @@ export async function applyBatch(o: BatchApplyOptions): Promise<BatchApplyResult
   } catch (err) {
     if (err instanceof Error && !(err instanceof ApplyError)) broken = err;
     await pc.query('ROLLBACK').catch(() => undefined);
+    await inflight; // the subscriber client is the caller's: leave it idle
     throw err;
   } finally {
     pc.off('error', ignore);
     pc.release(broken);
   }
   await flush();
+  await inflight;
+  if (failed) throw failed.err;
   return result;
 }

@@ -59,9 +59,4 @@ export class Coalescer {
     prev.lastImage = image;
     prev.eventId = eventId;
   }
-
-  clear(): void {
-    this.tables.clear();
-    this.size = 0;
-  }
 }
