@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
-import { Producer, createQueue } from '../src/index.js';
+import { install, uninstall } from '@pgferry/sql';
+import { Producer, QueueNotFoundError, createQueue } from '../src/index.js';
 
 describe('producer', () => {
   const db = useTestDatabase();
@@ -41,5 +42,28 @@ describe('producer', () => {
       })),
       { ev_type: 'one', ev_data: 'null', ev_extra1: null, ev_extra2: null, ev_extra3: null, ev_extra4: null },
     ]);
+  });
+
+  it('insert is a prepared statement that survives a reinstall on the same connection, or plain with prepare: false', async () => {
+    await createQueue(db.pool, 'prep');
+    const client = await db.pool.connect();
+    try {
+      for (const prepare of [true, false]) {
+        const producer = new Producer(client, { queue: 'prep', prepare });
+        const first = await producer.insert('t', { prepare });
+        await expect(new Producer(client, { queue: 'nope', prepare }).insert('t', {})).rejects.toBeInstanceOf(QueueNotFoundError);
+        // The functions are dropped and created again: the statement is planned again.
+        await uninstall(client);
+        await install(client);
+        await createQueue(client, 'prep');
+        const second = await producer.insert('t', { prepare, again: true });
+        expect(BigInt(second)).toBeGreaterThan(0n);
+        expect(first).not.toBe('');
+      }
+      const { rows } = await client.query<{ ev_data: string }>('SELECT ev_data FROM pgferry.event ORDER BY ev_id');
+      expect(rows.map((r) => r.ev_data)).toEqual(['{"prepare":false,"again":true}']);
+    } finally {
+      client.release();
+    }
   });
 });
