@@ -16,6 +16,8 @@ export interface QueueConfig {
   rotation_period?: string | number;
   max_retries?: number;
   disable_insert?: boolean;
+  /** Number of rotating event tables: can only grow (new tables join at the next wrap). */
+  ntables?: number;
 }
 
 const intervalKeys = new Set(['ticker_max_lag', 'ticker_idle_period', 'rotation_period']);

@@ -302,4 +302,68 @@ describe('rotation', () => {
     expect(await value<number>(db.pool, `SELECT pgferry.register_consumer_at($1, 'later', $2)`, [Q, eraStart[1]])).toBe(1);
     expect(dataOf(await drain(db.pool, Q, 'later'))).toEqual(['B0', 'B1', 'B2', 'C0', 'C1', 'C2', 'D0', 'D1', 'D2']);
   });
+
+  it('grows the number of event tables: new tables join the cycle when it wraps, nothing is lost or truncated early', async () => {
+    const Q = 'rot_grow';
+    const id = await createQueue(db.pool, Q, 3);
+    await register(db.pool, Q, 'main');
+    await fastRotation(db.pool, Q);
+    const seen: string[] = [];
+    const catchUp = async () => {
+      seen.push(...dataOf(await drain(db.pool, Q, 'main')));
+    };
+    const insert = async (name: string) => {
+      for (let i = 0; i < 2; i++) await insertEvent(db.pool, Q, 't', `${name}${i}`);
+      await tick(db.pool, Q);
+    };
+    const countIn = (t: number) => value<number>(db.pool, `SELECT count(*)::int FROM pgferry.event_${id}_${t}`);
+    const setting = (v: string) => db.pool.query(`SELECT pgferry.set_queue_config($1, 'ntables', $2)`, [Q, v]);
+    const ntables = () => value<number>(db.pool, 'SELECT queue_ntables FROM pgferry.get_queue_info($1)', [Q]);
+
+    await insert('A'); // table 0
+    await catchUp();
+    await rotate(db.pool, Q, catchUp);
+    await insert('B'); // table 1
+    await rotate(db.pool, Q, catchUp);
+    // 'main' gets past the switch to table 2 (a tick whose snapshot is past it) ...
+    await until(async () => {
+      const t = await tick(db.pool, Q);
+      await catchUp();
+      return value<boolean>(
+        db.pool,
+        `SELECT pg_snapshot_xmin(t.tick_snapshot) >= q.queue_switch_step2
+           FROM pgferry.tick t JOIN pgferry.queue q ON q.queue_id = t.tick_queue WHERE t.tick_id = $1`,
+        [t],
+      );
+    }, 'a tick past the switch');
+    await insert('C'); // ... but does not read C, in table 2
+    await rotate(db.pool, Q); // to table 0 (A truncated): 'main' still needs table 2
+    expect(await curTable(db.pool, Q)).toBe(0);
+
+    // Grown now, while the previous table (2) is still needed: the cycle keeps 3 tables
+    // until it wraps, so table 2 is still "the one before table 0".
+    expect(await setting('4')).toBeTruthy();
+    expect(await value<number>(db.pool, `SELECT count(*)::int FROM pg_class WHERE relname = 'event_${id}_3'`)).toBe(1);
+    expect(await ntables()).toBe(3);
+    await insert('D'); // table 0
+    await catchUp();
+    expect(seen).toEqual(['A0', 'A1', 'B0', 'B1', 'C0', 'C1', 'D0', 'D1']);
+    // Bad values change nothing.
+    await expectSqlError(setting('3'), 'PF003', /queue "rot_grow" has 4 event tables: their number can only grow/);
+    await expectSqlError(setting('33'), 'PF003', /invalid value for ntables/);
+    await expectSqlError(setting('many'), 'PF003', /invalid value for ntables/);
+
+    // 1, 2, then the new table 3 (not 0: D is still there), then 0.
+    const order: number[] = [];
+    for (const e of ['E', 'F', 'G', 'H']) {
+      await rotate(db.pool, Q, catchUp);
+      order.push(await curTable(db.pool, Q));
+      if (e === 'G') expect(await countIn(0)).toBe(2);
+      await insert(e);
+    }
+    expect(order).toEqual([1, 2, 3, 0]);
+    expect(await ntables()).toBe(4);
+    await catchUp();
+    expect(seen.sort()).toEqual(['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'].flatMap((x) => [`${x}0`, `${x}1`]));
+  });
 });

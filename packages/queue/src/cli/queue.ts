@@ -18,8 +18,9 @@ import type { Column } from './format.js';
 
 const SETTINGS_HELP = `
 Settings (key=value): ticker_max_count, ticker_max_lag, ticker_idle_period, ticker_paused,
-external_ticker, rotation_period, max_retries, disable_insert. Intervals are PostgreSQL
-intervals ('3 seconds', '2 hours').`;
+external_ticker, rotation_period, max_retries, disable_insert, ntables (the number of event
+tables: it can only grow, the new tables join the rotation when it wraps around). Intervals
+are PostgreSQL intervals ('3 seconds', '2 hours').`;
 
 /** key=value pairs into a QueueConfig (the SQL layer checks keys and values). */
 export function parseSettings(pairs: string[]): QueueConfig {

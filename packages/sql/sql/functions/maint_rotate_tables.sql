@@ -7,6 +7,7 @@ CREATE OR REPLACE FUNCTION pgferry.maint_rotate_tables_step1(i_queue_name text)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   q pgferry.queue;
+  v_ntables int;
   v_next int;
   v_table text;
 BEGIN
@@ -19,7 +20,15 @@ BEGIN
        OR pgferry._rotation_blocked_by(q) IS NOT NULL THEN
       RETURN 0;
     END IF;
-    v_next := (q.queue_cur_table + 1) % q.queue_ntables;
+    -- Tables added by set_queue_config join the cycle when it wraps around: after the last
+    -- table comes the first new one, so walking back from the current table still goes
+    -- from newer to older events.
+    IF q.queue_ntables_next IS NOT NULL AND q.queue_cur_table = q.queue_ntables - 1 THEN
+      v_ntables := q.queue_ntables_next;
+    ELSE
+      v_ntables := q.queue_ntables;
+    END IF;
+    v_next := (q.queue_cur_table + 1) % v_ntables;
     v_table := format('pgferry.event_%s_%s', q.queue_id, v_next);
     EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', v_table);
   EXCEPTION WHEN lock_not_available THEN
@@ -28,12 +37,15 @@ BEGIN
   EXECUTE format('TRUNCATE %s', v_table);
   UPDATE pgferry.queue
      SET queue_cur_table = v_next,
+         queue_ntables = v_ntables,
+         queue_ntables_next = CASE WHEN queue_ntables_next > v_ntables THEN queue_ntables_next END,
          queue_switch_time = now(),
          queue_switch_step1 = pg_current_xact_id(),
          queue_switch_step2 = NULL,
          -- The oldest table left now is the one after v_next: only txids from the switch
-         -- that made it current on are still held.
-         queue_data_horizon = queue_table_step2[(v_next + 1) % queue_ntables + 1]
+         -- that made it current on are still held. (A table just added holds nothing and
+         -- has no switch yet: truncating it removes nothing, the horizon stays.)
+         queue_data_horizon = greatest(queue_data_horizon, queue_table_step2[(v_next + 1) % v_ntables + 1])
    WHERE queue_id = q.queue_id;
   RETURN 1;
 END $$;

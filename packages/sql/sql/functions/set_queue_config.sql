@@ -1,6 +1,11 @@
 -- Change one setting of a queue. Keys (with or without the "queue_" prefix):
 -- ticker_max_count, ticker_max_lag, ticker_idle_period, ticker_paused, external_ticker,
--- rotation_period, max_retries, disable_insert. Returns 1.
+-- rotation_period, max_retries, disable_insert, ntables. Returns 1.
+--
+-- ntables (the number of rotating event tables) can only grow, up to 32: the new tables are
+-- created now, and the rotation takes them into its cycle when it next wraps around to
+-- table 0 (so the tables keep their age order). Shrinking would need tables that still hold
+-- events to leave the cycle: create a new queue instead.
 CREATE OR REPLACE FUNCTION pgferry.set_queue_config(i_queue_name text, i_key text, i_value text)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -9,6 +14,7 @@ DECLARE
   v_int int;
   v_interval interval;
   v_bool boolean;
+  v_target int;
 BEGIN
   q := pgferry._queue(i_queue_name);
   IF i_value IS NULL THEN
@@ -24,10 +30,13 @@ BEGIN
         IF v_interval <= interval '0' THEN RAISE invalid_parameter_value; END IF;
       WHEN 'ticker_paused', 'external_ticker', 'disable_insert' THEN
         v_bool := i_value::boolean;
+      WHEN 'ntables' THEN
+        v_int := i_value::int;
+        IF v_int NOT BETWEEN 2 AND 32 THEN RAISE invalid_parameter_value; END IF;
       ELSE
         RAISE EXCEPTION 'unknown setting "%" for queue "%"', i_key, i_queue_name
           USING ERRCODE = 'PF003',
-                HINT = 'Known settings: ticker_max_count, ticker_max_lag, ticker_idle_period, ticker_paused, external_ticker, rotation_period, max_retries, disable_insert.';
+                HINT = 'Known settings: ticker_max_count, ticker_max_lag, ticker_idle_period, ticker_paused, external_ticker, rotation_period, max_retries, disable_insert, ntables.';
     END CASE;
   EXCEPTION
     WHEN invalid_parameter_value OR invalid_text_representation OR invalid_datetime_format
@@ -35,9 +44,29 @@ BEGIN
       RAISE EXCEPTION 'invalid value for % of queue "%": %', v_key, i_queue_name, quote_literal(i_value)
         USING ERRCODE = 'PF003',
               HINT = CASE WHEN v_key IN ('ticker_max_count', 'max_retries') THEN 'Expected a whole number (ticker_max_count >= 1, max_retries >= 0).'
+                          WHEN v_key = 'ntables' THEN 'Expected a whole number from 2 to 32.'
                           WHEN v_key IN ('ticker_paused', 'external_ticker', 'disable_insert') THEN 'Expected true or false.'
                           ELSE 'Expected a positive interval, e.g. ''3 seconds''.' END;
   END;
+  IF v_key = 'ntables' THEN
+    -- The queue row is locked first: a rotation running now is waited for, one starting
+    -- later sees the new tables.
+    SELECT * INTO q FROM pgferry.queue WHERE queue_id = q.queue_id FOR UPDATE;
+    v_target := greatest(q.queue_ntables, coalesce(q.queue_ntables_next, 0));
+    IF v_int < v_target THEN
+      RAISE EXCEPTION 'queue "%" has % event tables: their number can only grow', i_queue_name, v_target
+        USING ERRCODE = 'PF003', HINT = 'To use fewer tables, create a new queue and move producers and consumers to it.';
+    END IF;
+    FOR i IN v_target .. v_int - 1 LOOP
+      EXECUTE format('CREATE TABLE pgferry.event_%s_%s PARTITION OF pgferry.event_%s FOR VALUES IN (%s)',
+                     q.queue_id, i, q.queue_id, i);
+    END LOOP;
+    UPDATE pgferry.queue
+       SET queue_ntables_next = CASE WHEN v_int > queue_ntables THEN v_int END,
+           queue_table_step2 = queue_table_step2 || array_fill('0'::xid8, ARRAY[v_int - v_target])
+     WHERE queue_id = q.queue_id;
+    RETURN 1;
+  END IF;
   UPDATE pgferry.queue SET
     queue_ticker_max_count   = CASE WHEN v_key = 'ticker_max_count' THEN v_int ELSE queue_ticker_max_count END,
     queue_max_retries        = CASE WHEN v_key = 'max_retries' THEN v_int ELSE queue_max_retries END,
