@@ -18,13 +18,18 @@ export function createPool(c: ConnectionConfig, max = 5): pg.Pool {
 }
 
 /**
- * A pool on the subscriber: every session sets pgferry.replica = on, so that capture
- * triggers on subscriber tables (a leaf that is also a provider) skip the changes the
- * replicator applies. A plain custom setting: no superuser needed.
+ * A pool on the subscriber. Every session sets:
+ * - pgferry.replica = on, so that capture triggers on subscriber tables (a leaf that is also
+ *   a provider) skip the changes the replicator applies (a plain custom setting: no
+ *   superuser needed);
+ * - synchronous_commit = on, whatever the server's default: a batch is finished on the
+ *   provider once its subscriber transaction committed, so that commit must survive a
+ *   subscriber crash (with synchronous_commit off the last commits can vanish, and the
+ *   provider would never send them again).
  */
 export function createSubscriberPool(c: ConnectionConfig, max = 5): pg.Pool {
   const config = baseConfig(c);
-  config.options = `${config.options ?? ''} -c pgferry.replica=on`.trim();
+  config.options = `${config.options ?? ''} -c pgferry.replica=on -c synchronous_commit=on`.trim();
   return createPool(config, max);
 }
 
