@@ -215,6 +215,21 @@ export async function rotate(db: Db, queue: string, catchUp?: () => Promise<unkn
   await completeStep2(db, queue);
 }
 
+/** A new tick whose snapshot is past the queue's last switch (other sessions may hold it back). */
+export async function tickPastSwitch(db: Db, queue: string): Promise<string> {
+  let t = '';
+  await until(async () => {
+    t = await tick(db, queue);
+    return value<boolean>(
+      db,
+      `SELECT pg_snapshot_xmin(t.tick_snapshot) >= q.queue_switch_step2
+         FROM pgferry.tick t JOIN pgferry.queue q ON q.queue_id = t.tick_queue WHERE t.tick_id = $1`,
+      [t],
+    );
+  }, `a tick of ${queue} past the switch`);
+  return t;
+}
+
 /** Run phase 2 until this queue's switch is complete (an older snapshot may delay it). */
 export async function completeStep2(db: Db, queue: string): Promise<void> {
   await until(async () => {

@@ -29,6 +29,7 @@ import {
   rotateStep2,
   sleep,
   tick,
+  tickPastSwitch,
   until,
   value,
 } from './helpers.js';
@@ -255,25 +256,11 @@ describe('rotation', () => {
     const catchUp = async () => {
       for (const c of consumers) await drain(db.pool, Q, c);
     };
-    // A tick whose snapshot is past the last switch (other sessions may hold it back).
-    const tickPastSwitch = async () => {
-      let t = '';
-      await until(async () => {
-        t = await tick(db.pool, Q);
-        return value<boolean>(
-          db.pool,
-          `SELECT pg_snapshot_xmin(t.tick_snapshot) >= q.queue_switch_step2
-             FROM pgferry.tick t JOIN pgferry.queue q ON q.queue_id = t.tick_queue WHERE t.tick_id = $1`,
-          [t],
-        );
-      }, 'a tick past the switch');
-      return t;
-    };
     const start = await tick(db.pool, Q);
     const eraStart: string[] = [];
     for (const era of ['A', 'B', 'C']) {
       if (era !== 'A') await rotate(db.pool, Q, catchUp);
-      eraStart.push(await tickPastSwitch());
+      eraStart.push(await tickPastSwitch(db.pool, Q));
       for (let i = 0; i < 3; i++) await insertEvent(db.pool, Q, 't', `${era}${i}`);
       await tick(db.pool, Q);
       await catchUp();
@@ -325,17 +312,9 @@ describe('rotation', () => {
     await rotate(db.pool, Q, catchUp);
     await insert('B'); // table 1
     await rotate(db.pool, Q, catchUp);
-    // 'main' gets past the switch to table 2 (a tick whose snapshot is past it) ...
-    await until(async () => {
-      const t = await tick(db.pool, Q);
-      await catchUp();
-      return value<boolean>(
-        db.pool,
-        `SELECT pg_snapshot_xmin(t.tick_snapshot) >= q.queue_switch_step2
-           FROM pgferry.tick t JOIN pgferry.queue q ON q.queue_id = t.tick_queue WHERE t.tick_id = $1`,
-        [t],
-      );
-    }, 'a tick past the switch');
+    // 'main' gets past the switch to table 2 ...
+    await tickPastSwitch(db.pool, Q);
+    await catchUp();
     await insert('C'); // ... but does not read C, in table 2
     await rotate(db.pool, Q); // to table 0 (A truncated): 'main' still needs table 2
     expect(await curTable(db.pool, Q)).toBe(0);
