@@ -162,12 +162,22 @@ describe('replication', () => {
 
   it('counts updates and deletes that find no row', async () => {
     await env.subscriber.query(`DELETE FROM items WHERE id IN (10, 11)`);
-    await env.provider.query(`UPDATE items SET name = 'gone on subscriber' WHERE id = 10`);
-    await env.provider.query(`DELETE FROM items WHERE id = 11`);
+    // In one transaction with changes that do find their rows: those are applied all the same.
+    const c = await env.provider.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`UPDATE items SET name = 'gone on subscriber' WHERE id IN (10, 12)`);
+      await c.query(`DELETE FROM items WHERE id IN (11, 13)`);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
     await waitFor('missing rows to be counted', async () => {
       const t = (await getStatus(env.subscriber, 'leaf1')).tables.find((x) => x.source === 'public.items')!;
       return t.missingUpdates === 1 && t.missingDeletes === 1;
     });
+    const { rows } = await env.subscriber.query('SELECT id::int, name FROM items WHERE id BETWEEN 10 AND 13 ORDER BY id');
+    expect(rows).toEqual([{ id: 12, name: 'gone on subscriber' }]);
   });
 
   it('resyncs a table and removes one', async () => {

@@ -43,6 +43,8 @@ interface Statements {
   insert: string;
   update: string;
   delete: string;
+  /** The keys of a chunk that match no row (asked only when an update or delete missed). */
+  missing: string;
   truncate: string;
 }
 
@@ -58,13 +60,14 @@ export function applyStatements(t: Pick<SubscribedTable, 'dest' | 'columns' | 'k
   const keys = t.keyColumns.map(ident);
   const rows = `pg_catalog.json_populate_recordset(NULL::${t.dest}, $1::json) AS s`;
   const match = keys.map((k) => `d.${k} = s.${k}`).join(' AND ');
-  const returning = `RETURNING pg_catalog.json_build_array(${keys.map((k) => `s.${k}`).join(', ')})::text AS k`;
+  const key = `pg_catalog.json_build_array(${keys.map((k) => `s.${k}`).join(', ')})::text`;
   const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c)).map(ident);
   const set = (nonKey.length ? nonKey : keys).map((c) => `${c} = s.${c}`).join(', ');
   s = {
     insert: `INSERT INTO ${t.dest} AS d (${cols.join(', ')}) SELECT ${cols.map((c) => `s.${c}`).join(', ')} FROM ${rows}`,
-    update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match} ${returning}`,
-    delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match} ${returning}`,
+    update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match}`,
+    delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match}`,
+    missing: `SELECT ${key} AS k FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match})`,
     truncate: `TRUNCATE ${t.dest}`,
   };
   statementCache.set(cacheKey, s);
@@ -76,21 +79,34 @@ function sqlMessage(err: unknown): string {
   return e.detail ? `${e.message} (${e.detail})` : String(e.message ?? err);
 }
 
-/** Run `text` over `changes` in chunks; a failing chunk is redone row by row to find the culprit. */
+/**
+ * Run `text` over `changes` in chunks; a failing chunk is redone row by row to find the
+ * culprit. With `missing` (updates, deletes): a chunk that touched fewer rows than it holds
+ * is redone after asking which of its keys match no row. Returns the rows touched and those
+ * keys.
+ */
 async function bulk(
   client: pg.ClientBase,
   table: string,
   text: string,
   changes: KeyChange[],
   image: (c: KeyChange) => string,
-): Promise<string[]> {
-  const touched: string[] = [];
+  missing?: string,
+): Promise<{ touched: number; missingKeys: string[] }> {
+  let touched = 0;
+  const missingKeys: string[] = [];
   for (let i = 0; i < changes.length; i += CHUNK) {
     const chunk = changes.slice(i, i + CHUNK);
+    const rows = `[${chunk.map(image).join(',')}]`;
     await client.query('SAVEPOINT pgferry_apply');
     try {
-      const res = await client.query<{ k: string }>(text, [`[${chunk.map(image).join(',')}]`]);
-      for (const r of res.rows ?? []) touched.push(r.k);
+      let res = await client.query(text, [rows]);
+      if (missing && res.rowCount !== chunk.length) {
+        await client.query('ROLLBACK TO SAVEPOINT pgferry_apply');
+        for (const r of (await client.query<{ k: string }>(missing, [rows])).rows) missingKeys.push(r.k);
+        res = await client.query(text, [rows]);
+      }
+      touched += res.rowCount ?? 0;
       await client.query('RELEASE SAVEPOINT pgferry_apply');
       continue;
     } catch (err) {
@@ -113,7 +129,7 @@ async function bulk(
       });
     }
   }
-  return touched;
+  return { touched, missingKeys };
 }
 
 /** Apply one table's changes in the caller's transaction. */
@@ -139,26 +155,20 @@ export async function applyTableChanges(
     else if (c.image !== null) inserts.push(c);
     // inserted and deleted within the batch: nothing to do
   }
-  const missing = (given: KeyChange[], found: string[]): string[] => {
-    if (found.length === given.length) return [];
-    const seen = new Set(found);
-    return given.filter((c) => !seen.has(c.key)).map((c) => c.key);
-  };
   if (deletes.length) {
-    const found = await bulk(client, table.dest, st.delete, deletes, (c) => c.lastImage);
-    result.deleted = found.length;
-    result.missingDeletes = deletes.length - found.length;
-    if (result.missingDeletes) result.missingKeys.push(...missing(deletes, found).slice(0, 10));
+    const r = await bulk(client, table.dest, st.delete, deletes, (c) => c.lastImage, st.missing);
+    result.deleted = r.touched;
+    result.missingDeletes = deletes.length - r.touched;
+    result.missingKeys.push(...r.missingKeys.slice(0, 10));
   }
   if (updates.length) {
-    const found = await bulk(client, table.dest, st.update, updates, (c) => c.image!);
-    result.updated = found.length;
-    result.missingUpdates = updates.length - found.length;
-    if (result.missingUpdates) result.missingKeys.push(...missing(updates, found).slice(0, 10));
+    const r = await bulk(client, table.dest, st.update, updates, (c) => c.image!, st.missing);
+    result.updated = r.touched;
+    result.missingUpdates = updates.length - r.touched;
+    result.missingKeys.push(...r.missingKeys.slice(0, 10));
   }
   if (inserts.length) {
-    await bulk(client, table.dest, st.insert, inserts, (c) => c.image!);
-    result.inserted = inserts.length;
+    result.inserted = (await bulk(client, table.dest, st.insert, inserts, (c) => c.image!)).touched;
   }
   if (result.missingUpdates || result.missingDeletes) {
     debug('%s: %d updates and %d deletes found no row (keys %s)', table.dest, result.missingUpdates, result.missingDeletes, result.missingKeys.join(' '));
