@@ -50,9 +50,14 @@ BEGIN
   RETURN 1;
 END $$;
 
--- Rotation, phase 2, in a later transaction than phase 1: record the xmax of a snapshot
--- taken after the switch committed. Every txid from there on writes to the new table.
--- Returns the number of queues completed.
+-- Rotation, phase 2, in a later transaction than phase 1: record a txid bound above which
+-- every transaction writes to the new table. Returns the number of queues completed.
+--
+-- The bound is this transaction's own txid, drawn after step 1 committed: a txid is
+-- assigned before insert_event reads the queue row, so a transaction that read the old
+-- current table got its txid earlier, below the bound. (A snapshot's xmax would not do: it
+-- is one past the latest *completed* txid, and a producer still running with a txid above
+-- it may have written to the old table.)
 --
 -- "Every txid from there on writes to the new table" needs the writer to read the queue row
 -- after step 1 committed. A READ COMMITTED writer does (each statement of insert_event takes
@@ -68,8 +73,14 @@ DECLARE
   v_snap pg_snapshot := pg_current_snapshot();
   v_xmax bigint := pg_snapshot_xmax(v_snap)::text::bigint;
   v_oldest bigint;
+  v_bound xid8;
   v_count int;
 BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pgferry.queue WHERE queue_switch_step2 IS NULL
+                    AND pg_visible_in_snapshot(queue_switch_step1, v_snap)) THEN
+    RETURN 0;  -- nothing to complete: no txid drawn
+  END IF;
+  v_bound := pg_current_xact_id();
   PERFORM pg_stat_clear_snapshot();  -- fresh activity data even in a longer transaction
   -- A session that already has a txid below our xmax is harmless (that txid is below step
   -- 2 whatever it reads). xids there are 32-bit: widen them to the txid nearest our xmax.
@@ -86,8 +97,8 @@ BEGIN
        AND (backend_type IS NULL OR backend_type NOT IN ('walsender', 'autovacuum worker')))
   SELECT min(xmin8) INTO v_oldest FROM a WHERE xid8 IS NULL OR xid8 >= v_xmax;
   UPDATE pgferry.queue
-     SET queue_switch_step2 = pg_snapshot_xmax(v_snap),
-         queue_table_step2[queue_cur_table + 1] = pg_snapshot_xmax(v_snap)
+     SET queue_switch_step2 = v_bound,
+         queue_table_step2[queue_cur_table + 1] = v_bound
    WHERE queue_switch_step2 IS NULL
      AND pg_visible_in_snapshot(queue_switch_step1, v_snap)
      AND (v_oldest IS NULL OR v_oldest > queue_switch_step1::text::bigint);
