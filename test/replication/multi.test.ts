@@ -69,13 +69,14 @@ describe('one worker, two subscriptions', () => {
           (await tableJson(prov.pool, 't3', 'id', 'id, n')) === (await tableJson(leafB.pool, 'renamed', 'id', 'id, n'))
         );
       });
-      // The copies on leaf a ran side by side: each started before another had finished.
+      // The copies on leaf a ran side by side: more than one had started before the first
+      // finished (all three usually; the smallest may be done before the last starts).
       const spans = (
         await leafA.pool.query<{ s: Date; e: Date }>(`SELECT rs_copy_started AS s, rs_updated AS e FROM pgferry.repl_status WHERE rs_copy_started IS NOT NULL`)
       ).rows;
       expect(spans).toHaveLength(3);
       const firstEnd = Math.min(...spans.map((x) => x.e.getTime()));
-      expect(spans.filter((x) => x.s.getTime() < firstEnd)).toHaveLength(3);
+      expect(spans.filter((x) => x.s.getTime() < firstEnd).length).toBeGreaterThanOrEqual(2);
       const sa = await getStatus(leafA.pool, 'a', prov.pool);
       expect(sa.tables.map((t) => [t.source, t.state, t.copy!.rows > 0])).toEqual(tables.map((t) => [`public.${t}`, 'ok', true]));
       const sb = await getStatus(leafB.pool, 'b', prov.pool);
