@@ -1,14 +1,17 @@
 /**
  * Apply a table's coalesced changes in bulk, inside the caller's transaction: TRUNCATE if
  * the batch truncated, then deletes, updates and inserts, each as multi-row statements over
- * json_populate_recordset (the images are sent as one JSON array per chunk, untouched, so
- * no precision is lost in JavaScript). A statement that fails is redone row by row to name
+ * json_to_recordset (the images are sent as one JSON array per chunk, untouched, so
+ * nothing is lost in JavaScript). A statement that fails is redone row by row to name
  * the key and event that cannot be applied. Updates and deletes that find no row are
  * counted, never silently dropped.
  */
 import createDebug from 'debug';
 import type pg from 'pg';
+import type { Queryable } from '@pgferry/queue';
+import { quoteIdent } from './db.js';
 import { ApplyError } from './errors.js';
+import { sql } from './sql.js';
 import type { KeyChange, TableChanges } from './coalesce.js';
 import type { SubscribedTable } from './tables-model.js';
 
@@ -48,23 +51,56 @@ interface Statements {
   truncate: string;
 }
 
-const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+interface DestColumn {
+  name: string;
+  /** Schema-qualified type name. */
+  type: string;
+  /** json, jsonb, or a domain over them. */
+  json: boolean;
+  /** Schema of the type's "=" operator. */
+  eq_schema: string;
+}
+
 const statementCache = new Map<string, Statements>();
 
-/** The table's apply statements (generated once per table shape). */
-export function applyStatements(t: Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'>): Statements {
-  const cacheKey = JSON.stringify([t.dest, t.columns, t.keyColumns]);
+/**
+ * The table's apply statements, or null when the table does not exist. They depend on the
+ * subscriber table's column types, read each time (one catalog query per table and flush):
+ * a table altered while the worker runs gets statements for its new shape, never stale
+ * ones that would read values as the old types. Images are JSON objects
+ * of column -> the value's text form; json_to_recordset reads each into its column's type
+ * by that type's input function, so the value is exactly the provider's. Only json-family
+ * columns are read as text and cast (as a record column they would take the JSON string
+ * itself). Every name is quoted, every type schema-qualified, key matches use the type's
+ * own "=" by its schema: nothing in the subscriber's search_path can change the statements.
+ */
+export async function applyStatements(
+  client: Queryable,
+  t: Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'>,
+): Promise<Statements | null> {
+  const shape = (await client.query<DestColumn>(sql('dest_columns'), [t.dest])).rows;
+  if (!shape.length) return null;
+  const cacheKey = JSON.stringify([t.dest, t.columns, t.keyColumns, shape]);
   let s = statementCache.get(cacheKey);
   if (s) return s;
-  const cols = t.columns.map(ident);
-  const keys = t.keyColumns.map(ident);
-  const rows = `pg_catalog.json_populate_recordset(NULL::${t.dest}, $1::json) AS s`;
-  const match = keys.map((k) => `d.${k} = s.${k}`).join(' AND ');
-  const key = `pg_catalog.json_build_array(${keys.map((k) => `s.${k}`).join(', ')})::text`;
-  const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c)).map(ident);
-  const set = (nonKey.length ? nonKey : keys).map((c) => `${c} = s.${c}`).join(', ');
+  const dest = new Map(shape.map((c) => [c.name, c]));
+  const missingCols = t.columns.filter((c) => !dest.has(c));
+  if (missingCols.length) {
+    throw new ApplyError(t.dest, null, null, `the subscriber table has no column(s) ${missingCols.map(quoteIdent).join(', ')}`);
+  }
+  const col = (name: string) => dest.get(name)!;
+  const recordColumns = t.columns.map((c) => `${quoteIdent(c)} ${col(c).json ? 'pg_catalog.text' : col(c).type}`).join(', ');
+  const rows = `pg_catalog.json_to_recordset($1::pg_catalog.json) AS s (${recordColumns})`;
+  const value = (c: string) => (col(c).json ? `s.${quoteIdent(c)}::${col(c).type}` : `s.${quoteIdent(c)}`);
+  const cols = t.columns.map(quoteIdent);
+  const match = t.keyColumns
+    .map((k) => `d.${quoteIdent(k)} OPERATOR(${col(k).eq_schema}.=) ${value(k)}`)
+    .join(' AND ');
+  const key = `pg_catalog.json_build_array(${t.keyColumns.map((k) => `s.${quoteIdent(k)}::pg_catalog.text`).join(', ')})::pg_catalog.text`;
+  const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c));
+  const set = (nonKey.length ? nonKey : t.keyColumns).map((c) => `${quoteIdent(c)} = ${value(c)}`).join(', ');
   s = {
-    insert: `INSERT INTO ${t.dest} AS d (${cols.join(', ')}) SELECT ${cols.map((c) => `s.${c}`).join(', ')} FROM ${rows}`,
+    insert: `INSERT INTO ${t.dest} AS d (${cols.join(', ')}) SELECT ${t.columns.map(value).join(', ')} FROM ${rows}`,
     update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match}`,
     delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match}`,
     missing: `SELECT ${key} AS k FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match})`,
@@ -138,7 +174,11 @@ export async function applyTableChanges(
   table: SubscribedTable,
   changes: TableChanges,
 ): Promise<ApplyResult> {
-  const st = applyStatements(table);
+  const st = await applyStatements(client, table);
+  if (!st) {
+    const first = changes.keys.values().next().value;
+    throw new ApplyError(table.dest, first?.key ?? null, first?.eventId ?? null, `relation "${table.dest}" does not exist`);
+  }
   const result = emptyApplyResult();
   if (changes.truncate) {
     try {

@@ -57,6 +57,13 @@ export function bundleSql(): string {
     );
   }
   for (const f of sqlFiles('functions')) parts.push(`-- functions/${f.name}`, f.sql);
-  parts.push('-- grants.sql', readFileSync(path.join(SQL_DIR, 'grants.sql'), 'utf8'), 'COMMIT;', '');
+  parts.push(
+    '-- grants.sql',
+    readFileSync(path.join(SQL_DIR, 'grants.sql'), 'utf8'),
+    '-- capture trigger functions are generated: regenerate them with this version\'s code',
+    'SELECT pgferry._capture_refresh();',
+    'COMMIT;',
+    '',
+  );
   return parts.join('\n');
 }

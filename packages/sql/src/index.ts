@@ -5,3 +5,4 @@ export { install, uninstall, installedVersion, knownMigrations } from './install
 export type { Queryable, InstallResult } from './install.js';
 export { bundleSql, SQL_DIR } from './bundle.js';
 export * from './errors.js';
+export { CAPTURE_VALUE_SETTINGS, VALUE_SETTINGS, settingsOptions } from './value-settings.js';

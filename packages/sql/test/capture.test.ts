@@ -58,7 +58,7 @@ describe('capture', () => {
       await db.pool.query(`INSERT INTO ${table} SELECT g, 'n' || g, 'x', g * 1.5 FROM generate_series(1, 3) g`);
       let evs = await drain(db.pool, queue);
       expect(evs.sort(byKey)).toEqual(
-        [1, 2, 3].map((g) => ({ type: 'I', table: `public.${table}`, key: [g], data: { id: g, name: `n${g}`, n: g * 1.5 } })),
+        [1, 2, 3].map((g) => ({ type: 'I', table: `public.${table}`, key: [`${g}`], data: { id: `${g}`, name: `n${g}`, n: ['1.5', '3.0', '4.5'][g - 1] } })),
       );
 
       // Key change: delete of the old key, insert of the new; an unchanged image: nothing.
@@ -67,22 +67,22 @@ describe('capture', () => {
       await db.pool.query(`UPDATE ${table} SET secret = 'y' WHERE id = 3`);
       evs = await drain(db.pool, queue);
       expect(evs.sort(byKey)).toEqual([
-        { type: 'D', table: `public.${table}`, key: [1], data: { id: 1, name: 'n1', n: 1.5 } },
-        { type: 'I', table: `public.${table}`, key: [10], data: { id: 10, name: 'n1', n: 1.5 } },
-        { type: 'U', table: `public.${table}`, key: [2], data: { id: 2, name: 'two', n: 3 } },
+        { type: 'D', table: `public.${table}`, key: ['1'], data: { id: '1', name: 'n1', n: '1.5' } },
+        { type: 'I', table: `public.${table}`, key: ['10'], data: { id: '10', name: 'n1', n: '1.5' } },
+        { type: 'U', table: `public.${table}`, key: ['2'], data: { id: '2', name: 'two', n: '3.0' } },
       ]);
 
       // Shifting every key at once in one statement stays consistent.
       await db.pool.query(`UPDATE ${table} SET id = id + 1`);
       evs = await drain(db.pool, queue);
       const ops = evs.map((e) => `${e.type}${JSON.stringify(e.key)}`).sort();
-      expect(ops).toEqual(mode === 'statement' ? ['D[10]', 'D[2]', 'I[11]', 'I[4]', 'U[3]'] : ['D[10]', 'D[2]', 'D[3]', 'I[11]', 'I[3]', 'I[4]']);
+      expect(ops).toEqual(mode === 'statement' ? ['D["10"]', 'D["2"]', 'I["11"]', 'I["4"]', 'U["3"]'] : ['D["10"]', 'D["2"]', 'D["3"]', 'I["11"]', 'I["3"]', 'I["4"]']);
 
       await db.pool.query(`DELETE FROM ${table} WHERE id = 11`);
       await db.pool.query(`TRUNCATE ${table}`);
       evs = await drain(db.pool, queue);
       expect(evs).toEqual([
-        { type: 'D', table: `public.${table}`, key: [11], data: { id: 11, name: 'n1', n: 1.5 } },
+        { type: 'D', table: `public.${table}`, key: ['11'], data: { id: '11', name: 'n1', n: '1.5' } },
         { type: 'T', table: `public.${table}`, key: null, data: null },
       ]);
 
@@ -97,7 +97,7 @@ describe('capture', () => {
         c.release();
       }
       evs = await drain(db.pool, queue);
-      expect(evs.map((e) => e.key)).toEqual([[101]]);
+      expect(evs.map((e) => e.key)).toEqual([['101']]);
     });
   }
 
@@ -136,33 +136,7 @@ describe('capture', () => {
     await db.pool.query(`UPDATE nopk SET region = 'us' WHERE a = 1`); // leaves the filter: a delete
     await db.pool.query(`UPDATE nopk SET region = 'eu' WHERE a = 2`); // enters it: an insert
     const evs = await drain(db.pool, 'filt');
-    expect(evs.map((e) => `${e.type}${JSON.stringify(e.key)}`)).toEqual(['I[1,"x"]', 'D[1,"x"]', 'I[2,"y"]']);
-  });
-
-  it('captures writes of an ordinary role with pgferry_writer, which may also skip capture as a replica', async () => {
-    const role = `app_${db.name}`;
-    await db.pool.query(`SELECT pgferry.create_queue('roles')`);
-    await db.pool.query(`SELECT pgferry.register_consumer('roles', 'c')`);
-    await db.pool.query('CREATE TABLE app_data (id int PRIMARY KEY, v text)');
-    await db.pool.query(`SELECT pgferry.capture_add_table('roles', 'app_data')`);
-    await db.pool.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER`);
-    try {
-      await db.pool.query(`GRANT pgferry_writer TO ${role}; GRANT ALL ON app_data TO ${role}`);
-      const pg = await import('pg');
-      const c = new pg.default.Client({ connectionString: db.urlAs(role) });
-      await c.connect();
-      try {
-        await c.query(`INSERT INTO app_data VALUES (1, 'captured')`);
-        await c.query(`SET pgferry.replica = on`);
-        await c.query(`INSERT INTO app_data VALUES (2, 'replica')`);
-      } finally {
-        await c.end();
-      }
-      const evs = await drain(db.pool, 'roles');
-      expect(evs.map((e) => e.key)).toEqual([[1]]);
-    } finally {
-      await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
-    }
+    expect(evs.map((e) => `${e.type}${JSON.stringify(e.key)}`)).toEqual(['I["1","x"]', 'D["1","x"]', 'I["2","y"]']);
   });
 
   it('refuses bad input with clear errors and leaves nothing behind', async () => {

@@ -1,6 +1,6 @@
 -- The source of one generated capture trigger function (i_op: ins, upd, del, trunc) for a
--- captured table. Everything the function needs (queue id, table name, key, image, filter)
--- is baked in as literals, so its one INSERT ... SELECT is static and its plan cached.
+-- captured table. Everything the function needs (queue id, table name, columns, key,
+-- filter) is baked in as literals, so its one INSERT ... SELECT is static and its plan cached.
 --
 -- Statement mode reads the statement's transition tables; row mode reads the one row
 -- (SELECT NEW.*) through the same statement. An UPDATE is the full join of old and new
@@ -8,67 +8,108 @@
 -- of the new one, a row that leaves the filter a delete, one that enters it an insert, and
 -- a row whose captured image did not change is not captured at all.
 --
--- Events: ev_type I/U/D/T, ev_data the row image (JSON text, ignored columns removed; for
--- D the old row), ev_extra1 the table name, ev_extra2 the key as a JSON array.
+-- Events: ev_type I/U/D/T, ev_data the row image, ev_extra1 the table name, ev_extra2 the
+-- key. The image is a JSON object of column name -> the value's text form (or null), ignored
+-- columns left out; the key a JSON array of the key values' text forms. Text forms, not JSON
+-- values: JSON loses information (json 'null' vs NULL, array bounds, ...), while a type's
+-- text form reads back into exactly the same value. Text forms depend on session settings,
+-- so the function pins them (pgferry.capture_value_settings()), whatever the writer set.
+--
+-- Safe by construction: the function is SECURITY DEFINER with a pinned search_path (a
+-- writer needs no pgferry grant, and can neither forge events for another table nor reach
+-- the queue tables), and no user name can shadow one of its own:
+--  - columns are read by position, through aliases pgferry_1 .. pgferry_n of the row as it
+--    was when capture began (a guard view, pgferry._capture_guard_sql, keeps them from being
+--    dropped or retyped underneath); renamed columns keep working;
+--  - its variables appear only in a FROM-less subquery and, with #variable_conflict
+--    use_column, lose against any column of the same name in the user's filter;
+--  - whole rows are read with alias.* (never a bare alias, which a column of that name wins),
+--    and the filter is evaluated alone on the row (alias r), where only the row's columns are.
 CREATE OR REPLACE FUNCTION pgferry._capture_trigger_sql(ct pgferry.capture_table, i_op text)
-RETURNS text LANGUAGE plpgsql STABLE AS $body$
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
-  v_new    text := CASE WHEN ct.ct_mode = 'row' THEN '(SELECT NEW.*)' ELSE 'pgferry_new' END;
-  v_old    text := CASE WHEN ct.ct_mode = 'row' THEN '(SELECT OLD.*)' ELSE 'pgferry_old' END;
-  v_filter text := coalesce(ct.ct_filter, 'true');
-  -- row_to_json: half the cost of to_jsonb (no jsonb value built); jsonb only to drop
-  -- ignored columns. Images and keys are compared as text: the same row gives the same text.
-  v_image  text := 'pg_catalog.row_to_json(r)::text';
-  v_key    text;
-  v_name   text := quote_literal(ct.ct_table_name);
-  v_insert text := 'INSERT INTO pgferry.event (ev_queue, ev_tbl, ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1, ev_extra2) ';
-  v_values text := 'v_queue, v_tbl, pg_catalog.nextval(v_seq), pg_catalog.now(), v_txid';
-  v_stmt   text;
+  v_aliases text;  -- pgferry_1, ..., pgferry_n: every column present now, ignored ones too
+  v_image   text;  -- pgferry_r.pgferry_1::text AS "id", ...: the captured columns
+  v_key     text;
+  v_missing text;
+  v_rows    text;  -- the rows of a source passing the filter: image j, key k
+  v_name    text := quote_literal(ct.ct_table_name);
+  v_vars    text := '(SELECT pgferry_queue, pgferry_tbl, pgferry_seq, pgferry_txid) AS pgferry_v (queue, tbl, seq, txid)';
+  v_insert  text := 'INSERT INTO pgferry.event (ev_queue, ev_tbl, ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1, ev_extra2)'
+                    ' SELECT pgferry_v.queue, pgferry_v.tbl, pg_catalog.nextval(pgferry_v.seq), pg_catalog.now(), pgferry_v.txid, ';
+  v_stmt    text;
 BEGIN
-  IF cardinality(ct.ct_ignore_columns) > 0 THEN
-    v_image := format('(pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) %L::text[])::text', ct.ct_ignore_columns);
+  WITH cols AS (
+    SELECT attname::text AS name, row_number() OVER (ORDER BY attnum) AS o
+      FROM pg_attribute WHERE attrelid = ct.ct_table_oid AND attnum > 0 AND NOT attisdropped)
+  SELECT string_agg(format('pgferry_%s', o), ', ' ORDER BY o),
+         string_agg(format('pgferry_r.pgferry_%s::text AS %I', o, name), ', ' ORDER BY o)
+           FILTER (WHERE NOT name = ANY (ct.ct_ignore_columns)),
+         (SELECT 'pg_catalog.json_build_array(' || string_agg(format('pgferry_r.pgferry_%s::text', c.o), ', ' ORDER BY u.k) || ')::text'
+            FROM unnest(ct.ct_key_columns) WITH ORDINALITY AS u(name, k) JOIN cols c USING (name)),
+         (SELECT string_agg(u.name, ', ') FROM unnest(ct.ct_key_columns || ct.ct_ignore_columns) AS u(name)
+           WHERE NOT EXISTS (SELECT FROM cols c WHERE c.name = u.name))
+    INTO v_aliases, v_image, v_key, v_missing
+    FROM cols;
+  IF v_missing IS NOT NULL OR v_image IS NULL THEN
+    RAISE EXCEPTION 'captured table % has no column(s) %', ct.ct_table_name, coalesce(v_missing, '(any)')
+      USING ERRCODE = 'PF006', HINT = 'Remove the table from capture and add it again.';
   END IF;
-  SELECT 'pg_catalog.json_build_array(' || string_agg(format('r.%I', c), ', ' ORDER BY o) || ')::text'
-    INTO v_key FROM unnest(ct.ct_key_columns) WITH ORDINALITY AS u(c, o);
+  v_rows := format('SELECT pg_catalog.row_to_json(pgferry_i.*)::text AS j, %s AS k'
+                   ' FROM (SELECT * FROM %%s AS r WHERE (%s)) AS pgferry_r (%s)'
+                   ' CROSS JOIN LATERAL (SELECT %s) AS pgferry_i',
+                   v_key, coalesce(ct.ct_filter, 'true'), v_aliases, v_image);
 
-  IF i_op = 'ins' OR i_op = 'del' THEN
-    v_stmt := v_insert || format('SELECT %s, %L, %s, %s, %s FROM %s AS r WHERE (%s)',
-      v_values, CASE i_op WHEN 'ins' THEN 'I' ELSE 'D' END, v_image, v_name, v_key,
-      CASE i_op WHEN 'ins' THEN v_new ELSE v_old END, v_filter);
+  IF i_op IN ('ins', 'del') THEN
+    v_stmt := v_insert || format('%L, pgferry_c.j, %s, pgferry_c.k FROM %s, (%s) AS pgferry_c',
+      CASE i_op WHEN 'ins' THEN 'I' ELSE 'D' END, v_name, v_vars,
+      format(v_rows, pgferry._capture_source(ct, CASE i_op WHEN 'ins' THEN 'NEW' ELSE 'OLD' END)));
   ELSIF i_op = 'upd' THEN
     v_stmt := v_insert || format(
-      'SELECT %s, CASE WHEN o.k IS NULL THEN ''I'' WHEN n.k IS NULL THEN ''D'' ELSE ''U'' END,'
+      'CASE WHEN o.k IS NULL THEN ''I'' WHEN n.k IS NULL THEN ''D'' ELSE ''U'' END,'
       ' coalesce(n.j, o.j), %s, coalesce(n.k, o.k)'
-      ' FROM (SELECT %s AS k, %s AS j FROM %s AS r WHERE (%s)) AS o'
-      ' FULL JOIN (SELECT %s AS k, %s AS j FROM %s AS r WHERE (%s)) AS n ON n.k = o.k'
+      ' FROM %s, (%s) AS o FULL JOIN (%s) AS n ON n.k = o.k'
       ' WHERE o.k IS NULL OR n.k IS NULL OR n.j IS DISTINCT FROM o.j',
-      v_values, v_name, v_key, v_image, v_old, v_filter, v_key, v_image, v_new, v_filter);
+      v_name, v_vars, format(v_rows, pgferry._capture_source(ct, 'OLD')), format(v_rows, pgferry._capture_source(ct, 'NEW')));
   ELSIF i_op = 'trunc' THEN
-    v_stmt := v_insert || format('VALUES (%s, ''T'', NULL, %s, NULL)', v_values, v_name);
+    v_stmt := v_insert || format('''T'', NULL, %s, NULL FROM %s', v_name, v_vars);
   ELSE
     RAISE EXCEPTION 'unknown capture operation %', i_op USING ERRCODE = 'PF003';
   END IF;
 
   -- The txid is taken before the queue row is read (see insert_event). Changes made by the
-  -- replicator (SET pgferry.replica = on) are not captured again: no superuser needed.
-  RETURN format($f$CREATE OR REPLACE FUNCTION pgferry._capture_%s_%s() RETURNS trigger LANGUAGE plpgsql AS $pgferry_fn$
+  -- replicator (SET pgferry.replica = on, honoured for pgferry_replicator's members only)
+  -- are not captured again: no superuser needed.
+  RETURN format($f$CREATE OR REPLACE FUNCTION pgferry._capture_%s_%s() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp %s AS $pgferry_fn$
+#variable_conflict use_column
 DECLARE
-  v_txid xid8;
-  v_queue int := %s;
-  v_tbl int;
-  v_seq regclass;
-  v_disabled boolean;
+  pgferry_queue int := %s;
+  pgferry_txid xid8;
+  pgferry_tbl int;
+  pgferry_seq regclass;
+  pgferry_disabled boolean;
 BEGIN
-  IF pg_catalog.current_setting('pgferry.replica', true) = 'on' THEN
+  IF pg_catalog.current_setting('pgferry.replica', true) = 'on' AND pgferry._capture_skip_allowed() THEN
     RETURN NULL;
   END IF;
-  v_txid := pg_catalog.pg_current_xact_id();
-  SELECT queue_cur_table, queue_event_seq, queue_disable_insert INTO v_tbl, v_seq, v_disabled
-    FROM pgferry.queue WHERE queue_id = v_queue;
-  IF v_disabled THEN
+  pgferry_txid := pg_catalog.pg_current_xact_id();
+  SELECT q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert
+    INTO pgferry_tbl, pgferry_seq, pgferry_disabled
+    FROM pgferry.queue AS q WHERE q.queue_id = pgferry_queue;
+  IF pgferry_disabled THEN
     RAISE EXCEPTION 'inserts into the queue of captured table %% are disabled', %s USING ERRCODE = 'PF006';
   END IF;
   %s;
   RETURN NULL;
-END $pgferry_fn$ $f$, ct.ct_id, i_op, ct.ct_queue, v_name, v_stmt);
+END $pgferry_fn$ $f$, ct.ct_id, i_op,
+    (SELECT string_agg(format('SET %s = %L', name, setting), ' ' ORDER BY name) FROM pgferry.capture_value_settings()),
+    ct.ct_queue, v_name, v_stmt);
 END $body$;
+
+-- What a capture statement reads: the transition table (statement mode) or the one row.
+CREATE OR REPLACE FUNCTION pgferry._capture_source(ct pgferry.capture_table, i_which text)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN ct.ct_mode = 'row' THEN format('(SELECT %s.*)', i_which)
+              ELSE 'pgferry_' || lower(i_which) END
+$$;

@@ -1,0 +1,294 @@
+/**
+ * Capture never breaks, bends or leaks an application's writes:
+ * - no column, type or table name can collide with the generated code's own names: the
+ *   table is made of a column for every identifier that code contains, in both modes;
+ * - the images do not depend on the writer's session settings (nor its search_path);
+ * - any role that may write the table is captured with no pgferry grant, cannot forge events
+ *   for another table, and may skip capture only as a member of pgferry_replicator;
+ * - the columns capture reads cannot be dropped or retyped underneath it; renames are fine.
+ */
+import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { CAPTURE_VALUE_SETTINGS } from '@pgferry/sql';
+import { useTestDatabase } from '@pgferry/test/test-database';
+import { drain, expectSqlError, rows, tick, value } from './helpers.js';
+
+interface Captured {
+  type: string;
+  key: string[] | null;
+  data: Record<string, string | null> | null;
+}
+
+async function captured(db: pg.Pool, queue: string): Promise<Captured[]> {
+  await tick(db, queue);
+  return (await drain(db, queue, 'c')).flatMap((d) =>
+    d.events.map((e) => ({
+      type: e.ev_type!,
+      key: e.ev_extra2 === null ? null : (JSON.parse(e.ev_extra2) as string[]),
+      data: e.ev_data === null ? null : (JSON.parse(e.ev_data) as Record<string, string | null>),
+    })),
+  );
+}
+
+const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+describe('capture safety', () => {
+  const db = useTestDatabase();
+
+  async function captureQueue(queue: string): Promise<void> {
+    await db.pool.query('SELECT pgferry.create_queue($1)', [queue]);
+    await db.pool.query('SELECT pgferry.register_consumer($1, $2)', [queue, 'c']);
+  }
+
+  for (const mode of ['statement', 'row'] as const) {
+    it(`lets no user name collide with the generated code's own (${mode} mode)`, async () => {
+      // Every identifier the generated trigger functions contain becomes a column name.
+      await captureQueue(`names_probe_${mode}`);
+      await db.pool.query(`CREATE TABLE probe_${mode} (id int PRIMARY KEY, v text, w text)`);
+      await db.pool.query(`SELECT pgferry.capture_add_table($1, $2, NULL, ARRAY['w'], 'v IS NOT NULL', $3)`, [
+        `names_probe_${mode}`,
+        `probe_${mode}`,
+        mode,
+      ]);
+      const source = (
+        await rows<{ src: string }>(
+          db.pool,
+          `SELECT string_agg(pg_get_functiondef(p.oid), ' ') AS src FROM pg_proc p
+            WHERE p.pronamespace = 'pgferry'::regnamespace AND p.proname LIKE '\\_capture\\_%\\_%'
+              AND p.prosrc LIKE '%probe_${mode}%'`,
+        )
+      )[0]!.src;
+      const idents = new Set([...source.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)].map((m) => m[0].toLowerCase()));
+      for (const extra of ['r', 'new', 'old', 'tg_op', 'pgferry_1', 'pgferry_2']) idents.add(extra);
+      for (const own of ['k', 'pgferry_r']) idents.delete(own); // added below, pgferry_r as a composite
+      const names = [...idents].sort();
+      expect(names.length).toBeGreaterThan(60);
+      expect(names).toEqual(expect.arrayContaining(['from', 'pgferry_i', 'pgferry_v', 'pgferry_c', 'pgferry_txid', 'j', 'o', 'n']));
+
+      // A composite column named like the row alias, with fields named like its aliases.
+      await db.pool.query(`CREATE TYPE ${q(`Row "${mode}"`)} AS (pgferry_1 int, j text, k text)`);
+      const table = `${q('hostile')}.${q(`T "${mode}" table`)}`;
+      await db.pool.query(`CREATE SCHEMA IF NOT EXISTS hostile`);
+      await db.pool.query(
+        `CREATE TABLE ${table} (k text, ${names.map((n) => `${q(n)} text`).join(', ')}, "pgferry_r" ${q(`Row "${mode}"`)}, ` +
+          `"A ""quoted"" Name" int, PRIMARY KEY (k, "from"))`,
+      );
+      const queue = `names_${mode}`;
+      await captureQueue(queue);
+      // The filter and the ignored columns use hostile names too.
+      await db.pool.query('SELECT pgferry.capture_add_table($1, $2, NULL, $3, $4, $5)', [
+        queue,
+        table,
+        ['pgferry_txid', 'r'],
+        `"pgferry_tbl" IS DISTINCT FROM 'pgferry_tbl:skip' AND "pgferry_queue" <> 'pgferry_queue:skip' AND r.j <> 'j:skip'`,
+        mode,
+      ]);
+
+      const cols = ['k', ...names, 'pgferry_r', 'A "quoted" Name'];
+      const row = (k: string, tag: string) =>
+        cols.map((c) => (c === 'k' ? k : c === 'pgferry_r' ? `(7,${tag},x)` : c === 'A "quoted" Name' ? '42' : `${c}:${tag}`));
+      const expected = (k: string, tag: string) =>
+        Object.fromEntries(
+          cols.flatMap((c, i) => (c === 'pgferry_txid' || c === 'r' ? [] : [[c, row(k, tag)[i]!]])),
+        );
+      const colList = cols.map(q).join(', ');
+      const params = (k: string, tag: string) => row(k, tag);
+      const placeholders = cols.map((_, i) => `$${i + 1}`).join(', ');
+      await db.pool.query(`INSERT INTO ${table} (${colList}) VALUES (${placeholders})`, params('a', 'one'));
+      await db.pool.query(`INSERT INTO ${table} (${colList}) VALUES (${placeholders})`, params('b', 'two'));
+      await db.pool.query(`INSERT INTO ${table} (${colList}) VALUES (${placeholders})`, params('c', 'skip'));
+      await db.pool.query(`UPDATE ${table} SET "j" = 'changed', "pgferry_v" = 'changed' WHERE k = 'b'`);
+      await db.pool.query(`UPDATE ${table} SET k = 'a2' WHERE k = 'a'`);
+      await db.pool.query(`DELETE FROM ${table} WHERE k = 'b'`);
+      await db.pool.query(`TRUNCATE ${table}`);
+
+      const b = { ...expected('b', 'two'), j: 'changed', pgferry_v: 'changed' };
+      const evs = await captured(db.pool, queue);
+      // The key change's delete and insert come from one statement, in either order.
+      const keyChange = evs.splice(3, 2).sort((x, y) => (x.type < y.type ? -1 : 1));
+      expect(keyChange).toEqual([
+        { type: 'D', key: ['a', 'from:one'], data: expected('a', 'one') },
+        { type: 'I', key: ['a2', 'from:one'], data: expected('a2', 'one') },
+      ]);
+      expect(evs).toEqual([
+        { type: 'I', key: ['a', 'from:one'], data: expected('a', 'one') },
+        { type: 'I', key: ['b', 'from:two'], data: expected('b', 'two') },
+        { type: 'U', key: ['b', 'from:two'], data: b },
+        { type: 'D', key: ['b', 'from:two'], data: b },
+        { type: 'T', key: null, data: null },
+      ]);
+    });
+  }
+
+  it('captures the same image whatever the writer session sets, search_path included', async () => {
+    await captureQueue('settings');
+    await db.pool.query(`CREATE SCHEMA shadow`);
+    await db.pool.query(`CREATE TABLE shadow.calls (f text)`);
+    await db.pool.query(`GRANT USAGE ON SCHEMA shadow TO PUBLIC; GRANT INSERT ON shadow.calls TO PUBLIC`);
+    // Shadows of what the generated code calls, first in the writer's search_path.
+    for (const [name, args, ret] of [
+      ['row_to_json', 'record', 'json'],
+      ['json_build_array', 'VARIADIC text[]', 'json'],
+      ['nextval', 'regclass', 'bigint'],
+      ['now', '', 'timestamptz'],
+      ['current_setting', 'text, boolean', 'text'],
+      ['pg_current_xact_id', '', 'xid8'],
+    ] as const) {
+      await db.pool.query(
+        `CREATE FUNCTION shadow.${name}(${args}) RETURNS ${ret} LANGUAGE plpgsql AS $$ BEGIN ` +
+          `INSERT INTO shadow.calls VALUES ('${name}'); RETURN NULL; END $$`,
+      );
+    }
+    await db.pool.query(
+      `CREATE FUNCTION shadow.texteq(text, text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN INSERT INTO shadow.calls VALUES ('='); RETURN false; END $$`,
+    );
+    await db.pool.query(`CREATE OPERATOR shadow.= (LEFTARG = text, RIGHTARG = text, FUNCTION = shadow.texteq)`);
+    await db.pool.query(`CREATE TYPE shadow.text AS (x int)`);
+
+    await db.pool.query(`CREATE TYPE mood AS ENUM ('sad', 'ok')`);
+    await db.pool.query(
+      `CREATE TABLE vals (id int PRIMARY KEY, iv interval, f4 real, f8 double precision, by bytea, d date, ts timestamp,
+         tz timestamptz, tt timetz, m money, dr daterange, tr tstzrange, pt point, ds date[], ivs interval[], rc regclass,
+         e mood, n numeric, j json, jb jsonb)`,
+    );
+    await db.pool.query(`SELECT pgferry.capture_add_table('settings', 'vals')`);
+    await db.pool.query(
+      `INSERT INTO vals VALUES (1, '-1 days -02:03:04.5', 3.3000002, 0.30000000000000004, '\\x00ff10', '2024-02-29',
+         '1999-12-31 23:59:59.999999', '2024-06-01 12:00:00+02', '12:00:00+05:30', 1234.5, '[2024-01-01,2024-02-01)',
+         '[2024-01-01 00:00+00,2024-01-02 00:00+00)', '(0.1,1e-300)', '{2024-01-31,infinity}', '{"1 mon -2 days"}', 'vals',
+         'ok', 1.10, '{"a": 1, "a": 2}', '{"b": [1, 2.50]}')`,
+    );
+    const weird: Record<string, string> = {
+      DateStyle: 'SQL, DMY',
+      IntervalStyle: 'sql_standard',
+      TimeZone: 'Asia/Kathmandu',
+      bytea_output: 'escape',
+      extra_float_digits: '-15',
+      lc_monetary: 'C.utf8',
+      search_path: 'shadow, pg_catalog, public',
+    };
+    expect(Object.keys(CAPTURE_VALUE_SETTINGS).every((s) => s in weird)).toBe(true);
+    const c = await db.connect();
+    try {
+      for (const [k, v] of Object.entries(weird)) await c.query(`SELECT set_config($1, $2, false)`, [k, v]);
+      // The same stored values, written by the weird session.
+      await c.query(`INSERT INTO public.vals SELECT 2, iv, f4, f8, by, d, ts, tz, tt, m, dr, tr, pt, ds, ivs, rc, e, n, j, jb FROM public.vals WHERE id = 1`);
+    } finally {
+      await c.end();
+    }
+    const evs = await captured(db.pool, 'settings');
+    expect(evs).toHaveLength(2);
+    const [a, b] = evs.map((e) => ({ ...e.data, id: null }));
+    expect(b).toEqual(a);
+    expect(a).toMatchObject({
+      iv: '-1 days -02:03:04.5',
+      f4: '3.3000002',
+      f8: '0.30000000000000004',
+      by: '\\x00ff10',
+      d: '2024-02-29',
+      tz: '2024-06-01 10:00:00+00',
+      ds: '{2024-01-31,infinity}',
+      rc: 'public.vals',
+      n: '1.10',
+      j: '{"a": 1, "a": 2}',
+    });
+    expect(await rows(db.pool, 'SELECT * FROM shadow.calls')).toEqual([]);
+
+    // Every generated function pins exactly these settings.
+    const configs = await rows<{ proname: string; proconfig: string[] }>(
+      db.pool,
+      `SELECT proname, proconfig FROM pg_proc WHERE pronamespace = 'pgferry'::regnamespace AND proname ~ '^_capture_\\d+_(ins|upd|del|trunc)$'`,
+    );
+    expect(configs.length).toBeGreaterThan(0);
+    const pinned = Object.entries(CAPTURE_VALUE_SETTINGS).map(([k, v]) => `${k.toLowerCase()}=${v}`);
+    for (const cfg of configs) {
+      expect(cfg.proconfig.map((s) => s.replace(/^([^=]+)=/, (_, k: string) => `${k.toLowerCase()}=`)).sort()).toEqual(
+        [...pinned, 'search_path=pg_catalog, pg_temp'].sort(),
+      );
+    }
+    expect(await rows(db.pool, 'SELECT name, setting FROM pgferry.capture_value_settings() ORDER BY name')).toEqual(
+      Object.entries(CAPTURE_VALUE_SETTINGS)
+        .map(([name, setting]) => ({ name, setting }))
+        .sort((x, y) => (x.name < y.name ? -1 : 1)),
+    );
+  });
+
+  it('captures any role that may write the table, without a pgferry grant, and lets only the replicator skip it', async () => {
+    const app = `app_${db.name}`;
+    const repl = `repl_${db.name}`;
+    await captureQueue('roles');
+    await db.pool.query('CREATE TABLE app_data (id int PRIMARY KEY, v text)');
+    await db.pool.query('CREATE TABLE other_data (id int PRIMARY KEY, v text)');
+    await db.pool.query(`SELECT pgferry.capture_add_table('roles', 'app_data')`);
+    await db.pool.query(`SELECT pgferry.capture_add_table('roles', 'other_data')`);
+    await db.pool.query(`DO $$ BEGIN CREATE ROLE pgferry_replicator NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+    await db.pool.query(`CREATE ROLE ${app} LOGIN NOSUPERUSER; CREATE ROLE ${repl} LOGIN NOSUPERUSER IN ROLE pgferry_replicator`);
+    const asRole = async (role: string, fn: (c: pg.Client) => Promise<void>) => {
+      const c = new pg.Client({ connectionString: db.urlAs(role) });
+      c.on('error', () => undefined);
+      await c.connect();
+      try {
+        await fn(c);
+      } finally {
+        await c.end();
+      }
+    };
+    try {
+      await db.pool.query(`GRANT ALL ON app_data TO ${app}, ${repl}; GRANT CREATE ON SCHEMA public TO ${app}`);
+      const ctId = await value<number>(db.pool, `SELECT ct_id FROM pgferry.capture_table WHERE ct_table_name = 'public.other_data'`);
+      await asRole(app, async (c) => {
+        await c.query(`INSERT INTO app_data VALUES (1, 'captured')`);
+        await c.query(`SET pgferry.replica = on`); // not a replicator: captured all the same
+        await c.query(`INSERT INTO app_data VALUES (2, 'still captured')`);
+      });
+      // Forging, even with USAGE on the schema: no way to write events, or to attach another
+      // table's capture function to a table of its own.
+      await db.pool.query(`GRANT USAGE ON SCHEMA pgferry TO ${app}`);
+      await asRole(app, async (c) => {
+        await expectSqlError(c.query(`INSERT INTO pgferry.event (ev_queue, ev_tbl, ev_id, ev_time, ev_txid) VALUES (1, 0, 1, now(), '1')`), '42501');
+        await c.query(`CREATE TABLE mine (id int PRIMARY KEY, v text)`);
+        await expectSqlError(
+          c.query(`CREATE TRIGGER forge AFTER INSERT ON mine FOR EACH ROW EXECUTE FUNCTION pgferry._capture_${ctId}_ins()`),
+          '42501',
+        );
+      });
+      await asRole(repl, async (c) => {
+        await c.query(`SET pgferry.replica = on`);
+        await c.query(`INSERT INTO app_data VALUES (3, 'replica: not captured')`);
+      });
+      expect((await captured(db.pool, 'roles')).map((e) => e.key)).toEqual([['1'], ['2']]);
+    } finally {
+      await db.pool.query(`DROP OWNED BY ${app}, ${repl}; DROP ROLE ${app}; DROP ROLE ${repl}`);
+    }
+  });
+
+  it('keeps captured columns from being dropped or retyped, follows renames and ignores added columns', async () => {
+    await captureQueue('ddl');
+    await db.pool.query('CREATE TABLE shape (id int PRIMARY KEY, a text, b int)');
+    await db.pool.query(`SELECT pgferry.capture_add_table('ddl', 'shape')`);
+    const dropped = await expectSqlError(db.pool.query('ALTER TABLE shape DROP COLUMN a'), '2BP01');
+    expect(dropped.detail).toMatch(/view pgferry\.capture_\d+_guard depends on column a/);
+    const retyped = await expectSqlError(db.pool.query('ALTER TABLE shape ALTER COLUMN b TYPE bigint'), '0A000');
+    expect(retyped.detail).toMatch(/pgferry\.capture_\d+_guard depends on column "b"/);
+    await db.pool.query('ALTER TABLE shape RENAME COLUMN a TO a2');
+    await db.pool.query('ALTER TABLE shape ADD COLUMN c text');
+    await db.pool.query(`INSERT INTO shape VALUES (1, 'x', 2, 'new')`);
+    expect(await captured(db.pool, 'ddl')).toEqual([{ type: 'I', key: ['1'], data: { id: '1', a: 'x', b: '2' } }]);
+    // Removed from capture, the table is free again.
+    await db.pool.query(`SELECT pgferry.capture_remove_table('ddl', 'shape')`);
+    await db.pool.query('ALTER TABLE shape DROP COLUMN a2');
+  });
+
+  it('regenerates every capture function on install, and capture keeps working', async () => {
+    await captureQueue('reinstall');
+    await db.pool.query('CREATE TABLE again (id int PRIMARY KEY, v text)');
+    await db.pool.query(`SELECT pgferry.capture_add_table('reinstall', 'again')`);
+    const ct = await value<number>(db.pool, `SELECT ct_id FROM pgferry.capture_table WHERE ct_table_name = 'public.again'`);
+    // An old install's function: replaced by the install.
+    await db.pool.query(`CREATE OR REPLACE FUNCTION pgferry._capture_${ct}_ins() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'old'; END $$`);
+    const { install } = await import('@pgferry/sql');
+    await install(db.pool);
+    await db.pool.query(`INSERT INTO again VALUES (1, 'after install')`);
+    expect((await captured(db.pool, 'reinstall')).map((e) => e.data)).toEqual([{ id: '1', v: 'after install' }]);
+  });
+});
