@@ -39,11 +39,16 @@ DECLARE
                     ' SELECT pgferry_v.queue, pgferry_v.tbl, pg_catalog.nextval(pgferry_v.seq), pg_catalog.now(), pgferry_v.txid, ';
   v_stmt    text;
 BEGIN
+  -- A value's text form is its type's output function, which a cast to text is too, but for
+  -- character(n): that cast drops trailing spaces, so its output is had through concat().
   WITH cols AS (
-    SELECT attname::text AS name, row_number() OVER (ORDER BY attnum) AS o
+    SELECT attname::text AS name, row_number() OVER (ORDER BY attnum) AS o,
+           pgferry._capture_base_type(atttypid) = 'bpchar'::regtype AS bpchar
       FROM pg_attribute WHERE attrelid = ct.ct_table_oid AND attnum > 0 AND NOT attisdropped)
   SELECT string_agg(format('pgferry_%s', o), ', ' ORDER BY o),
-         string_agg(format('pgferry_r.pgferry_%s::text AS %I', o, name), ', ' ORDER BY o)
+         string_agg(CASE WHEN bpchar
+                         THEN format('CASE WHEN pgferry_r.pgferry_%s IS NOT NULL THEN pg_catalog.concat(pgferry_r.pgferry_%s) END AS %I', o, o, name)
+                         ELSE format('pgferry_r.pgferry_%s::text AS %I', o, name) END, ', ' ORDER BY o)
            FILTER (WHERE NOT name = ANY (ct.ct_ignore_columns)),
          (SELECT 'pg_catalog.json_build_array(' || string_agg(format('pgferry_r.pgferry_%s::text', c.o), ', ' ORDER BY u.k) || ')::text'
             FROM unnest(ct.ct_key_columns) WITH ORDINALITY AS u(name, k) JOIN cols c USING (name)),
@@ -106,6 +111,16 @@ END $pgferry_fn$ $f$, ct.ct_id, i_op,
     (SELECT string_agg(format('SET %s = %L', name, setting), ' ' ORDER BY name) FROM pgferry.capture_value_settings()),
     ct.ct_queue, v_name, v_stmt);
 END $body$;
+
+-- A type, or the type a domain (of domains) is over.
+CREATE OR REPLACE FUNCTION pgferry._capture_base_type(i_type oid)
+RETURNS oid LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE t(oid, base) AS (
+    SELECT oid, typbasetype FROM pg_type WHERE oid = i_type
+    UNION ALL
+    SELECT p.oid, p.typbasetype FROM t JOIN pg_type p ON p.oid = t.base WHERE t.base <> 0)
+  SELECT oid FROM t WHERE base = 0
+$$;
 
 -- What a capture statement reads: the transition table (statement mode) or the one row.
 CREATE OR REPLACE FUNCTION pgferry._capture_source(ct pgferry.capture_table, i_which text)
