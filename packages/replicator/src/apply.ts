@@ -8,7 +8,7 @@
  */
 import createDebug from 'debug';
 import type pg from 'pg';
-import type { Queryable } from '@pgferry/queue';
+import type { Queryable, RawEvent } from '@pgferry/queue';
 import { quoteIdent } from './db.js';
 import { ApplyError } from './errors.js';
 import { sql } from './sql.js';
@@ -213,5 +213,33 @@ export async function applyTableChanges(
   if (result.missingUpdates || result.missingDeletes) {
     debug('%s: %d updates and %d deletes found no row (keys %s)', table.dest, result.missingUpdates, result.missingDeletes, result.missingKeys.join(' '));
   }
+  return result;
+}
+
+/**
+ * Apply one event on its own, in the caller's transaction (the ordered apply). An update
+ * or delete that finds no row is counted as missing, as in the bulk apply.
+ */
+export async function applyEvent(client: pg.ClientBase, table: SubscribedTable, ev: RawEvent): Promise<ApplyResult> {
+  const st = await applyStatements(client, table);
+  if (!st) throw new ApplyError(table.dest, ev.extra2, ev.id, `relation "${table.dest}" does not exist`);
+  const result = emptyApplyResult();
+  const text = ev.type === 'T' ? st.truncate : ev.type === 'I' ? st.insert : ev.type === 'U' ? st.update : st.delete;
+  let touched: number;
+  try {
+    touched = (await client.query(text, ev.type === 'T' ? [] : [`[${ev.data}]`])).rowCount ?? 0;
+  } catch (err) {
+    throw new ApplyError(table.dest, ev.extra2, ev.id, sqlMessage(err), { code: (err as { code?: string }).code, cause: err });
+  }
+  if (ev.type === 'I') result.inserted = touched;
+  if (ev.type === 'U') {
+    result.updated = touched;
+    result.missingUpdates = 1 - touched;
+  }
+  if (ev.type === 'D') {
+    result.deleted = touched;
+    result.missingDeletes = 1 - touched;
+  }
+  if (touched === 0 && ev.type !== 'T' && ev.extra2 !== null) result.missingKeys.push(ev.extra2);
   return result;
 }

@@ -36,6 +36,8 @@ export function replicationMetrics(worker: ReplicationWorker, registry = new Reg
     };
   counter(registry, 'pgferry_replication_batches_total', 'Batches applied by the main stream', ['subscription'],
     each((s, set) => set({ subscription: s.subscription }, s.batches)));
+  counter(registry, 'pgferry_replication_ordered_batches_total', 'Batches applied event by event in the provider order (their changes depend on it)', ['subscription'],
+    each((s, set) => set({ subscription: s.subscription }, s.orderedBatches)));
   counter(registry, 'pgferry_replication_events_total', 'Events applied by the main stream', ['subscription'],
     each((s, set) => set({ subscription: s.subscription }, s.applied)));
   counter(registry, 'pgferry_replication_rows_total', 'Rows written on the subscriber after coalescing', ['subscription', 'op'],

@@ -58,6 +58,8 @@ export interface SubscriptionStats {
   active: boolean;
   queue: string | null;
   batches: number;
+  /** Batches applied event by event, their coalesced apply having hit an order-dependent constraint. */
+  orderedBatches: number;
   events: number;
   applied: number;
   inserted: number;
@@ -140,6 +142,7 @@ export class SubscriptionWorker {
       active: false,
       queue: null,
       batches: 0,
+      orderedBatches: 0,
       events: 0,
       applied: 0,
       inserted: 0,
@@ -322,6 +325,10 @@ export class SubscriptionWorker {
       await sc.query(sql('record_applied_tick'), [this.name, info.tickId, batchId, r.applied]);
       await sc.query('COMMIT');
       this.stats.batches++;
+      if (r.ordered) {
+        this.stats.orderedBatches++;
+        this.log('info', `batch ${batchId} (tick ${tick}) was applied in the provider's order: its changes depend on it`);
+      }
       this.stats.events += r.events;
       this.stats.applied += r.applied;
       this.stats.inserted += r.total.inserted;
