@@ -279,6 +279,18 @@ describe('capture safety', () => {
     await db.pool.query('ALTER TABLE shape DROP COLUMN a2');
   });
 
+  it('never leaves a trigger behind that would fail writes: a captured queue is dropped only with its captures', async () => {
+    await captureQueue('dropped');
+    await db.pool.query('CREATE TABLE orphan (id int PRIMARY KEY)');
+    await db.pool.query(`SELECT pgferry.capture_add_table('dropped', 'orphan')`);
+    await db.pool.query(`SELECT pgferry.unregister_consumer('dropped', 'c')`);
+    await expectSqlError(db.pool.query(`SELECT pgferry.drop_queue('dropped')`), 'PF006', /tables are captured into queue "dropped": public\.orphan/);
+    await db.pool.query(`SELECT pgferry.drop_queue('dropped', true)`);
+    await db.pool.query('INSERT INTO orphan VALUES (1)');
+    expect(await value(db.pool, `SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'orphan'::regclass AND NOT tgisinternal`)).toBe(0);
+    await db.pool.query('ALTER TABLE orphan ALTER COLUMN id TYPE bigint'); // no guard left either
+  });
+
   it('regenerates every capture function on install, and capture keeps working', async () => {
     await captureQueue('reinstall');
     await db.pool.query('CREATE TABLE again (id int PRIMARY KEY, v text)');
