@@ -130,6 +130,16 @@ describe('add-table checks', () => {
     await refused({ subscription: 'leaf2', table: 's2', dest: 'shared' }, /table public\.shared on the subscriber is written by subscription "leaf1" already \(from public\.s1\)/);
   });
 
+  it('refuses key columns the apply cannot compare, and pgferry\'s own tables', async () => {
+    await prov.pool.query('CREATE TABLE jk (id int NOT NULL, k json NOT NULL, v text)');
+    await sub.pool.query('CREATE TABLE jk (id int NOT NULL UNIQUE, k json NOT NULL, v text)');
+    await refused({ table: 'jk', keyColumns: ['id', 'k'] }, /public\.jk does not match public\.jk: the key columns cannot be compared \(operator does not exist: json = json\)/);
+    await refused({ table: 'jk', keyColumns: ['id', 'k'], dest: 'jk_new', create: true }, /cannot create jk_new on the subscriber: data type json has no default operator class for access method "btree"/);
+    await refused({ table: 'pgferry.queue', keyColumns: ['queue_id'], create: true }, /pgferry\.queue on the provider is one of pgferry's own tables/);
+    await refused({ table: 'nu', dest: 'pgferry.applied_tick' }, /pgferry\.applied_tick on the subscriber is one of pgferry's own tables/);
+    await refused({ table: 'nu', dest: 'pgferry.nu', create: true }, /pgferry\.nu on the subscriber is one of pgferry's own tables/);
+  });
+
   it('refuses a column named twice', async () => {
     await refused({ table: 's2', columns: ['id', 'v', 'id'], create: true }, /the replicated columns of public\.s2 name "id" twice/);
     await refused({ table: 's2', keyColumns: ['id', 'id'], create: true }, /the key columns of public\.s2 name "id" twice/);

@@ -22,8 +22,10 @@ import { checkLeafCanCopy, checkNodeName, isCopyConsumerOf } from './node-name.j
 import { copyConsumerName } from './subscription.js';
 import {
   checkCreatable,
+  checkCreateRuns,
   checkDestFree,
   checkNoDuplicates,
+  checkNotPgferry,
   checkProviderKey,
   checkSubscriberTable,
   type ColumnRow,
@@ -225,6 +227,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   const src = await tableInfo(provider, options.table);
   if (!src) throw new ReplicationSetupError(`table "${options.table}" does not exist on the provider`);
   if (src.kind !== 'r' && src.kind !== 'p') throw new ReplicationSetupError(`"${options.table}" on the provider is not a table`);
+  checkNotPgferry('provider', src.name);
   checkLeafCanCopy(leaf.name, src.name);
   checkNoDuplicates(src.name, 'the key columns', options.keyColumns);
   checkNoDuplicates(src.name, 'the replicated columns', options.columns);
@@ -251,16 +254,19 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   const dst = await tableInfo(subscriber, destName);
   let createSql: string | null = null;
   if (dst) {
+    checkNotPgferry('subscriber', dst.name);
     await checkSubscriberTable(provider, subscriber, src, dst, columns, keys);
     await checkDestFree(subscriber, leaf.name, dst.name);
   } else if (options.create) {
     const quoted = await checkCreatable(provider, subscriber, src, destName, columns);
+    checkNotPgferry('subscriber', quoted);
     const defs = columns.map((c) => {
       const col = srcCols.get(c)!;
       return `${quoteIdent(c)} ${col.type}${col.not_null ? ' NOT NULL' : ''}`;
     });
     defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
     createSql = `CREATE TABLE ${quoted} (${defs.join(', ')})`;
+    await checkCreateRuns(subscriber, destName, createSql);
   } else {
     throw new ReplicationSetupError(`table "${destName}" does not exist on the subscriber (add it with create: true / --create)`);
   }

@@ -11,7 +11,9 @@
  * touches every row of that key). The provider's key is trusted to be unique in its data
  * (the subscriber's unique index turns a violation into a visible apply error).
  */
+import type pg from 'pg';
 import type { Queryable } from '@pgferry/queue';
+import { quoteIdent } from './db.js';
 import { ReplicationSetupError } from './errors.js';
 import { sql } from './sql.js';
 
@@ -144,6 +146,14 @@ export async function checkSubscriberTable(
   }
   problems.push(...(await typeProblems(provider, subscriber, sameType)));
   if (problems.length === 0) {
+    // The apply's own row match (apply.ts), planned, not run: a key type without "=" (json,
+    // point, ...) fails every update and delete.
+    const match = keys.map((k) => `d.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
+    await subscriber
+      .query(`EXPLAIN SELECT FROM ${dst.name} AS d, pg_catalog.json_populate_recordset(NULL::${dst.name}, '[]') AS s WHERE ${match}`)
+      .catch((err: unknown) => problems.push(`the key columns cannot be compared (${(err as Error).message}): choose key columns of types with "="`));
+  }
+  if (problems.length === 0) {
     const { rows } = await subscriber.query<{ columns: string[] }>(sql('unique_keys'), [dst.name]);
     if (!rows.some((u) => u.columns.every((c) => keys.includes(c)))) {
       problems.push(
@@ -180,6 +190,31 @@ export async function checkCreatable(
     throw new ReplicationSetupError(`cannot create ${dest} on the subscriber like ${src.name}: ${problems.join('; ')}`);
   }
   return rows[0].name;
+}
+
+/**
+ * Create the table as add-table will, and roll it back: whatever the server refuses (a key
+ * type without a btree operator class, a name it cannot take, ...) is refused here, before
+ * the provider captures anything.
+ */
+export async function checkCreateRuns(subscriber: pg.Pool, dest: string, createSql: string): Promise<void> {
+  const client = await subscriber.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(createSql).catch((err: unknown) => {
+      throw new ReplicationSetupError(`cannot create ${dest} on the subscriber: ${(err as Error).message}`, { cause: err });
+    });
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+}
+
+/** pgferry's own tables: capturing them loops, copying into them destroys the metadata. */
+export function checkNotPgferry(side: 'provider' | 'subscriber', table: string): void {
+  if (table.startsWith('pgferry.')) {
+    throw new ReplicationSetupError(`${table} on the ${side} is one of pgferry's own tables`, { hint: 'replicate application tables only' });
+  }
 }
 
 /** One table written by two subscriptions: each copy empties it, wiping the other's rows. */
