@@ -174,9 +174,13 @@ describe('add-table checks', () => {
     await prov.pool.query(`INSERT INTO nu VALUES (1, 'x')`);
     await prov.pool.query(`INSERT INTO s2 VALUES (1, 'mixed')`);
     const w = new SubscriptionWorker({ subscription: 'leaf1', provider: prov.url, subscriber: sub.url, pollIntervalMs: 20, retryMinMs: 50 }).start();
-    const ticking = setInterval(() => void forceTick(prov.pool, 'repl').catch(() => undefined), 100);
+    let ticking: ReturnType<typeof setInterval> | undefined;
     try {
       await waitFor('every table ok', async () => (await listTables(sub.pool, 'leaf1')).every((t) => t.state === 'ok'));
+      // Ticks for the changes below. Not during the hand-offs: a catch-up applies one tick per
+      // step, and nine of them on a loaded machine fall behind a main stream ticked ten times a
+      // second, never reaching its tick (the worker's own forced tick does the hand-offs).
+      ticking = setInterval(() => void forceTick(prov.pool, 'repl').catch(() => undefined), 100);
       // Changes after the copy go through the apply.
       await prov.pool.query(`UPDATE gen_ok SET a = a + 1`);
       await prov.pool.query(`INSERT INTO ident VALUES (8, 'eight')`);
