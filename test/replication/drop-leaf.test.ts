@@ -94,7 +94,7 @@ describe('leaf names and drop-leaf', () => {
     }
   });
 
-  it("refuses a leaf name that another subscriber database, the root or another consumer has", async () => {
+  it("refuses a leaf name that another subscriber database, the root or another consumer has, and a leaf whose consumer was cut loose", async () => {
     await registerConsumer(prov.pool, 'repl', 'audit');
     const before = { consumers: await consumers(), nodes: await providerNodes() };
     // Two databases on one consumer would each get half of the batches.
@@ -110,6 +110,14 @@ describe('leaf names and drop-leaf', () => {
     // The same leaf and subscriber again: nothing changes.
     await createLeafNode(prov.pool, sub.pool, { node: longest });
     expect({ consumers: await consumers(), nodes: await providerNodes() }).toEqual(before);
+    // Its consumer cut loose by an operator: registering it again would skip events silently.
+    await createLeafNode(prov.pool, sub2.pool, { node: 'cut' });
+    await prov.pool.query(`SELECT pgferry.unregister_consumer('repl', 'cut')`);
+    await expect(createLeafNode(prov.pool, sub2.pool, { node: 'cut' })).rejects.toThrow(
+      /leaf node "cut" has lost its consumer on queue "repl".*drop-leaf/,
+    );
+    expect(await consumers()).not.toContain('cut');
+    await dropLeafNode(prov.pool, sub2.pool, { node: 'cut' });
   });
 
   it('drop-leaf is refused while a worker serves the leaf, then removes every consumer and row, keeps the data, and is idempotent', async () => {

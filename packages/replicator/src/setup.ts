@@ -124,7 +124,14 @@ export async function createLeafNode(
       hint: 'another subscriber database uses that name: choose another one (or, if it is left over, remove it with drop-leaf first)',
     });
   }
-  if (consumer && !known) {
+  if (existing && !consumer) {
+    // Registering it again would start at the newest tick: the events since its last
+    // position would be skipped silently.
+    throw new ReplicationSetupError(`leaf node "${name}" has lost its consumer on queue "${root.queue}" (it was unregistered)`, {
+      hint: 'remove the leaf with drop-leaf and create it again: its tables are then added and copied again',
+    });
+  }
+  if (consumer && !known && !existing) {
     throw new ReplicationSetupError(`consumer "${name}" is registered on queue "${root.queue}" and is not a leaf node`, {
       hint: 'choose another name for the leaf',
     });
