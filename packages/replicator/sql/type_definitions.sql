@@ -12,7 +12,7 @@ SELECT n.name,
            CASE WHEN et.typnotnull THEN 'NOT NULL' END,
            (SELECT pg_catalog.string_agg(d.def, ' ' ORDER BY d.def)
               FROM pg_catalog.pg_constraint k, LATERAL pg_catalog.pg_get_constraintdef(k.oid) AS d(def)
-             WHERE k.contypid = et.oid))
+             WHERE k.contypid = et.oid AND k.contype = 'c'))  -- NOT NULL: typnotnull (a constraint row too from PostgreSQL 17 on)
          WHEN 'c' THEN 'composite (' ||
            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(ca.attname::text) || ' ' || pg_catalog.format_type(ca.atttypid, ca.atttypmod), ', ' ORDER BY ca.attnum)
               FROM pg_catalog.pg_attribute ca WHERE ca.attrelid = et.typrelid AND ca.attnum > 0 AND NOT ca.attisdropped) || ')'
