@@ -208,6 +208,22 @@ describe('leaf names and drop-leaf', () => {
     expect((await consumers()).filter((c) => c.startsWith('leaf3'))).toEqual([]);
   });
 
+  it('drop-leaf without the subscriber database (gone) removes the provider side, only with --force', async () => {
+    await createLeafNode(prov.pool, sub2.pool, { node: 'orphan' });
+    const before = { consumers: await consumers(), nodes: await providerNodes() };
+    await expect(dropLeafNode(prov.pool, null, { node: 'orphan' })).rejects.toThrow(/without the subscriber database, no worker serving leaf "orphan" can be seen/);
+    expect({ consumers: await consumers(), nodes: await providerNodes() }).toEqual(before);
+    const r = await replicate(['drop-leaf', '--provider', prov.url, '--node', 'orphan', '--force']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('subscriber: not given, nothing removed there');
+    expect(r.stdout).toContain('provider: unregistered consumer orphan from queue repl');
+    expect(await consumers()).not.toContain('orphan');
+    expect((await providerNodes()).map((n) => n.node_name)).not.toContain('orphan');
+    expect(await subscriberRows(sub2, 'orphan')).toMatchObject({ node: 1, tick: 1 }); // that database was not given
+    await dropLeafNode(prov.pool, sub2.pool, { node: 'orphan' });
+    expect(await subscriberRows(sub2, 'orphan')).toEqual({ node: 0, tables: 0, tick: 0, status: 0 });
+  });
+
   it('drop-leaf --force removes a leaf a worker serves; without it the command exits 1 naming the worker', async () => {
     await createLeafNode(prov.pool, sub.pool, { node: 'leaf2' });
     const w = new SubscriptionWorker({ subscription: 'leaf2', provider: prov.url, subscriber: sub.url, pollIntervalMs: 20 }).start();

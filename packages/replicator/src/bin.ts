@@ -266,17 +266,20 @@ export function buildProgram(): Command {
         "remove a leaf node: its consumer and copy consumers on the root's queue, its rows on both sides (the subscriber's tables and data stay); refused while a worker serves it",
       )
       .addOption(providerOption())
-      .addOption(subscriberOption())
+      .option('--subscriber <url>', 'subscriber (leaf) database URL (without it, when that database is gone: only the provider side, with --force)')
       .addOption(new Option('--node <name>', 'the leaf node to remove').makeOptionMandatory())
       .option('--force', 'remove it even though a worker serves it (the worker then fails on every step until stopped)')
       .addOption(jsonOption())
-      .action((o: Conn & { force?: boolean }) =>
-        withPools([o.provider, o.subscriber], async (p, s) => {
-          const r = await dropLeafNode(p, s, { node: o.node, force: o.force });
-          out(o.json, r, describeDrop(r));
+      .action((o: Omit<Conn, 'subscriber'> & { subscriber?: string; force?: boolean }) =>
+        withPools([o.provider, o.subscriber].filter((u): u is string => !!u), async (p, s) => {
+          const r = await dropLeafNode(p, s ?? null, { node: o.node, force: o.force });
+          out(o.json, r, `${o.subscriber ? '' : "subscriber: not given, nothing removed there\n"}${describeDrop(r)}`);
         }),
       ),
-    ['drop-leaf --provider postgres://admin@db1/app --subscriber postgres://admin@db2/app --node leaf1'],
+    [
+      'drop-leaf --provider postgres://admin@db1/app --subscriber postgres://admin@db2/app --node leaf1',
+      'drop-leaf --provider postgres://admin@db1/app --node leaf1 --force   # the subscriber database is gone',
+    ],
   );
 
   examples(

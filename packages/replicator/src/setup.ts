@@ -453,6 +453,30 @@ async function dropLeafOnSubscriber(subscriber: pg.Pool, name: string): Promise<
 }
 
 /**
+ * Hold the subscription's lock on the subscriber (a worker serving the leaf holds it), so
+ * that no worker starts meanwhile. Returns the connection holding it (ending its session
+ * releases it) and whether a worker held it and `force` was given.
+ */
+async function takeSubscriptionLock(subscriber: pg.Pool, name: string, force: boolean): Promise<{ lock: pg.PoolClient; forced: boolean }> {
+  const lock = await subscriber.connect();
+  try {
+    const { rows } = await lock.query<{ ok: boolean }>(sql('try_subscription_lock'), [name]);
+    if (rows[0]?.ok) return { lock, forced: false };
+    const holder = (await lock.query<{ pid: number; client: string | null; application: string | null }>(sql('subscription_lock_holder'), [name])).rows[0];
+    const who = holder ? ` (subscriber backend pid ${holder.pid}${holder.client ? `, client ${holder.client}` : ''}${holder.application ? `, ${holder.application}` : ''})` : '';
+    if (!force) {
+      throw new SubscriptionInUseError(`a worker serves leaf "${name}"${who}`, {
+        hint: 'stop that worker (or take the leaf out of its config) first; --force removes the leaf anyway, and the worker then fails on every step',
+      });
+    }
+    return { lock, forced: true };
+  } catch (err) {
+    lock.release(true);
+    throw err;
+  }
+}
+
+/**
  * Remove a leaf node. On the provider: the leaf's consumer and all its copy consumers are
  * unregistered (none is left to block rotation), the leaf's row removed. On the subscriber:
  * its node row, its tables' rows, its applied tick and status rows go; the subscriber's
@@ -460,10 +484,13 @@ async function dropLeafOnSubscriber(subscriber: pg.Pool, name: string): Promise<
  * queue may use it: remove-table --drop-capture before drop-leaf stops it). Running it
  * again removes nothing and succeeds. Refused while a worker serves the leaf (it holds the
  * subscription's lock on the subscriber) unless `force`: stop the worker first.
+ *
+ * `subscriber` null: the subscriber database is gone; only the provider's side is removed,
+ * and since no worker can be seen, only with `force`.
  */
 export async function dropLeafNode(
   provider: Queryable,
-  subscriber: pg.Pool,
+  subscriber: pg.Pool | null,
   options: { node: string; force?: boolean },
 ): Promise<DropLeafResult> {
   const name = options.node;
@@ -473,7 +500,12 @@ export async function dropLeafNode(
   if (remote && (remote.type !== 'leaf' || remote.isLocal)) {
     throw new ReplicationSetupError(`node "${name}" on the provider is not a leaf of root "${root.name}"`);
   }
-  const local = await localLeaf(subscriber, name);
+  if (!subscriber && !options.force) {
+    throw new ReplicationSetupError(`without the subscriber database, no worker serving leaf "${name}" can be seen`, {
+      hint: 'give the subscriber database, or --force when it is gone (only the provider side is removed then)',
+    });
+  }
+  const local = subscriber ? await localLeaf(subscriber, name) : undefined;
   if (local && (local.providerNode !== root.name || local.queue !== root.queue)) {
     throw new ReplicationSetupError(
       `leaf "${name}" of this subscriber database belongs to root "${local.providerNode}" (queue "${local.queue}"), not to the provider's root "${root.name}" (queue "${root.queue}")`,
@@ -481,22 +513,11 @@ export async function dropLeafNode(
     );
   }
 
-  // Hold the subscription's lock while removing, so that no worker starts serving it meanwhile.
-  const lock = await subscriber.connect();
-  let forced = false;
+  const held = subscriber ? await takeSubscriptionLock(subscriber, name, options.force ?? false) : undefined;
   try {
-    const { rows } = await lock.query<{ ok: boolean }>(sql('try_subscription_lock'), [name]);
-    if (!rows[0]?.ok) {
-      const holder = (await lock.query<{ pid: number; client: string | null; application: string | null }>(sql('subscription_lock_holder'), [name])).rows[0];
-      const who = holder ? ` (subscriber backend pid ${holder.pid}${holder.client ? `, client ${holder.client}` : ''}${holder.application ? `, ${holder.application}` : ''})` : '';
-      if (!options.force) {
-        throw new SubscriptionInUseError(`a worker serves leaf "${name}"${who}`, {
-          hint: 'stop that worker (or take the leaf out of its config) first; --force removes the leaf anyway, and the worker then fails on every step',
-        });
-      }
-      forced = true;
-    }
-    const sub = await dropLeafOnSubscriber(subscriber, name);
+    const sub = subscriber
+      ? await dropLeafOnSubscriber(subscriber, name)
+      : { nodeRow: false, tables: [], appliedTick: false, statusRows: 0, copyConsumers: [] as string[] };
 
     const queue = remote?.queue ?? local?.queue ?? root.queue;
     const consumers = await getConsumerInfo(provider, queue).catch((err: unknown) => {
@@ -515,10 +536,9 @@ export async function dropLeafNode(
       queue: remote || local || ours.length ? queue : null,
       provider: { consumers: ours, nodeRow },
       subscriber: subscriberSide,
-      forced,
+      forced: held?.forced ?? false,
     };
   } finally {
-    // Ending the session releases the lock.
-    lock.release(true);
+    held?.lock.release(true);
   }
 }
