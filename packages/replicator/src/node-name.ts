@@ -10,6 +10,7 @@ import { copyConsumerName } from './subscription.js';
 
 /** The queue's rule for consumer names (pgferry._check_name). */
 const CONSUMER_NAME_MAX = 100;
+const CONSUMER_NAME_RE = new RegExp(`^[A-Za-z0-9_.:-]{1,${CONSUMER_NAME_MAX}}$`);
 
 /** ':' separates a node name from what is derived from it, so node names never contain it. */
 const NODE_NAME_RE = /^[A-Za-z0-9_.-]+$/;
@@ -42,7 +43,7 @@ export function checkNodeName(name: string): void {
  */
 export function checkLeafCanCopy(node: string, table: string): void {
   const consumer = copyConsumerName(node, table);
-  if (consumer.length > CONSUMER_NAME_MAX || !/^[A-Za-z0-9_.:-]+$/.test(consumer)) {
+  if (!CONSUMER_NAME_RE.test(consumer)) {
     throw new ReplicationSetupError(`leaf "${node}" cannot copy tables: its copy consumer name "${consumer}" is not a valid consumer name`, {
       hint: `remove the leaf (drop-leaf) and create it again with a name of 1 to ${maxNodeNameLength()} characters: letters, digits, "_", "." or "-"`,
     });
