@@ -219,7 +219,7 @@ describe('replication', () => {
       addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'x', create: true, ...o });
 
     await expect(add({ table: 'no_such_table' })).rejects.toThrow(/table "no_such_table" does not exist on the provider/);
-    await env.provider.query('CREATE TABLE nokey (a int, b text)');
+    await env.provider.query('CREATE TABLE nokey (a int NOT NULL, b text)');
     await expect(add({ table: 'nokey' })).rejects.toThrow(ReplicationSetupError);
     await expect(add({ table: 'nokey' })).rejects.toThrow(/has no primary key/);
     await env.provider.query('CREATE TABLE shaped (id int PRIMARY KEY, a text, b int)');

@@ -12,15 +12,18 @@ import {
   createLeafNode,
   createPool,
   createRootNode,
+  dropLeafNode,
   formatStatus,
   getStatus,
   listTables,
+  maxNodeNameLength,
   removeTable,
   resyncTable,
 } from './index.js';
 import { ReplicationWorker } from './worker.js';
 import { replicationMetrics, serveMetrics } from './metrics.js';
 import type { SubscriptionWorkerOptions } from './subscription.js';
+import type { DropLeafResult } from './setup.js';
 
 const NAME = 'pgferry-replicate';
 
@@ -45,6 +48,7 @@ Examples:
   $ ${NAME} add-table --provider $P --subscriber $S --node leaf1 public.accounts --create
   $ ${NAME} worker --provider $P --subscriber $S --node leaf1
   $ ${NAME} status --provider $P --subscriber $S --node leaf1
+  $ ${NAME} drop-leaf --provider $P --subscriber $S --node leaf1
 `;
 
 const WORKER_HELP = `
@@ -107,6 +111,23 @@ async function withPools<T>(urls: (string | undefined)[], fn: (...pools: ReturnT
   } finally {
     await Promise.all(pools.map((p) => p.end()));
   }
+}
+
+/** What drop-leaf removed, for people. */
+function describeDrop(r: DropLeafResult): string {
+  const lines: string[] = [];
+  const p = r.provider;
+  const s = r.subscriber;
+  if (r.forced) lines.push(`leaf ${r.node}: a worker was serving it (--force); stop it, it fails on every step now`);
+  if (p.consumers.length) lines.push(`provider: unregistered consumer${p.consumers.length > 1 ? 's' : ''} ${p.consumers.join(', ')} from queue ${r.queue}`);
+  if (p.nodeRow) lines.push(`provider: removed node row ${r.node}`);
+  if (s.tables.length) lines.push(`subscriber: took ${s.tables.join(', ')} out of the subscription (the tables and their data stay)`);
+  if (s.appliedTick) lines.push('subscriber: removed the applied tick');
+  if (s.statusRows) lines.push(`subscriber: removed ${s.statusRows} status row${s.statusRows > 1 ? 's' : ''}`);
+  if (s.nodeRow) lines.push(`subscriber: removed node row ${r.node}`);
+  if (lines.length === (r.forced ? 1 : 0)) lines.push(`leaf ${r.node}: nothing to remove (neither database knows it)`);
+  else lines.push(`leaf ${r.node} removed`);
+  return lines.join('\n');
 }
 
 /** The result as JSON with --json, else as text. */
@@ -207,7 +228,7 @@ export function buildProgram(): Command {
       .command('create-root')
       .description('make the provider database a root node: pgferry installed, the replication queue created')
       .addOption(providerOption())
-      .addOption(new Option('--node <name>', 'root node name').makeOptionMandatory())
+      .addOption(new Option('--node <name>', `root node name (1 to ${maxNodeNameLength()} of A-Z a-z 0-9 _ . -)`).makeOptionMandatory())
       .option('--queue <name>', 'replication queue (default: the node name)')
       .addOption(jsonOption())
       .action((o: Omit<Conn, 'subscriber'> & { queue?: string }) =>
@@ -225,7 +246,9 @@ export function buildProgram(): Command {
       .description("make the subscriber database a leaf of the provider's root: a consumer on the root's queue, its position recorded")
       .addOption(providerOption())
       .addOption(subscriberOption())
-      .addOption(new Option('--node <name>', "leaf node name (its consumer name on the root's queue)").makeOptionMandatory())
+      .addOption(
+        new Option('--node <name>', `leaf node name: its consumer name on the root's queue (1 to ${maxNodeNameLength()} of A-Z a-z 0-9 _ . -)`).makeOptionMandatory(),
+      )
       .addOption(jsonOption())
       .action((o: Conn) =>
         withPools([o.provider, o.subscriber], async (p, s) => {
@@ -238,6 +261,29 @@ export function buildProgram(): Command {
 
   examples(
     program
+      .command('drop-leaf')
+      .description(
+        "remove a leaf node: its consumer and copy consumers on the root's queue, its rows on both sides (the subscriber's tables and data stay); refused while a worker serves it",
+      )
+      .addOption(providerOption())
+      .option('--subscriber <url>', 'subscriber (leaf) database URL (without it, when that database is gone: only the provider side, with --force)')
+      .addOption(new Option('--node <name>', 'the leaf node to remove').makeOptionMandatory())
+      .option('--force', 'remove it even though a worker serves it (the worker then fails on every step until stopped)')
+      .addOption(jsonOption())
+      .action((o: Omit<Conn, 'subscriber'> & { subscriber?: string; force?: boolean }) =>
+        withPools([o.provider, o.subscriber].filter((u): u is string => !!u), async (p, s) => {
+          const r = await dropLeafNode(p, s ?? null, { node: o.node, force: o.force });
+          out(o.json, r, `${o.subscriber ? '' : "subscriber: not given, nothing removed there\n"}${describeDrop(r)}`);
+        }),
+      ),
+    [
+      'drop-leaf --provider postgres://admin@db1/app --subscriber postgres://admin@db2/app --node leaf1',
+      'drop-leaf --provider postgres://admin@db1/app --node leaf1 --force   # the subscriber database is gone',
+    ],
+  );
+
+  examples(
+    program
       .command('add-table')
       .description('replicate a table: capture it on the provider, check or create it on the subscriber; the worker copies it, then applies its changes')
       .argument('<table>', 'the table on the provider (schema.name; default schema public)')
@@ -246,7 +292,7 @@ export function buildProgram(): Command {
       .addOption(leafOption())
       .option('--dest <table>', 'the table on the subscriber (default: the same name)')
       .option('--columns <a,b>', 'replicate only these columns (must include the key)')
-      .option('--key <a,b>', 'key columns, for a table without a primary key')
+      .option('--key <a,b>', 'key columns, for a table without a primary key (NOT NULL on both sides; on the subscriber a primary key or unique index on them)')
       .option('--ignore <a,b>', 'columns left out of captured row images')
       .option('--filter <sql>', 'capture only rows matching this SQL condition')
       .addOption(

@@ -6,6 +6,14 @@ export class ReplicationSetupError extends PgferryError {
   override name = 'ReplicationSetupError';
 }
 
+/**
+ * A worker serves the subscription (it holds the subscription's lock on the subscriber):
+ * the operation would pull the ground from under it. Stop the worker first.
+ */
+export class SubscriptionInUseError extends ReplicationSetupError {
+  override name = 'SubscriptionInUseError';
+}
+
 /** The node or subscription named does not exist (or is not set up in that database). */
 export class NodeNotFoundError extends PgferryError {
   override name = 'NodeNotFoundError';

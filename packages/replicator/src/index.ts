@@ -7,6 +7,7 @@ export {
   addTable,
   createLeafNode,
   createRootNode,
+  dropLeafNode,
   leafNode,
   listNodes,
   listTables,
@@ -15,7 +16,8 @@ export {
   rootNode,
   tableInfo,
 } from './setup.js';
-export type { AddTableOptions, NodeInfo } from './setup.js';
+export type { AddTableOptions, DropLeafResult, NodeInfo } from './setup.js';
+export { checkNodeName, isCopyConsumerOf, maxNodeNameLength } from './node-name.js';
 export type { SubscribedTable, TableState } from './tables-model.js';
 export { SubscriptionWorker, copyConsumerName } from './subscription.js';
 export type { SubscriptionStats, SubscriptionWorkerOptions } from './subscription.js';
@@ -24,7 +26,7 @@ export type { ReplicationWorkerOptions } from './worker.js';
 export { getStatus, formatStatus } from './status.js';
 export type { SubscriptionStatus, TableStatus } from './status.js';
 export type { CopyProgress } from './copy.js';
-export { ApplyError, NodeNotFoundError, ReplicationSetupError } from './errors.js';
+export { ApplyError, NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
 export { createPool, createSubscriberPool } from './db.js';
 export type { ConnectionConfig } from './db.js';
 export { parseSnapshot, visibleInSnapshot } from './snapshot.js';

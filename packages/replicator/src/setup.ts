@@ -7,6 +7,7 @@ import createDebug from 'debug';
 import type pg from 'pg';
 import {
   ConsumerNotFoundError,
+  QueueNotFoundError,
   createQueue,
   getConsumerInfo,
   install,
@@ -14,9 +15,21 @@ import {
   unregisterConsumer,
   type Queryable,
 } from '@pgferry/queue';
-import { NodeNotFoundError, ReplicationSetupError } from './errors.js';
+import { NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
 import { sql } from './sql.js';
 import { quoteIdent } from './db.js';
+import { checkLeafCanCopy, checkNodeName, isCopyConsumerOf } from './node-name.js';
+import { copyConsumerName } from './subscription.js';
+import {
+  checkCreatable,
+  checkCreateRuns,
+  checkDestFree,
+  checkNoDuplicates,
+  checkNotPgferry,
+  checkProviderKey,
+  checkSubscriberTable,
+  type ColumnRow,
+} from './table-checks.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from './tables-model.js';
 
 const debug = createDebug('pgferry:replicator:setup');
@@ -53,14 +66,22 @@ export async function listNodes(db: Queryable): Promise<NodeInfo[]> {
 
 /** Make the database a root node: pgferry installed, the replication queue created. */
 export async function createRootNode(provider: Queryable, options: { node: string; queue?: string }): Promise<NodeInfo> {
+  checkNodeName(options.node);
   await install(provider);
   const queue = options.queue ?? options.node;
-  await createQueue(provider, queue);
+  const nodes = await listNodes(provider);
+  const other = nodes.find((n) => n.isLocal && n.type === 'root' && n.name !== options.node);
+  if (other) throw new ReplicationSetupError(`the provider database is root node "${other.name}" already`);
+  const existing = nodes.find((n) => n.name === options.node);
+  if (existing && (existing.type !== 'root' || !existing.isLocal)) {
+    throw new ReplicationSetupError(`node "${options.node}" exists on the provider as a ${existing.type}`, { hint: 'choose another name' });
+  }
+  if (existing && options.queue !== undefined && existing.queue !== options.queue) {
+    throw new ReplicationSetupError(`root node "${options.node}" exists with queue "${existing.queue}", not "${options.queue}"`);
+  }
+  await createQueue(provider, existing?.queue ?? queue);
   await provider.query(sql('insert_root_node'), [options.node, queue]);
   const node = (await listNodes(provider)).find((n) => n.name === options.node)!;
-  if (node.type !== 'root' || !node.isLocal) {
-    throw new ReplicationSetupError(`node "${options.node}" exists on the provider as a ${node.type}`);
-  }
   debug('root node %s (queue %s)', node.name, node.queue);
   return node;
 }
@@ -75,24 +96,67 @@ export async function rootNode(provider: Queryable): Promise<NodeInfo> {
 /**
  * Make the subscriber database a leaf of the provider's root: pgferry installed there, a
  * consumer (named like the leaf) registered on the root's queue, the position recorded.
+ * Running it again for the same leaf and subscriber changes nothing. A name that another
+ * subscriber database's leaf, the root or another consumer of the queue has is refused:
+ * two databases sharing one consumer would each get half of the batches.
  */
 export async function createLeafNode(
   provider: Queryable,
   subscriber: Queryable,
   options: { node: string },
 ): Promise<NodeInfo> {
+  const name = options.node;
+  checkNodeName(name);
   const root = await rootNode(provider);
-  await install(subscriber);
-  const existing = (await listNodes(subscriber)).find((n) => n.name === options.node);
-  if (existing && (!existing.isLocal || existing.type !== 'leaf' || existing.queue !== root.queue)) {
-    throw new ReplicationSetupError(`node "${options.node}" exists on the subscriber as a different node`);
+  if (name === root.name) throw new ReplicationSetupError(`"${name}" is the root node's name`, { hint: 'choose another name for the leaf' });
+  const known = (await listNodes(provider)).find((n) => n.name === name);
+  if (known && known.queue !== root.queue) {
+    throw new ReplicationSetupError(`node "${name}" exists on the provider on queue "${known.queue}"`, { hint: 'choose another name' });
   }
-  await registerConsumer(provider, root.queue, options.node);
-  const [info] = await getConsumerInfo(provider, root.queue, options.node);
-  await provider.query(sql('insert_remote_leaf_node'), [options.node, root.queue, root.name]);
-  await subscriber.query(sql('insert_local_leaf_node'), [options.node, root.queue, root.name, info?.lastTick ?? null]);
-  debug('leaf node %s on queue %s at tick %s', options.node, root.queue, info?.lastTick);
-  return { name: options.node, type: 'leaf', queue: root.queue, providerNode: root.name, isLocal: true };
+  await install(subscriber);
+  const existing = (await listNodes(subscriber)).find((n) => n.name === name);
+  if (existing && (!existing.isLocal || existing.type !== 'leaf' || existing.queue !== root.queue)) {
+    throw new ReplicationSetupError(`node "${name}" exists on the subscriber as a different node`);
+  }
+  const [consumer] = await getConsumerInfo(provider, root.queue, name);
+  if (!existing && known) {
+    throw new ReplicationSetupError(`leaf node "${name}" exists on the provider, but not in this subscriber database`, {
+      hint: 'another subscriber database uses that name: choose another one (or, if it is left over, remove it with drop-leaf first)',
+    });
+  }
+  if (existing && !consumer) {
+    // Registering it again would start at the newest tick: the events since its last
+    // position would be skipped silently.
+    throw new ReplicationSetupError(`leaf node "${name}" has lost its consumer on queue "${root.queue}" (it was unregistered)`, {
+      hint: 'remove the leaf with drop-leaf and create it again: its tables are then added and copied again',
+    });
+  }
+  if (consumer && !known && !existing) {
+    throw new ReplicationSetupError(`consumer "${name}" is registered on queue "${root.queue}" and is not a leaf node`, {
+      hint: 'choose another name for the leaf',
+    });
+  }
+  const collision = await subscriber.query<{ node_name: string }>(sql('lock_key_collision'), [name]);
+  if (collision.rows[0]) {
+    throw new ReplicationSetupError(`leaf "${name}" would share its worker lock with leaf "${collision.rows[0].node_name}" of this subscriber database`, {
+      hint: 'choose another name',
+    });
+  }
+
+  const registered = await registerConsumer(provider, root.queue, name);
+  let recorded = false;
+  try {
+    const [info] = await getConsumerInfo(provider, root.queue, name);
+    recorded = ((await provider.query(sql('insert_remote_leaf_node'), [name, root.queue, root.name])).rowCount ?? 0) > 0;
+    await subscriber.query(sql('insert_local_leaf_node'), [name, root.queue, root.name, info?.lastTick ?? null]);
+    debug('leaf node %s on queue %s at tick %s', name, root.queue, info?.lastTick);
+  } catch (err) {
+    // Undo what this call did on the provider: a registered consumer would block rotation.
+    if (recorded) await provider.query(sql('delete_remote_leaf_node'), [name]).catch(() => undefined);
+    if (registered) await unregisterConsumer(provider, root.queue, name).catch(() => undefined);
+    throw err;
+  }
+  return { name, type: 'leaf', queue: root.queue, providerNode: root.name, isLocal: true };
 }
 
 /** The subscriber's local leaf node of that name. */
@@ -105,13 +169,6 @@ export async function leafNode(subscriber: Queryable, name: string): Promise<Nod
     });
   if (!rows[0]) throw new NodeNotFoundError(`the subscriber database has no leaf node "${name}" (create it with createLeafNode / create-leaf)`);
   return toNode(rows[0]);
-}
-
-interface ColumnRow {
-  name: string;
-  type: string;
-  not_null: boolean;
-  has_default: boolean;
 }
 
 interface TableInfoRow {
@@ -177,6 +234,11 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   const src = await tableInfo(provider, options.table);
   if (!src) throw new ReplicationSetupError(`table "${options.table}" does not exist on the provider`);
   if (src.kind !== 'r' && src.kind !== 'p') throw new ReplicationSetupError(`"${options.table}" on the provider is not a table`);
+  checkNotPgferry('provider', src.name);
+  checkLeafCanCopy(leaf.name, src.name);
+  checkNoDuplicates(src.name, 'the key columns', options.keyColumns);
+  checkNoDuplicates(src.name, 'the replicated columns', options.columns);
+  checkNoDuplicates(src.name, 'the ignored columns', options.ignoreColumns);
   const existingCapture = await capturedTable(provider, leaf.queue, src.name);
   const keys = options.keyColumns?.length ? options.keyColumns : existingCapture?.key_columns ?? src.primary_key;
   if (!keys || keys.length === 0) {
@@ -192,32 +254,26 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   const columns = (options.columns ?? src.columns.map((c) => c.name)).filter((c) => !ignore.includes(c));
   const missingKey = keys.filter((k) => !columns.includes(k));
   if (missingKey.length) throw new ReplicationSetupError(`the replicated columns of ${src.name} must include its key (${missingKey.join(', ')})`);
+  checkProviderKey(src, keys);
 
   // The subscriber side, checked before anything changes.
   const destName = options.dest ?? src.name;
   const dst = await tableInfo(subscriber, destName);
   let createSql: string | null = null;
   if (dst) {
-    const dstCols = new Map(dst.columns.map((c) => [c.name, c]));
-    const problems: string[] = [];
-    for (const c of columns) {
-      const d = dstCols.get(c);
-      if (!d) problems.push(`column "${c}" is missing`);
-      else if (d.type !== srcCols.get(c)!.type) problems.push(`column "${c}" is ${d.type} on the subscriber but ${srcCols.get(c)!.type} on the provider`);
-    }
-    for (const d of dst.columns) {
-      if (!columns.includes(d.name) && d.not_null && !d.has_default) problems.push(`column "${d.name}" is NOT NULL without a default and not replicated`);
-    }
-    if (problems.length) {
-      throw new ReplicationSetupError(`subscriber table ${dst.name} does not match ${src.name}: ${problems.join('; ')}`);
-    }
+    checkNotPgferry('subscriber', dst.name);
+    await checkSubscriberTable(provider, subscriber, src, dst, columns, keys);
+    await checkDestFree(subscriber, leaf.name, dst.name);
   } else if (options.create) {
+    const quoted = await checkCreatable(provider, subscriber, src, destName, columns);
+    checkNotPgferry('subscriber', quoted);
     const defs = columns.map((c) => {
       const col = srcCols.get(c)!;
       return `${quoteIdent(c)} ${col.type}${col.not_null ? ' NOT NULL' : ''}`;
     });
     defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
-    createSql = `CREATE TABLE ${destName} (${defs.join(', ')})`;
+    createSql = `CREATE TABLE ${quoted} (${defs.join(', ')})`;
+    await checkCreateRuns(subscriber, destName, createSql);
   } else {
     throw new ReplicationSetupError(`table "${destName}" does not exist on the subscriber (add it with create: true / --create)`);
   }
@@ -275,7 +331,7 @@ async function findTable(subscriber: Queryable, subscription: string, table: str
   return t;
 }
 
-async function dropCopyConsumer(provider: Queryable, queue: string, consumer: string | null): Promise<void> {
+async function dropConsumer(provider: Queryable, queue: string, consumer: string | null): Promise<void> {
   if (!consumer) return;
   await unregisterConsumer(provider, queue, consumer).catch((err: unknown) => {
     if (!(err instanceof ConsumerNotFoundError)) throw err;
@@ -314,7 +370,9 @@ export async function removeTable(
     await c.query(sql('delete_subscriber_table'), [leaf.name, t.source]);
     await c.query(sql('delete_table_status'), [leaf.name, t.dest]);
   });
-  await dropCopyConsumer(provider, leaf.queue, t.copyConsumer);
+  // Its catch-up consumer, also one a copy registered before its row was read here: left
+  // behind, it would hold events back from rotation until a worker's cleanup came by.
+  for (const c of new Set([t.copyConsumer, copyConsumerName(leaf.name, t.source)])) await dropConsumer(provider, leaf.queue, c);
   if (options.dropCapture) await provider.query('SELECT pgferry.capture_remove_table($1, $2)', [leaf.queue, t.source]);
   debug('removed %s from %s', t.source, leaf.name);
 }
@@ -331,4 +389,156 @@ export async function resyncTable(
   });
   // Its catch-up consumer, if any, is dropped by the worker (which may be copying already).
   debug('resync %s in %s', t.source, leaf.name);
+}
+
+export interface DropLeafResult {
+  node: string;
+  /** The root's queue (null when neither database knows the leaf). */
+  queue: string | null;
+  provider: {
+    /** Consumers unregistered from the queue: the leaf's own and its copy consumers. */
+    consumers: string[];
+    /** The provider's row for the leaf was removed. */
+    nodeRow: boolean;
+  };
+  subscriber: {
+    nodeRow: boolean;
+    /** Source tables taken out of the subscription (the subscriber tables and data stay). */
+    tables: string[];
+    appliedTick: boolean;
+    statusRows: number;
+  };
+  /** A worker held the subscription's lock and force was given. */
+  forced: boolean;
+}
+
+const missingSchema = (err: unknown) => ['42P01', '3F000'].includes((err as { code?: string }).code ?? '');
+
+/** The subscriber's row of local leaf `name` (undefined: none, or pgferry not installed). */
+async function localLeaf(subscriber: Queryable, name: string): Promise<NodeInfo | undefined> {
+  try {
+    const { rows } = await subscriber.query<NodeRow>(sql('leaf_node'), [name]);
+    return rows[0] ? toNode(rows[0]) : undefined;
+  } catch (err) {
+    if (missingSchema(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The subscriber's side of drop-leaf, in one transaction serialized with the apply. */
+async function dropLeafOnSubscriber(subscriber: pg.Pool, name: string): Promise<DropLeafResult['subscriber'] & { copyConsumers: string[] }> {
+  const client = await subscriber.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(sql('lock_applied_tick'), [name]);
+    const tables = await client.query<{ source: string; copy_consumer: string | null }>(sql('delete_subscription_tables'), [name]);
+    const status = await client.query(sql('delete_subscription_status'), [name]);
+    const tick = await client.query(sql('delete_applied_tick'), [name]);
+    const node = await client.query(sql('delete_local_leaf_node'), [name]);
+    await client.query('COMMIT');
+    return {
+      nodeRow: (node.rowCount ?? 0) > 0,
+      tables: tables.rows.map((t) => t.source),
+      appliedTick: (tick.rowCount ?? 0) > 0,
+      statusRows: status.rowCount ?? 0,
+      copyConsumers: tables.rows.map((t) => t.copy_consumer).filter((c): c is string => c !== null),
+    };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    if (missingSchema(err)) return { nodeRow: false, tables: [], appliedTick: false, statusRows: 0, copyConsumers: [] };
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Hold the subscription's lock on the subscriber (a worker serving the leaf holds it), so
+ * that no worker starts meanwhile. Returns the connection holding it (ending its session
+ * releases it) and whether a worker held it and `force` was given.
+ */
+async function takeSubscriptionLock(subscriber: pg.Pool, name: string, force: boolean): Promise<{ lock: pg.PoolClient; forced: boolean }> {
+  const lock = await subscriber.connect();
+  try {
+    const { rows } = await lock.query<{ ok: boolean }>(sql('try_subscription_lock'), [name]);
+    if (rows[0]?.ok) return { lock, forced: false };
+    const holder = (await lock.query<{ pid: number; client: string | null; application: string | null }>(sql('subscription_lock_holder'), [name])).rows[0];
+    const who = holder ? ` (subscriber backend pid ${holder.pid}${holder.client ? `, client ${holder.client}` : ''}${holder.application ? `, ${holder.application}` : ''})` : '';
+    if (!force) {
+      throw new SubscriptionInUseError(`a worker serves leaf "${name}"${who}`, {
+        hint: 'stop that worker (or take the leaf out of its config) first; --force removes the leaf anyway, and the worker then fails on every step',
+      });
+    }
+    return { lock, forced: true };
+  } catch (err) {
+    lock.release(true);
+    throw err;
+  }
+}
+
+/**
+ * Remove a leaf node. On the provider: the leaf's consumer and all its copy consumers are
+ * unregistered (none is left to block rotation), the leaf's row removed. On the subscriber:
+ * its node row, its tables' rows, its applied tick and status rows go; the subscriber's
+ * tables and their data stay, as does the provider's capture of them (other leaves of the
+ * queue may use it: remove-table --drop-capture before drop-leaf stops it). Running it
+ * again removes nothing and succeeds. Refused while a worker serves the leaf (it holds the
+ * subscription's lock on the subscriber) unless `force`: stop the worker first.
+ *
+ * `subscriber` null: the subscriber database is gone; only the provider's side is removed,
+ * and since no worker can be seen, only with `force`.
+ */
+export async function dropLeafNode(
+  provider: Queryable,
+  subscriber: pg.Pool | null,
+  options: { node: string; force?: boolean },
+): Promise<DropLeafResult> {
+  const name = options.node;
+  const root = await rootNode(provider);
+  if (name === root.name) throw new ReplicationSetupError(`"${name}" is the root node, not a leaf`);
+  const remote = (await listNodes(provider)).find((n) => n.name === name);
+  if (remote && (remote.type !== 'leaf' || remote.isLocal)) {
+    throw new ReplicationSetupError(`node "${name}" on the provider is not a leaf of root "${root.name}"`);
+  }
+  if (!subscriber && !options.force) {
+    throw new ReplicationSetupError(`without the subscriber database, no worker serving leaf "${name}" can be seen`, {
+      hint: 'give the subscriber database, or --force when it is gone (only the provider side is removed then)',
+    });
+  }
+  const local = subscriber ? await localLeaf(subscriber, name) : undefined;
+  if (local && (local.providerNode !== root.name || local.queue !== root.queue)) {
+    throw new ReplicationSetupError(
+      `leaf "${name}" of this subscriber database belongs to root "${local.providerNode}" (queue "${local.queue}"), not to the provider's root "${root.name}" (queue "${root.queue}")`,
+      { hint: 'give the provider database of that root' },
+    );
+  }
+
+  const held = subscriber ? await takeSubscriptionLock(subscriber, name, options.force ?? false) : undefined;
+  try {
+    const sub = subscriber
+      ? await dropLeafOnSubscriber(subscriber, name)
+      : { nodeRow: false, tables: [], appliedTick: false, statusRows: 0, copyConsumers: [] as string[] };
+
+    const queue = remote?.queue ?? local?.queue ?? root.queue;
+    const consumers = await getConsumerInfo(provider, queue).catch((err: unknown) => {
+      if (err instanceof QueueNotFoundError) return [];
+      throw err;
+    });
+    const ours = consumers
+      .map((c) => c.consumerName)
+      .filter((c) => c === name || isCopyConsumerOf(name, c) || sub.copyConsumers.includes(c));
+    for (const c of ours) await dropConsumer(provider, queue, c);
+    const nodeRow = ((await provider.query(sql('delete_remote_leaf_node'), [name])).rowCount ?? 0) > 0;
+    debug('dropped leaf %s: consumers %o, tables %o', name, ours, sub.tables);
+    const { copyConsumers: _, ...subscriberSide } = sub;
+    return {
+      node: name,
+      queue: remote || local || ours.length ? queue : null,
+      provider: { consumers: ours, nodeRow },
+      subscriber: subscriberSide,
+      forced: held?.forced ?? false,
+    };
+  } finally {
+    held?.lock.release(true);
+  }
 }
