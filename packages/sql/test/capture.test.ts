@@ -152,6 +152,9 @@ describe('capture', () => {
       /invalid capture filter/,
     );
     await expect(db.pool.query(`SELECT pgferry.capture_add_table('nope', 'good')`)).rejects.toThrow(/queue "nope" does not exist/);
+    await expect(db.pool.query(`SELECT pgferry.capture_add_table('bad', 'pgferry.queue')`)).rejects.toThrow(
+      /table pgferry\.queue belongs to pgferry/,
+    );
     const { rows } = await db.pool.query(
       `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'good'::regclass AND NOT tgisinternal`,
     );

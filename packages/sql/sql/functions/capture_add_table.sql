@@ -44,6 +44,10 @@ BEGIN
   IF v_kind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION '"%" is not a table', v_name USING ERRCODE = 'PF003';
   END IF;
+  IF (SELECT relnamespace FROM pg_class WHERE oid = i_oid) = 'pgferry'::regnamespace THEN
+    RAISE EXCEPTION 'table % belongs to pgferry and cannot be captured', v_name
+      USING ERRCODE = 'PF003', HINT = 'Capturing pgferry''s own tables would capture its own events.';
+  END IF;
 
   IF i_key_columns IS NULL OR cardinality(i_key_columns) = 0 THEN
     SELECT array_agg(a.attname::text ORDER BY k.o) INTO v_keys
