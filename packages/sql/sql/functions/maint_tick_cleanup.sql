@@ -15,24 +15,34 @@ DECLARE
   v_before bigint;
 BEGIN
   q := pgferry._queue(i_queue_name);
-  SELECT count(*) INTO v_before FROM pgferry.tick WHERE tick_queue = q.queue_id;
+  v_before := pgferry._ticks_below_cut(q.queue_id, NULL);
   PERFORM pgferry._compact_ticks();
-  RETURN v_before - (SELECT count(*) FROM pgferry.tick WHERE tick_queue = q.queue_id);
+  RETURN v_before - pgferry._ticks_below_cut(q.queue_id, NULL);
 END $$;
 
--- Whether each tick is still needed: a consumer's position or later (the newest tick
--- included), or a permitted rewind (its events are all still held).
-CREATE OR REPLACE FUNCTION pgferry._tick_needed(i_part smallint,
-  OUT tick_queue int, OUT tick_id bigint, OUT needed boolean)
+-- Per queue, the oldest tick still needed: a consumer's position (or the newest tick, if
+-- older), or the oldest permitted rewind (its events are all still held), whichever is
+-- older. Every tick from there on is needed, none before: tick snapshots grow with tick ids.
+CREATE OR REPLACE FUNCTION pgferry._tick_cuts(OUT queue_id int, OUT cut bigint)
 RETURNS SETOF record LANGUAGE sql STABLE AS $$
-  SELECT t.tick_queue, t.tick_id,
-         t.tick_id >= k.keep OR pg_catalog.pg_snapshot_xmin(t.tick_snapshot) >= q.queue_data_horizon
-    FROM pgferry.tick t
-    JOIN pgferry.queue q ON q.queue_id = t.tick_queue
-    CROSS JOIN LATERAL (
-      SELECT least((SELECT min(s.sub_last_tick) FROM pgferry.subscription s WHERE s.sub_queue = q.queue_id),
-                   (SELECT max(x.tick_id) FROM pgferry.tick x WHERE x.tick_queue = q.queue_id)) AS keep) k
-   WHERE t.tick_part = i_part
+  SELECT q.queue_id,
+         least((SELECT min(s.sub_last_tick) FROM pgferry.subscription s WHERE s.sub_queue = q.queue_id),
+               (SELECT max(x.tick_id) FROM pgferry.tick x WHERE x.tick_queue = q.queue_id),
+               (SELECT min(x.tick_id) FROM pgferry.tick x
+                 WHERE x.tick_queue = q.queue_id
+                   AND pg_catalog.pg_snapshot_xmin(x.tick_snapshot) >= q.queue_data_horizon))
+    FROM pgferry.queue q
+$$;
+
+-- How many ticks (of one queue, or all; in one partition, or all) are no longer needed:
+-- an index range per queue, cheap when there are none.
+CREATE OR REPLACE FUNCTION pgferry._ticks_below_cut(i_queue int, i_part smallint)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+  SELECT coalesce(sum((SELECT count(*) FROM pgferry.tick t
+                        WHERE t.tick_queue = c.queue_id AND t.tick_id < c.cut
+                          AND (i_part IS NULL OR t.tick_part = i_part))), 0)::bigint
+    FROM pgferry._tick_cuts() c
+   WHERE i_queue IS NULL OR c.queue_id = i_queue
 $$;
 
 CREATE OR REPLACE FUNCTION pgferry._compact_ticks()
@@ -41,21 +51,25 @@ DECLARE
   c_copy_max constant bigint := 1000;
   v_cur smallint;
   v_part smallint;
-  v_total bigint;
+  v_unneeded bigint;
   v_needed bigint;
 BEGIN
   PERFORM pgferry._advance_generation('pgferry.tick_generation', 'pgferry.tick', interval '0');
   v_cur := pgferry._tick_part();
   FOR k IN 1 .. 2 LOOP
     v_part := (v_cur + k) % 3;
-    SELECT count(*), count(*) FILTER (WHERE n.needed) INTO v_total, v_needed FROM pgferry._tick_needed(v_part) n;
-    CONTINUE WHEN v_total = v_needed OR v_needed > greatest(v_total - v_needed, c_copy_max);
+    -- Cheap when there is nothing to remove: an index range per queue.
+    v_unneeded := pgferry._ticks_below_cut(NULL, v_part);
+    CONTINUE WHEN v_unneeded = 0;
+    SELECT count(*) - v_unneeded INTO v_needed FROM pgferry.tick WHERE tick_part = v_part;
+    CONTINUE WHEN v_needed > greatest(v_unneeded, c_copy_max);
     CONTINUE WHEN NOT pgferry._lock_nowait(format('pgferry.tick_%s', v_part));
     -- Under the lock no tick can be added to or read from this partition: copy and empty it.
     INSERT INTO pgferry.tick (tick_queue, tick_id, tick_time, tick_snapshot, tick_event_seq, tick_part)
     SELECT t.tick_queue, t.tick_id, t.tick_time, t.tick_snapshot, t.tick_event_seq, v_cur
-      FROM pgferry.tick t JOIN pgferry._tick_needed(v_part) n USING (tick_queue, tick_id)
-     WHERE t.tick_part = v_part AND n.needed;
+      FROM pgferry._tick_cuts() c
+      CROSS JOIN LATERAL (SELECT * FROM pgferry.tick x
+                           WHERE x.tick_queue = c.queue_id AND x.tick_id >= c.cut AND x.tick_part = v_part) t;
     EXECUTE format('TRUNCATE pgferry.tick_%s', v_part);
   END LOOP;
   PERFORM pgferry._advance_generation('pgferry.tick_generation', 'pgferry.tick', interval '0');
