@@ -320,9 +320,13 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
         }
         if (options.untilIdle) return;
       } catch (err) {
-        if (!isConnectionError(err)) throw err;
-        this.stats.reconnects++;
-        debug('%s/%s: connection lost during a batch (%s); it comes again', this.queue, this.name, (err as Error).message);
+        // serialization_failure: the batch's transaction began before a rotation of the
+        // metadata partitions it reads (see migration 006); rolled back, it comes again.
+        const retry = (err as { code?: string } | null)?.code === '40001';
+        if (!retry && !isConnectionError(err)) throw err;
+        if (!retry) this.stats.reconnects++;
+        debug('%s/%s: %s during a batch (%s); it comes again', this.queue, this.name,
+          retry ? 'serialization failure' : 'connection lost', (err as Error).message);
         await sleep(backoff, options.signal);
         backoff = Math.min(backoff * 2, 10_000);
       }

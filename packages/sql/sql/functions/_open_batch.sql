@@ -1,7 +1,7 @@
 -- The subscription that holds an open batch, or a clear error (PF005). The batch is open
--- while it is on its subscription's newest position row.
+-- while it is on its subscription's newest position row. Volatile: see _subscription_state.
 CREATE OR REPLACE FUNCTION pgferry._open_batch(i_batch_id bigint)
-RETURNS pgferry.subscription LANGUAGE plpgsql STABLE AS $$
+RETURNS pgferry.subscription LANGUAGE plpgsql AS $$
 DECLARE
   s pgferry.subscription;
 BEGIN

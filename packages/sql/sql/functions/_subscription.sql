@@ -20,11 +20,24 @@ BEGIN
   RETURN pgferry._subscription_state(v_id);
 END $$;
 
--- A subscription with its current position (the newest row of its position log).
+-- A subscription with its current position (the newest row of its position log). Every
+-- registration has one; none visible means this snapshot predates a rotation of the log
+-- (TRUNCATE is not MVCC-safe): a position computed from it would be wrong, so the caller is
+-- told to retry. Volatile, so that in READ COMMITTED its statement takes its snapshot
+-- after the locks of the partitions it reads (a rotation in progress is waited for).
 CREATE OR REPLACE FUNCTION pgferry._subscription_state(i_sub_id int)
-RETURNS pgferry.subscription LANGUAGE sql STABLE AS $$
-  SELECT * FROM pgferry.subscription WHERE sub_id = i_sub_id
-$$;
+RETURNS pgferry.subscription LANGUAGE plpgsql AS $$
+DECLARE
+  s pgferry.subscription;
+BEGIN
+  SELECT * INTO s FROM pgferry.subscription WHERE sub_id = i_sub_id;
+  IF FOUND AND NOT EXISTS (SELECT 1 FROM pgferry.subscription_pos WHERE sp_sub = i_sub_id) THEN
+    RAISE EXCEPTION 'the position of subscription % is not visible to this transaction', i_sub_id
+      USING ERRCODE = 'serialization_failure',
+            HINT = 'The position log rotated after this transaction''s snapshot was taken; retry the transaction.';
+  END IF;
+  RETURN s;
+END $$;
 
 -- Record a subscription's new position: one row appended to the position log (never an
 -- UPDATE: see migration 006). The caller holds the registration row's lock.

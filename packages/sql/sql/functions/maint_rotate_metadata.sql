@@ -11,6 +11,9 @@ DECLARE
   v_part smallint;
   v_count int := 0;
 BEGIN
+  IF NOT pgferry._lock_nowait('pgferry.queue', 'EXCLUSIVE') THEN
+    RETURN 0;
+  END IF;
   PERFORM pgferry._advance_generation('pgferry.metadata_generation', 'pgferry.subscription_pos', i_period);
   v_cur := pgferry._metadata_part();
   FOR k IN 1 .. 2 LOOP
@@ -64,11 +67,17 @@ BEGIN
   END LOOP;
 END $$;
 
--- Take a lock that TRUNCATE needs without waiting: false if anyone holds the table.
-CREATE OR REPLACE FUNCTION pgferry._lock_nowait(i_table text)
+-- Take a lock without waiting: false if anyone holds a conflicting one.
+--
+-- The maintenance that TRUNCATEs metadata partitions first takes pgferry.queue in
+-- EXCLUSIVE mode, which only plain reads (producers, ticker, consumers) share. It keeps
+-- them from running at the same time as each other or as a rotation of the event tables
+-- (whose FOR UPDATE of the queue row conflicts): those decide from positions and ticks,
+-- which a statement whose snapshot predates a TRUNCATE would see missing.
+CREATE OR REPLACE FUNCTION pgferry._lock_nowait(i_table text, i_mode text DEFAULT 'ACCESS EXCLUSIVE')
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-  EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', i_table);
+  EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', i_table, i_mode);
   RETURN true;
 EXCEPTION WHEN lock_not_available THEN
   RETURN false;

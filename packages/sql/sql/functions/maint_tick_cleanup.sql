@@ -54,6 +54,9 @@ DECLARE
   v_unneeded bigint;
   v_needed bigint;
 BEGIN
+  IF NOT pgferry._lock_nowait('pgferry.queue', 'EXCLUSIVE') THEN
+    RETURN;  -- see _lock_nowait
+  END IF;
   PERFORM pgferry._advance_generation('pgferry.tick_generation', 'pgferry.tick', interval '0');
   v_cur := pgferry._tick_part();
   FOR k IN 1 .. 2 LOOP

@@ -29,7 +29,8 @@ BEGIN
     -- registered concurrently: move it
     PERFORM 1 FROM pgferry.subscription_reg WHERE sub_queue = q.queue_id AND sub_consumer = v_co FOR UPDATE;
   END IF;
-  SELECT * INTO s FROM pgferry.subscription WHERE sub_queue = q.queue_id AND sub_consumer = v_co;
+  s := pgferry._subscription_state((SELECT sub_id FROM pgferry.subscription_reg
+                                     WHERE sub_queue = q.queue_id AND sub_consumer = v_co));
   IF s.sub_batch IS NOT NULL OR EXISTS (SELECT 1 FROM pgferry.subscription
                                          WHERE sub_parent = s.sub_id AND sub_batch IS NOT NULL) THEN
     RAISE EXCEPTION 'consumer "%" on queue "%" has an open batch', i_consumer_name, i_queue_name
