@@ -8,6 +8,7 @@ import { rotation } from './rotation.js';
 import { memory } from './memory.js';
 import { captureBulk, captureSingle } from './capture.js';
 import { apply } from './apply.js';
+import { metadata } from './metadata.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -19,4 +20,5 @@ export const CASES: BenchCase[] = [
   latency,
   rotation,
   memory,
+  metadata,
 ];

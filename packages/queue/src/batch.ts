@@ -4,6 +4,7 @@
  */
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
+import { BatchNotFoundError } from '@pgferry/sql';
 import { q, type Queryable } from './db.js';
 import { sql } from './sql.js';
 
@@ -73,10 +74,28 @@ export async function nextBatch(
   return rows[0]?.b ?? null;
 }
 
-/** Close a batch. False when it was not open (finished already, or taken over). */
-export async function finishBatch(db: Queryable, batchId: string): Promise<boolean> {
-  const rows = await q<{ n: number }>(db, 'SELECT pgferry.finish_batch($1) AS n', [batchId]);
-  return rows[0]?.n === 1;
+export interface FinishBatchOptions {
+  /**
+   * A batch that is not open (finished already, or taken over by another sub-consumer)
+   * returns false instead of throwing. For a caller that may have closed it already (a
+   * retry after a lost connection) and runs it on its own: in a transaction the error has
+   * aborted the transaction all the same.
+   */
+  ifOpen?: boolean;
+}
+
+/**
+ * Close a batch; true when it closed. A batch that is not open throws BatchNotFoundError
+ * (PF005), unless `ifOpen`: work done for it in the same transaction must not commit.
+ */
+export async function finishBatch(db: Queryable, batchId: string, options: FinishBatchOptions = {}): Promise<boolean> {
+  try {
+    await q(db, 'SELECT pgferry.finish_batch($1)', [batchId]);
+    return true;
+  } catch (err) {
+    if (options.ifOpen && err instanceof BatchNotFoundError) return false;
+    throw err;
+  }
 }
 
 export interface BatchInfo {

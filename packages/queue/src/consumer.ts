@@ -16,7 +16,7 @@
 import createDebug from 'debug';
 import type pg from 'pg';
 import type { z } from 'zod';
-import { PgferryError } from '@pgferry/sql';
+import { BatchNotFoundError, PgferryError } from '@pgferry/sql';
 import { deadLetterEvents, finishBatch, nextBatch, retryEvents, toRawEvent, type EventRow, type RawEvent } from './batch.js';
 import { registerConsumer, registerSubconsumer } from './admin.js';
 import { isConnectionError, q, sleep } from './db.js';
@@ -35,8 +35,8 @@ export type EventOf<S extends EventSchemas> = string extends keyof S
   ? QueueEvent<unknown>
   : { [K in keyof S & string]: QueueEvent<z.output<S[K]>> & { type: K } }[keyof S & string];
 
-/** The batch could not be finished: another sub-consumer took it over. Its work was rolled back. */
-export class BatchLostError extends PgferryError {
+/** The batch could not be finished: another sub-consumer took it over (PF005). Its work was rolled back. */
+export class BatchLostError extends BatchNotFoundError {
   override name = 'BatchLostError';
 }
 
@@ -170,10 +170,16 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     let retried = 0;
     let dead = 0;
     try {
-      for (const [delay, ids] of this.retries) retried += await retryEvents(this.client, this.id, ids, delay);
-      for (const [reason, ids] of this.dead) dead += await deadLetterEvents(this.client, this.id, ids, reason);
-      if (!(await finishBatch(this.client, this.id))) {
-        throw new BatchLostError(`batch ${this.id} was taken over by another sub-consumer; its work is rolled back`);
+      try {
+        for (const [delay, ids] of this.retries) retried += await retryEvents(this.client, this.id, ids, delay);
+        for (const [reason, ids] of this.dead) dead += await deadLetterEvents(this.client, this.id, ids, reason);
+        await finishBatch(this.client, this.id);
+      } catch (err) {
+        if (!(err instanceof BatchNotFoundError)) throw err;
+        throw new BatchLostError(`batch ${this.id} was taken over by another sub-consumer; its work is rolled back`, {
+          code: err.code,
+          cause: err,
+        });
       }
       await this.client.query('COMMIT');
     } catch (err) {
@@ -314,9 +320,13 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
         }
         if (options.untilIdle) return;
       } catch (err) {
-        if (!isConnectionError(err)) throw err;
-        this.stats.reconnects++;
-        debug('%s/%s: connection lost during a batch (%s); it comes again', this.queue, this.name, (err as Error).message);
+        // serialization_failure: the batch's transaction began before a rotation of the
+        // metadata partitions it reads (see migration 006); rolled back, it comes again.
+        const retry = (err as { code?: string } | null)?.code === '40001';
+        if (!retry && !isConnectionError(err)) throw err;
+        if (!retry) this.stats.reconnects++;
+        debug('%s/%s: %s during a batch (%s); it comes again', this.queue, this.name,
+          retry ? 'serialization failure' : 'connection lost', (err as Error).message);
         await sleep(backoff, options.signal);
         backoff = Math.min(backoff * 2, 10_000);
       }

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { useTestDatabase } from '@pgferry/test/test-database';
-import { Consumer, Producer, createQueue, forceTick, registerConsumer, EventValidationError, QueueNotFoundError } from '../src/index.js';
+import {
+  BatchLostError,
+  BatchNotFoundError,
+  Consumer,
+  Producer,
+  createQueue,
+  finishBatch,
+  forceTick,
+  nextBatch,
+  registerConsumer,
+  registerSubconsumer,
+  EventValidationError,
+  QueueNotFoundError,
+} from '../src/index.js';
 
 describe('producer and consumer', () => {
   const db = useTestDatabase();
@@ -91,5 +104,43 @@ describe('cron-style draining', () => {
     );
     expect(seen).toEqual([0, 1, 2]);
     expect(consumer.stats.batches).toBe(3);
+  });
+
+  it('refuses to finish a batch that is not open: BatchNotFoundError, or false with ifOpen', async () => {
+    await createQueue(db.pool, 'twice');
+    await registerConsumer(db.pool, 'twice', 'c');
+    await new Producer(db.pool, { queue: 'twice' }).insert('t', { n: 1 });
+    await forceTick(db.pool, 'twice');
+    const b = (await nextBatch(db.pool, 'twice', 'c'))!;
+    expect(await finishBatch(db.pool, b)).toBe(true);
+    const err = await finishBatch(db.pool, b).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BatchNotFoundError);
+    expect((err as BatchNotFoundError).code).toBe('PF005');
+    expect((err as BatchNotFoundError).hint).toMatch(/finished already/);
+    expect(await finishBatch(db.pool, b, { ifOpen: true })).toBe(false);
+  });
+
+  it('rolls back the work of a batch taken over by another sub-consumer: BatchLostError', async () => {
+    await createQueue(db.pool, 'coop');
+    await registerSubconsumer(db.pool, 'coop', 'workers', 'w1');
+    await registerSubconsumer(db.pool, 'coop', 'workers', 'w2');
+    await db.pool.query('CREATE TABLE coop_done (id int)');
+    await new Producer(db.pool, { queue: 'coop' }).insert('t', { id: 1 });
+    await forceTick(db.pool, 'coop');
+    const slow = new Consumer(db.pool, { queue: 'coop', name: 'workers', subconsumer: 'w1', listen: false, pollIntervalMs: 20 });
+    let taken: string | null = null;
+    const run = slow.run(async (batch) => {
+      for await (const ev of batch.events()) {
+        await batch.client.query('INSERT INTO coop_done VALUES ($1)', [(ev.payload as { id: number }).id]);
+      }
+      // w1 went silent: w2 takes its batch over (under a new id) before w1 finishes.
+      await new Promise((r) => setTimeout(r, 30));
+      taken = await nextBatch(db.pool, 'coop', 'workers', { subconsumer: 'w2', deadIntervalMs: 10 });
+    });
+    await expect(run).rejects.toBeInstanceOf(BatchLostError);
+    expect(taken).not.toBeNull();
+    expect((await db.pool.query('SELECT * FROM coop_done')).rowCount).toBe(0);
+    expect(await finishBatch(db.pool, taken!)).toBe(true);
+    await slow.close();
   });
 });

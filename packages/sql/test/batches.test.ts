@@ -13,6 +13,7 @@ import {
   connectMany,
   createQueue,
   endAll,
+  expectSqlError,
   finishBatch,
   insertEvent,
   killConnection,
@@ -175,7 +176,8 @@ describe('batches', () => {
           // The same batch until it is finished.
           expect(await nextBatch(c, Q, name)).toBe(batch);
           expect(await finishBatch(c, batch)).toBe(1);
-          expect(await finishBatch(c, batch)).toBe(0);
+          // Finished twice: an error, not a silent 0 (a caller must not commit as if it closed it).
+          await expectSqlError(c.query('SELECT pgferry.finish_batch($1)', [batch]), 'PF005', /is not open/);
           out.push({ batch, events });
         }
       };

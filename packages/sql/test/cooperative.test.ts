@@ -1,7 +1,7 @@
 /**
  * Cooperative consumers: sub-consumers take different batches from their consumer's
  * position, together see every event exactly once, and a sub-consumer silent longer than
- * dead_interval loses its batch to a sibling (new batch id; its finish_batch returns 0).
+ * dead_interval loses its batch to a sibling (new batch id; its finish_batch fails, PF005).
  */
 import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
@@ -141,7 +141,8 @@ describe('cooperative consumers', () => {
     expect(taken).not.toBe(stale);
     expect(await batchEvents(db.pool, taken)).toEqual(staleEvents);
     // The old holder finds its batch gone.
-    expect(await finishBatch(db.pool, stale)).toBe(0);
+    const lost = await expectSqlError(db.pool.query('SELECT pgferry.finish_batch($1)', [stale]), 'PF005', /is not open/);
+    expect(lost.hint).toMatch(/taken over by another sub-consumer/);
     await expectSqlError(db.pool.query('SELECT * FROM pgferry.get_batch_events($1)', [stale]), 'PF005');
     expect(await finishBatch(db.pool, taken)).toBe(1);
     // Nothing was skipped or repeated: the next events come next, to whoever asks.

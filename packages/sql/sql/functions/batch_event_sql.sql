@@ -4,8 +4,11 @@
 -- at the start tick and finished by the end tick; list entries close below the range are
 -- folded into it. So a long transaction does not widen the scan. Only the event tables that
 -- can hold the batch's events are read (partition pruning by literal ev_tbl values).
+-- Volatile, not STABLE: each statement then takes its snapshot after the locks it waits
+-- for, so a rotation of the tick partitions (TRUNCATE) that commits meanwhile is seen
+-- whole, never as ticks missing (the same for get_batch_info, get_consumer_info).
 CREATE OR REPLACE FUNCTION pgferry.batch_event_sql(i_batch_id bigint)
-RETURNS text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   c_fold constant bigint := 100;  -- fold list txids this close below the range into it
   s pgferry.subscription;
@@ -25,6 +28,13 @@ BEGIN
   SELECT * INTO q FROM pgferry.queue WHERE queue_id = s.sub_queue;
   SELECT tick_snapshot INTO s1 FROM pgferry.tick WHERE tick_queue = q.queue_id AND tick_id = s.sub_last_tick;
   SELECT tick_snapshot INTO s2 FROM pgferry.tick WHERE tick_queue = q.queue_id AND tick_id = s.sub_next_tick;
+  IF s1 IS NULL OR s2 IS NULL THEN
+    -- An open batch's ticks are always kept: this snapshot predates a rotation of the tick
+    -- partitions (TRUNCATE is not MVCC-safe). A batch built without them would be wrong.
+    RAISE EXCEPTION 'the ticks of batch % are not visible to this transaction', i_batch_id
+      USING ERRCODE = 'serialization_failure',
+            HINT = 'The tick partitions rotated after this transaction''s snapshot was taken; retry the transaction.';
+  END IF;
 
   -- An older table holds only txids below the step 2 of the switch that ended its era (the
   -- switch that made the next table current). The batch's txids are not visible at the

@@ -22,10 +22,7 @@ BEGIN
       USING ERRCODE = 'PF006', HINT = 'Finish it before turning the consumer cooperative.';
   END IF;
   v_co := pgferry._consumer_id(i_consumer_name || '#' || i_subconsumer_name);
-  INSERT INTO pgferry.subscription (sub_queue, sub_consumer, sub_parent)
-  VALUES (p.sub_queue, v_co, p.sub_id)
-  ON CONFLICT (sub_queue, sub_consumer) DO NOTHING;
-  RETURN CASE WHEN FOUND THEN 1 ELSE 0 END;
+  RETURN pgferry._subscribe(p.sub_queue, v_co, p.sub_id, NULL);
 END $$;
 
 -- Remove a sub-consumer. Refused while it holds a batch (finish it, or let another
@@ -41,13 +38,13 @@ BEGIN
     RAISE EXCEPTION 'sub-consumer "%" of "%" holds batch %', i_subconsumer_name, i_consumer_name, s.sub_batch
       USING ERRCODE = 'PF006', HINT = 'Finish the batch first, or let another sub-consumer take it over.';
   END IF;
-  DELETE FROM pgferry.subscription WHERE sub_id = s.sub_id;
+  DELETE FROM pgferry.subscription_reg WHERE sub_id = s.sub_id;
   RETURN 1;
 END $$;
 
 -- A sub-consumer's batch: its open one, else one taken over from a sibling silent for
 -- longer than i_dead_interval (it gets a new batch id, so the stale holder's finish_batch
--- returns 0), else the consumer's next tick range. NULL when there is nothing to do.
+-- fails with PF005), else the consumer's next tick range. NULL when there is nothing to do.
 CREATE OR REPLACE FUNCTION pgferry.next_batch(i_queue_name text, i_consumer_name text,
                                               i_subconsumer_name text, i_dead_interval interval DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -55,8 +52,8 @@ DECLARE
   p pgferry.subscription;
   s pgferry.subscription;
   dead pgferry.subscription;
+  v_dead int;
   v_next bigint;
-  v_batch bigint;
 BEGIN
   -- An idle poll (no batch to hold, take over or start) takes no lock, as in next_batch.
   SELECT sub.* INTO p
@@ -74,7 +71,7 @@ BEGIN
                           WHERE sub_parent = p.sub_id AND sub_batch IS NOT NULL
                             AND sub_active < now() - i_dead_interval)) THEN
     IF s.sub_active < now() - interval '10 seconds' THEN
-      UPDATE pgferry.subscription SET sub_active = now() WHERE sub_id = s.sub_id;
+      PERFORM pgferry._touch_subscription(s.sub_id);
     END IF;
     RETURN NULL;
   END IF;
@@ -82,38 +79,51 @@ BEGIN
   p := pgferry._subscription(i_queue_name, i_consumer_name);
   s := pgferry._subscription(i_queue_name, i_consumer_name || '#' || i_subconsumer_name);
   IF s.sub_batch IS NOT NULL THEN
-    UPDATE pgferry.subscription SET sub_active = now() WHERE sub_id = s.sub_id;
+    s.sub_active := now();
+    PERFORM pgferry._set_position(s);
     RETURN s.sub_batch;
   END IF;
   IF i_dead_interval IS NOT NULL THEN
-    SELECT * INTO dead FROM pgferry.subscription
-     WHERE sub_parent = p.sub_id AND sub_batch IS NOT NULL AND sub_active < now() - i_dead_interval
-     ORDER BY sub_active LIMIT 1 FOR UPDATE SKIP LOCKED;
+    SELECT r.sub_id INTO v_dead
+      FROM pgferry.subscription sub JOIN pgferry.subscription_reg r ON r.sub_id = sub.sub_id
+     WHERE sub.sub_parent = p.sub_id AND sub.sub_batch IS NOT NULL AND sub.sub_active < now() - i_dead_interval
+     ORDER BY sub.sub_active LIMIT 1 FOR UPDATE OF r SKIP LOCKED;
     IF FOUND THEN
-      UPDATE pgferry.subscription
-         SET sub_last_tick = NULL, sub_next_tick = NULL, sub_batch = NULL, sub_batch_start = NULL
-       WHERE sub_id = dead.sub_id;
-      v_batch := nextval('pgferry.batch_id_seq');
-      UPDATE pgferry.subscription
-         SET sub_last_tick = dead.sub_last_tick, sub_next_tick = dead.sub_next_tick, sub_batch = v_batch,
-             sub_batch_start = now(), sub_active = now()
-       WHERE sub_id = s.sub_id;
-      RETURN v_batch;
+      dead := pgferry._subscription_state(v_dead);
+    END IF;
+    -- Read again under the lock: the holder may have finished or shown up meanwhile.
+    IF dead.sub_batch IS NOT NULL AND dead.sub_active < now() - i_dead_interval THEN
+      s.sub_last_tick := dead.sub_last_tick;
+      s.sub_next_tick := dead.sub_next_tick;
+      dead.sub_last_tick := NULL;
+      dead.sub_next_tick := NULL;
+      dead.sub_batch := NULL;
+      dead.sub_batch_start := NULL;
+      PERFORM pgferry._set_position(dead);
+      s.sub_batch := nextval('pgferry.batch_id_seq');
+      s.sub_batch_start := now();
+      s.sub_active := now();
+      PERFORM pgferry._set_position(s);
+      RETURN s.sub_batch;
     END IF;
   END IF;
   SELECT tick_id INTO v_next FROM pgferry.tick
    WHERE tick_queue = p.sub_queue AND tick_id > p.sub_last_tick ORDER BY tick_id LIMIT 1;
   IF v_next IS NULL THEN
     IF s.sub_active < now() - interval '10 seconds' THEN
-      UPDATE pgferry.subscription SET sub_active = now() WHERE sub_id = s.sub_id;
+      s.sub_active := now();
+      PERFORM pgferry._set_position(s);
     END IF;
     RETURN NULL;
   END IF;
-  v_batch := nextval('pgferry.batch_id_seq');
-  UPDATE pgferry.subscription
-     SET sub_last_tick = p.sub_last_tick, sub_next_tick = v_next, sub_batch = v_batch,
-         sub_batch_start = now(), sub_active = now()
-   WHERE sub_id = s.sub_id;
-  UPDATE pgferry.subscription SET sub_last_tick = v_next, sub_active = now() WHERE sub_id = p.sub_id;
-  RETURN v_batch;
+  s.sub_last_tick := p.sub_last_tick;
+  s.sub_next_tick := v_next;
+  s.sub_batch := nextval('pgferry.batch_id_seq');
+  s.sub_batch_start := now();
+  s.sub_active := now();
+  PERFORM pgferry._set_position(s);
+  p.sub_last_tick := v_next;
+  p.sub_active := now();
+  PERFORM pgferry._set_position(p);
+  RETURN s.sub_batch;
 END $$;

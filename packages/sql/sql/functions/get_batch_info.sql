@@ -5,7 +5,7 @@ CREATE OR REPLACE FUNCTION pgferry.get_batch_info(
   OUT queue_name text, OUT consumer_name text, OUT batch_start timestamptz, OUT batch_end timestamptz,
   OUT prev_tick_id bigint, OUT tick_id bigint, OUT lag interval,
   OUT seq_start bigint, OUT seq_end bigint, OUT estimated_events bigint)
-RETURNS record LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s pgferry.subscription;
 BEGIN
@@ -20,4 +20,10 @@ BEGIN
     JOIN pgferry.tick t1 ON t1.tick_queue = q.queue_id AND t1.tick_id = s.sub_last_tick
     JOIN pgferry.tick t2 ON t2.tick_queue = q.queue_id AND t2.tick_id = s.sub_next_tick
    WHERE q.queue_id = s.sub_queue;
+  IF NOT FOUND THEN
+    -- See batch_event_sql: the batch's ticks are kept, this snapshot is older than a rotation.
+    RAISE EXCEPTION 'the ticks of batch % are not visible to this transaction', i_batch_id
+      USING ERRCODE = 'serialization_failure',
+            HINT = 'The tick partitions rotated after this transaction''s snapshot was taken; retry the transaction.';
+  END IF;
 END $$;

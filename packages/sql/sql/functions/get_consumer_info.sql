@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION pgferry.get_consumer_info(
   OUT last_tick bigint, OUT ticks_behind bigint, OUT pending_events bigint,
   OUT current_batch bigint, OUT next_tick bigint, OUT batch_age interval,
   OUT is_subconsumer boolean, OUT retry_pending bigint, OUT dead_letters bigint)
-RETURNS SETOF record LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF i_queue_name IS NOT NULL THEN
     PERFORM pgferry._queue(i_queue_name);

@@ -7,5 +7,6 @@ RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_c
     UNION ALL SELECT 2, 0, 'pgferry.maint_rotate_tables_step2', NULL
     UNION ALL SELECT 3, 0, 'pgferry.maint_retry_events', NULL
     UNION ALL SELECT 4, queue_id, 'pgferry.maint_tick_cleanup', queue_name FROM pgferry.queue
+    UNION ALL SELECT 5, 0, 'pgferry.maint_rotate_metadata', NULL
   ) ops ORDER BY step, queue_id
 $$;

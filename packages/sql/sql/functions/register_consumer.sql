@@ -14,8 +14,5 @@ BEGIN
     RETURN 0;
   END IF;
   SELECT max(tick_id) INTO v_tick FROM pgferry.tick WHERE tick_queue = q.queue_id;
-  INSERT INTO pgferry.subscription (sub_queue, sub_consumer, sub_last_tick)
-  VALUES (q.queue_id, v_co, v_tick)
-  ON CONFLICT (sub_queue, sub_consumer) DO NOTHING;
-  RETURN CASE WHEN FOUND THEN 1 ELSE 0 END;
+  RETURN pgferry._subscribe(q.queue_id, v_co, NULL, v_tick);
 END $$;

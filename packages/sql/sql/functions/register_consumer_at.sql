@@ -21,16 +21,23 @@ BEGIN
                                        AND pg_snapshot_xmin(tick_snapshot) >= q.queue_data_horizon), 'none'));
   END IF;
   v_co := pgferry._consumer_id(i_consumer_name);
-  SELECT * INTO s FROM pgferry.subscription WHERE sub_queue = q.queue_id AND sub_consumer = v_co FOR UPDATE;
+  PERFORM 1 FROM pgferry.subscription_reg WHERE sub_queue = q.queue_id AND sub_consumer = v_co FOR UPDATE;
   IF NOT FOUND THEN
-    INSERT INTO pgferry.subscription (sub_queue, sub_consumer, sub_last_tick)
-    VALUES (q.queue_id, v_co, i_tick_id);
-  ELSIF s.sub_batch IS NOT NULL OR EXISTS (SELECT 1 FROM pgferry.subscription
-                                            WHERE sub_parent = s.sub_id AND sub_batch IS NOT NULL) THEN
+    IF pgferry._subscribe(q.queue_id, v_co, NULL, i_tick_id) = 1 THEN
+      RETURN 1;
+    END IF;
+    -- registered concurrently: move it
+    PERFORM 1 FROM pgferry.subscription_reg WHERE sub_queue = q.queue_id AND sub_consumer = v_co FOR UPDATE;
+  END IF;
+  s := pgferry._subscription_state((SELECT sub_id FROM pgferry.subscription_reg
+                                     WHERE sub_queue = q.queue_id AND sub_consumer = v_co));
+  IF s.sub_batch IS NOT NULL OR EXISTS (SELECT 1 FROM pgferry.subscription
+                                         WHERE sub_parent = s.sub_id AND sub_batch IS NOT NULL) THEN
     RAISE EXCEPTION 'consumer "%" on queue "%" has an open batch', i_consumer_name, i_queue_name
       USING ERRCODE = 'PF006', HINT = 'Finish the batch (or stop the consumer) before moving it.';
-  ELSE
-    UPDATE pgferry.subscription SET sub_last_tick = i_tick_id, sub_active = now() WHERE sub_id = s.sub_id;
   END IF;
+  s.sub_last_tick := i_tick_id;
+  s.sub_active := now();
+  PERFORM pgferry._set_position(s);
   RETURN 1;
 END $$;
