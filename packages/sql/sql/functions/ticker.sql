@@ -17,25 +17,46 @@ BEGIN
   v_seq := pgferry._event_seq_value(q.queue_event_seq);
   IF t.tick_id IS NOT NULL
      AND v_seq - t.tick_event_seq < q.queue_ticker_max_count
-     AND NOT (v_seq > t.tick_event_seq AND now() - t.tick_time >= q.queue_ticker_max_lag)
-     AND now() - t.tick_time < q.queue_ticker_idle_period THEN
+     AND NOT (v_seq > t.tick_event_seq AND pg_catalog.now() - t.tick_time >= q.queue_ticker_max_lag)
+     AND pg_catalog.now() - t.tick_time < q.queue_ticker_idle_period THEN
     RETURN NULL;
   END IF;
   RETURN pgferry._make_tick(q, v_seq);
 END $$;
 
--- Tick every queue that needs it. Returns the number of ticks made.
-CREATE OR REPLACE FUNCTION pgferry.ticker()
-RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- Tick every queue that needs it: one row per queue that got a tick (tick_id) or whose
+-- ticker failed (error, also raised as a WARNING). One queue's failure is rolled back on
+-- its own and the other queues still tick. The daemon reads the rows (errors counted per
+-- queue in its metrics); ticker() below is the same for pg_cron.
+CREATE OR REPLACE FUNCTION pgferry.ticker_all(OUT queue_name text, OUT tick_id bigint, OUT error text)
+RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  v_name text;
-  v_count int := 0;
+  v_state text;
 BEGIN
-  FOR v_name IN SELECT queue_name FROM pgferry.queue
-                 WHERE NOT queue_ticker_paused AND NOT queue_external_ticker ORDER BY queue_id LOOP
-    IF pgferry.ticker(v_name) IS NOT NULL THEN
-      v_count := v_count + 1;
+  -- Not a fault of one queue: refused as a whole (see _make_tick).
+  IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'ticks must be made in a READ COMMITTED transaction (this one is %)',
+      pg_catalog.current_setting('transaction_isolation') USING ERRCODE = 'PF006';
+  END IF;
+  FOR queue_name IN SELECT q.queue_name FROM pgferry.queue q
+                     WHERE NOT q.queue_ticker_paused AND NOT q.queue_external_ticker ORDER BY q.queue_id LOOP
+    error := NULL;
+    BEGIN
+      tick_id := pgferry.ticker(queue_name);
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, error = MESSAGE_TEXT;
+      tick_id := NULL;
+      RAISE WARNING 'pgferry.ticker: queue % failed: % (SQLSTATE %)', pg_catalog.quote_ident(queue_name), error, v_state
+        USING HINT = 'The other queues were ticked. Check this queue with pgferry.get_queue_info().';
+    END;
+    IF tick_id IS NOT NULL OR error IS NOT NULL THEN
+      RETURN NEXT;
     END IF;
   END LOOP;
-  RETURN v_count;
 END $$;
+
+-- Tick every queue that needs it. Returns the number of ticks made.
+CREATE OR REPLACE FUNCTION pgferry.ticker()
+RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_catalog.count(t.tick_id)::int FROM pgferry.ticker_all() t
+$$;
