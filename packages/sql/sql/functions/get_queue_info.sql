@@ -53,6 +53,9 @@ BEGIN
       SELECT pg_catalog.count(*) INTO dead_letters FROM pgferry.dead_letter d WHERE d.dl_queue = q.queue_id;
       event_seq := pgferry._event_seq_value(q.queue_event_seq);
       ev_new := event_seq - t.tick_event_seq;
+      IF event_seq IS NULL THEN
+        status_error := pg_catalog.format('the event id sequence (oid %s) is missing', q.queue_event_seq::oid);
+      END IF;
       b := pgferry._rotation_blocker(q);
       rotation_blocker_kind := b.kind;
       rotation_blocked_by := CASE WHEN b.kind <> 'not_due' THEN b.blocked_by END;
@@ -61,7 +64,7 @@ BEGIN
       rotation_blocker_detail := b.detail;
       rotation_blocker_hint := b.hint;
     EXCEPTION WHEN OTHERS THEN
-      status_error := SQLERRM;
+      status_error := coalesce(status_error || '; ', '') || SQLERRM;
     END;
     RETURN NEXT;
   END LOOP;

@@ -15,6 +15,10 @@ BEGIN
   END IF;
   SELECT * INTO t FROM pgferry.tick WHERE tick_queue = q.queue_id ORDER BY tick_id DESC LIMIT 1;
   v_seq := pgferry._event_seq_value(q.queue_event_seq);
+  IF v_seq IS NULL THEN
+    RAISE EXCEPTION 'queue "%" is damaged: its event id sequence (oid %) is missing', i_queue_name, q.queue_event_seq::oid
+      USING ERRCODE = 'PF006', HINT = 'Drop the queue and create it again.';
+  END IF;
   IF t.tick_id IS NOT NULL
      AND v_seq - t.tick_event_seq < q.queue_ticker_max_count
      AND NOT (v_seq > t.tick_event_seq AND pg_catalog.now() - t.tick_time >= q.queue_ticker_max_lag)
