@@ -22,7 +22,10 @@ export interface QueueConfig {
 
 const intervalKeys = new Set(['ticker_max_lag', 'ticker_idle_period', 'rotation_period']);
 
-/** Create a queue. Returns false if it existed already. */
+/**
+ * Create a queue. Returns false if it existed already. With `config`, a refused setting
+ * leaves the queue created unless `db` is a client in a transaction (as the CLI does).
+ */
 export async function createQueue(
   db: Queryable,
   queue: string,
