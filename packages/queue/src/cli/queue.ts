@@ -48,13 +48,14 @@ export const queueColumns: Column<QueueInfo>[] = [
   { header: 'ROTATION BLOCKED BY', value: (q) => rotationBlockedBy(q) },
 ];
 
-/** The rotation blocker in a few words: "consumer c", "snapshot: pid 123", "not due". */
+/** The rotation blocker in a few words: "consumer: c", "snapshot: pid 123", "ticker", "nothing (not due)". */
 export function rotationBlockedBy(q: QueueInfo): string {
   if (q.statusError) return `? (${q.statusError})`;
   const b = q.rotationBlocker;
   if (b.kind === null) return 'nothing (due)';
   if (b.kind === 'not_due') return 'nothing (not due)';
-  return `${b.kind}: ${q.rotationBlockedBy ?? '?'}`;
+  // 'ticker' and 'maintenance' name themselves.
+  return !q.rotationBlockedBy || q.rotationBlockedBy === b.kind ? b.kind : `${b.kind}: ${q.rotationBlockedBy}`;
 }
 
 function configPairs(q: QueueInfo): [string, unknown][] {
