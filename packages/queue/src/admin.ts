@@ -22,7 +22,10 @@ export interface QueueConfig {
 
 const intervalKeys = new Set(['ticker_max_lag', 'ticker_idle_period', 'rotation_period']);
 
-/** Create a queue. Returns false if it existed already. */
+/**
+ * Create a queue. Returns false if it existed already. With `config`, a refused setting
+ * leaves the queue created unless `db` is a client in a transaction (as the CLI does).
+ */
 export async function createQueue(
   db: Queryable,
   queue: string,
@@ -38,13 +41,20 @@ export async function dropQueue(db: Queryable, queue: string, options: { force?:
   await q(db, 'SELECT pgferry.drop_queue($1, $2)', [queue, options.force ?? false]);
 }
 
-/** Change queue settings (each key checked by the SQL layer; an unknown key is an error). */
+/**
+ * Change queue settings (each key checked by the SQL layer; an unknown key or a value out of
+ * its bounds is an error). All settings in one statement: one bad setting changes nothing.
+ */
 export async function setQueueConfig(db: Queryable, queue: string, config: QueueConfig): Promise<void> {
+  const keys: string[] = [];
+  const values: string[] = [];
   for (const [key, value] of Object.entries(config)) {
     if (value === undefined) continue;
-    const text = intervalKeys.has(key) && typeof value === 'number' ? `${value} milliseconds` : String(value);
-    await q(db, 'SELECT pgferry.set_queue_config($1, $2, $3)', [queue, key, text]);
+    keys.push(key);
+    values.push(intervalKeys.has(key) && typeof value === 'number' ? `${value} milliseconds` : String(value));
   }
+  if (keys.length === 0) return;
+  await q(db, sql('set_queue_config'), [queue, keys, values]);
 }
 
 /** Register a consumer at the queue's latest tick. False if it was registered already. */
@@ -100,7 +110,7 @@ export interface QueueInfo {
   externalTicker: boolean;
   disableInsert: boolean;
   maxRetries: number;
-  /** Seconds since the last tick. */
+  /** Seconds since the last tick. (With statusError, figures may be missing: null, 0.) */
   tickerLagSeconds: number;
   lastTickId: string;
   /** Last event id drawn (a counter of events inserted). */
@@ -110,8 +120,36 @@ export interface QueueInfo {
   consumers: number;
   retryPending: number;
   deadLetters: number;
-  /** Consumer holding back rotation, once the rotation period has passed. */
+  /**
+   * What holds back rotation once the rotation period has passed: the consumer's name, or
+   * 'pid N' (a session), 'maintenance', 'ticker' (see rotationBlocker.kind).
+   */
   rotationBlockedBy: string | null;
+  rotationBlocker: RotationBlocker;
+  /** Why some figures of this queue could not be read (a damaged queue), else null. */
+  statusError: string | null;
+}
+
+/** Kinds of what keeps a queue from rotating (see the SQL function pgferry._rotation_blocker). */
+export type RotationBlockerKind =
+  | 'not_due'
+  | 'snapshot'
+  | 'maintenance'
+  | 'consumer'
+  | 'transaction'
+  | 'ticker'
+  | 'lock';
+
+export interface RotationBlocker {
+  /** null: rotation is due and nothing is in the way. */
+  kind: RotationBlockerKind | null;
+  /** The session to act on (kinds snapshot, transaction, lock). */
+  pid: number | null;
+  /** How long it has been in the way (a consumer's lag, a transaction's age), in seconds. */
+  ageSeconds: number | null;
+  detail: string | null;
+  /** What the operator can do about it. */
+  hint: string | null;
 }
 
 export async function getQueueInfo(db: Queryable, queue?: string): Promise<QueueInfo[]> {
@@ -137,6 +175,14 @@ export async function getQueueInfo(db: Queryable, queue?: string): Promise<Queue
     retryPending: Number(r.retry_pending),
     deadLetters: Number(r.dead_letters),
     rotationBlockedBy: (r.rotation_blocked_by as string | null) ?? null,
+    rotationBlocker: {
+      kind: (r.rotation_blocker_kind as RotationBlockerKind | null) ?? null,
+      pid: (r.rotation_blocker_pid as number | null) ?? null,
+      ageSeconds: (r.rotation_blocker_age_s as number | null) ?? null,
+      detail: (r.rotation_blocker_detail as string | null) ?? null,
+      hint: (r.rotation_blocker_hint as string | null) ?? null,
+    },
+    statusError: (r.status_error as string | null) ?? null,
   }));
 }
 

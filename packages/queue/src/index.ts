@@ -8,7 +8,7 @@ export type { ProducerOptions, InsertOptions, NewEvent, PayloadOf } from './prod
 export { Consumer, Batch, BatchLostError } from './consumer.js';
 export type { ConsumerOptions, ConsumerStats, RunOptions, QueueEvent, EventOf, BatchResult } from './consumer.js';
 export { Ticker, runMaintenance, TICKER_LOCK_KEY } from './ticker.js';
-export type { TickerOptions, TickerStats } from './ticker.js';
+export type { TickerOptions, TickerStats, QueueFailure, MaintenanceResult } from './ticker.js';
 export { TickListener } from './tick-listener.js';
 export { EventValidationError } from './events.js';
 export type { EventSchemas } from './events.js';

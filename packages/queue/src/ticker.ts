@@ -5,7 +5,7 @@
  */
 import createDebug from 'debug';
 import pg from 'pg';
-import { q, sleep } from './db.js';
+import { isConnectionError, q, sleep } from './db.js';
 
 const debug = createDebug('pgferry:ticker');
 
@@ -21,6 +21,19 @@ export interface TickerOptions {
   standbyIntervalMs?: number;
   /** Called after errors (the loop goes on, with backoff). */
   onError?: (err: Error) => void;
+  /**
+   * Called when the ticker or a maintenance operation fails for one queue: the other queues
+   * go on, and so does the loop (no backoff, the connection is fine).
+   */
+  onQueueError?: (failure: QueueFailure) => void;
+}
+
+/** An operation that failed for one queue (the others were done). */
+export interface QueueFailure {
+  queue: string | null;
+  /** 'ticker', or the maintenance function (e.g. 'pgferry.maint_retry_events'). */
+  operation: string;
+  error: string;
 }
 
 export interface TickerStats {
@@ -30,25 +43,46 @@ export interface TickerStats {
   retriesMoved: number;
   errors: number;
   lastError: string | null;
+  /** Failures of one queue's tick or maintenance operation, by queue and operation. */
+  queueErrors: Map<string, { queue: string | null; operation: string; count: number; lastError: string }>;
   /** Connected to the database right now. */
   connected: boolean;
 }
 
-/** Run PGQ's maintenance operations once, each in its own transaction. */
-export async function runMaintenance(db: pg.Pool | pg.ClientBase): Promise<{ rotations: number; retriesMoved: number }> {
+export interface MaintenanceResult {
+  rotations: number;
+  retriesMoved: number;
+  /** Operations that failed (each rolled back on its own; the others were done). */
+  failures: QueueFailure[];
+}
+
+/**
+ * Run PGQ's maintenance operations once, each in its own transaction. An operation that
+ * fails for one queue is reported in `failures` and the others still run; a lost
+ * connection is thrown.
+ */
+export async function runMaintenance(db: pg.Pool | pg.ClientBase): Promise<MaintenanceResult> {
   const ops = await q<{ func_name: string; func_arg: string | null }>(db, 'SELECT * FROM pgferry.maint_operations()');
-  let rotations = 0;
-  let retriesMoved = 0;
+  const result: MaintenanceResult = { rotations: 0, retriesMoved: 0, failures: [] };
   for (const op of ops) {
     // Function names come from the SQL layer's own list, never from user input.
     if (!/^pgferry\.maint_[a-z0-9_]+$/.test(op.func_name)) continue;
-    const sql = op.func_arg === null ? `SELECT ${op.func_name}() AS n` : `SELECT ${op.func_name}($1) AS n`;
-    const rows = await q<{ n: number }>(db, sql, op.func_arg === null ? [] : [op.func_arg]);
-    const n = rows[0]?.n ?? 0;
-    if (op.func_name === 'pgferry.maint_rotate_tables_step1') rotations += n;
-    if (op.func_name === 'pgferry.maint_retry_events') retriesMoved += n;
+    const sql = op.func_arg === null ? `SELECT ${op.func_name}() AS n` : `SELECT ${op.func_name}($1::text) AS n`;
+    let n = 0;
+    try {
+      const rows = await q<{ n: number }>(db, sql, op.func_arg === null ? [] : [op.func_arg]);
+      n = rows[0]?.n ?? 0;
+    } catch (err) {
+      if (isConnectionError(err)) throw err;
+      const failure = { queue: op.func_arg, operation: op.func_name, error: (err as Error).message };
+      debug('maintenance: %s failed for %s: %s', op.func_name, op.func_arg ?? 'all queues', failure.error);
+      result.failures.push(failure);
+      continue;
+    }
+    if (op.func_name === 'pgferry.maint_rotate_tables_step1') result.rotations += n;
+    if (op.func_name === 'pgferry.maint_retry_events') result.retriesMoved += n;
   }
-  return { rotations, retriesMoved };
+  return result;
 }
 
 export class Ticker {
@@ -60,6 +94,7 @@ export class Ticker {
     errors: 0,
     lastError: null,
     connected: false,
+    queueErrors: new Map(),
   };
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -128,16 +163,36 @@ export class Ticker {
     if (signal.aborted) return;
     this.stats.isLeader = true;
     debug('became ticker leader');
+    // A table locked by someone else holds up one queue's operation for this long at most.
+    await client.query(`SET lock_timeout = '5s'`);
     let nextMaint = 0;
     while (!signal.aborted) {
-      this.stats.ticks += (await q<{ n: number }>(client, 'SELECT pgferry.ticker() AS n'))[0]?.n ?? 0;
+      const ticked = await q<{ queue_name: string; tick_id: string | null; error: string | null }>(
+        client,
+        'SELECT queue_name, tick_id, error FROM pgferry.ticker_all()',
+      );
+      for (const t of ticked) {
+        if (t.error === null) this.stats.ticks++;
+        else this.queueFailed({ queue: t.queue_name, operation: 'ticker', error: t.error });
+      }
       if (Date.now() >= nextMaint) {
         const m = await runMaintenance(client);
         this.stats.rotations += m.rotations;
         this.stats.retriesMoved += m.retriesMoved;
+        for (const f of m.failures) this.queueFailed(f);
         nextMaint = Date.now() + this.maintInterval;
       }
       await sleep(this.tickInterval, signal);
     }
+  }
+
+  private queueFailed(f: QueueFailure): void {
+    const key = `${f.queue ?? ''}\u0000${f.operation}`;
+    const e = this.stats.queueErrors.get(key) ?? { queue: f.queue, operation: f.operation, count: 0, lastError: '' };
+    e.count++;
+    e.lastError = f.error;
+    this.stats.queueErrors.set(key, e);
+    debug('%s failed for queue %s: %s', f.operation, f.queue ?? '(all)', f.error);
+    this.options.onQueueError?.(f);
   }
 }

@@ -144,6 +144,31 @@ describe('pgferry CLI: events, dead letters, tick, maint', () => {
     expect((await getQueueInfo(db.pool, 'retry'))[0]!.retryPending).toBe(0);
     const text = await pgferry(['maint', '--db', db.url]);
     expect(text.stdout).toMatch(/^maintenance done: \d+ rotation step\(s\), 0 retried event\(s\) moved back\n$/);
+
+    // A queue broken behind pgferry's back: its failure is printed, the exit code says so,
+    // and the other queues are maintained all the same.
+    await createQueue(db.pool, 'cracked');
+    await db.pool.query(`ALTER TABLE pgferry.queue DROP CONSTRAINT queue_rotation_period_range`);
+    await db.pool.query(`UPDATE pgferry.queue SET queue_rotation_period = '300000 years' WHERE queue_name = 'cracked'`);
+    try {
+      await new Producer(db.pool, { queue: 'retry' }).insert('r', { v: 2 });
+      await forceTick(db.pool, 'retry');
+      const b2 = (await nextBatch(db.pool, 'retry', 'c'))!;
+      const b2Events = await retryEvents(db.pool, b2, (await getBatchEvents(db.pool, b2)).map((e) => e.id), 0);
+      expect(b2Events).toBeGreaterThan(0);
+      await finishBatch(db.pool, b2);
+      const broken = await pgferry(['maint', '--db', db.url]);
+      expect(broken.code).toBe(1);
+      const pending = b2Events;
+      expect(broken.stdout).toMatch(new RegExp(`^maintenance done: \\d+ rotation step\\(s\\), ${pending} retried event\\(s\\) moved back\n`));
+      expect(broken.stdout).toContain('pgferry.maint_rotate_tables_step1 failed for queue "cracked": timestamp out of range\n');
+      expect(broken.stderr).toBe('pgferry: 1 maintenance operation(s) failed (the other queues were maintained)\n');
+      expect((await getQueueInfo(db.pool, 'retry'))[0]!.retryPending).toBe(0);
+    } finally {
+      await db.pool.query(`DELETE FROM pgferry.queue WHERE queue_name = 'cracked'`);
+      await db.pool.query(`ALTER TABLE pgferry.queue ADD CONSTRAINT queue_rotation_period_range
+        CHECK (queue_rotation_period BETWEEN interval '1 millisecond' AND interval '1 year')`);
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * `pgferry daemon` as a child process on its own PostgreSQL server: it ticks queues
  * created after it started, and when the server is killed under it and started again it
- * recovers by itself, saying so in its log and its metrics. SIGTERM stops it cleanly.
+ * recovers by itself, saying so in its log and its metrics. SIGTERM stops it cleanly. A queue
+ * damaged behind its back is logged and counted, and the other queues go on.
  */
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -91,5 +92,43 @@ describe('pgferry daemon: database going away and coming back', () => {
     expect(await d.stop()).toBe(0);
     expect(d.log).toContain('SIGTERM: stopping');
     expect(d.log).toContain('pgferry daemon stopped');
+  });
+
+  it('logs and counts a broken queue, and goes on ticking and maintaining the others', async () => {
+    const config = path.join(dir, 'daemon-broken.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        databases: [{ name: 'main', url: server.url() }],
+        metrics: { port: 0, host: '127.0.0.1' },
+        tickIntervalMs: 20,
+        maintIntervalMs: 100,
+      }),
+    );
+    await createQueue(pool, 'sound', { config: { ticker_max_lag: 20, rotation_period: 1 } });
+    await createQueue(pool, 'broken', { config: { ticker_max_lag: 20 } });
+    // Damaged behind pgferry's back (a superuser can): every tick and rotation of it fails.
+    const { rows } = await pool.query(`SELECT queue_event_seq::text AS seq FROM pgferry.queue WHERE queue_name = 'broken'`);
+    await pool.query(`DROP SEQUENCE ${rows[0].seq}`);
+    await pool.query(`ALTER TABLE pgferry.queue DROP CONSTRAINT queue_rotation_period_range`);
+    await pool.query(`UPDATE pgferry.queue SET queue_rotation_period = '300000 years' WHERE queue_name = 'broken'`);
+    daemon = new DaemonProcess(['--config', config]);
+    const d = daemon;
+    await d.waitLog(/\[db=main\] tick failed for queue "broken": queue "broken" is damaged: .*; the other queues go on/, 'the failure log line');
+    await d.waitLog(/\[db=main\] maint_rotate_tables_step1 failed for queue "broken": timestamp out of range/, 'the maintenance failure log line');
+    const before = await lastTick('sound');
+    await new Producer(pool, { queue: 'sound' }).insert('e', { n: 1 });
+    await until(() => lastTick('sound'), (t) => t > before, 'a tick of the sound queue');
+    const m = await d.waitMetrics(
+      (x) =>
+        (x.get('pgferry_ticker_queue_errors_total{database="main",queue="broken",operation="ticker"}') ?? 0) > 1 &&
+        (x.get('pgferry_ticker_rotations_total{database="main"}') ?? 0) > 0,
+      'failures counted and rotations going on',
+    );
+    expect(m.get('pgferry_queue_status_error{database="main",queue="broken"}')).toBe(1);
+    expect(m.get('pgferry_queue_status_error{database="main",queue="sound"}')).toBe(0);
+    // Logged once (then at most once a minute), not at every tick.
+    expect(d.log.match(/tick failed for queue "broken"/g)).toHaveLength(1);
+    expect(await d.stop()).toBe(0);
   });
 });

@@ -133,12 +133,17 @@ describe('metrics endpoint', () => {
     registerQueueMetrics(registry, { sources: () => [{ name: 'app', db: db.pool }] });
     const ticker = new Ticker({ connectionString: db.url }, { tickIntervalMs: 20, maintIntervalMs: 50 }).start();
     cleanup.push(() => ticker.stop());
-    // The first rotation goes through; after it the stale consumer is behind the switch.
+    // The first rotation goes through; after it the stale consumer is behind the switch (and
+    // does not take the ticks past it that events make).
     const m = await until(
-      async () => parse(await registry.metrics()),
+      async () => {
+        await db.pool.query(`SELECT pgferry.insert_event('rot', 't', 'x')`);
+        return parse(await registry.metrics());
+      },
       (x) => x.get('pgferry_queue_rotation_blocked{database="app",queue="rot",consumer="stale"}') === 1,
       'rotation to be blocked by "stale"',
     );
     expect(m.get('pgferry_queue_current_table{database="app",queue="rot"}')).toBe(1);
+    expect(m.get('pgferry_queue_rotation_blocker_seconds{database="app",queue="rot",kind="consumer"}')).toBeGreaterThan(0);
   });
 });

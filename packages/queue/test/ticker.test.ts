@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
-import { Consumer, Producer, Ticker, createQueue, registerConsumer, getQueueInfo } from '../src/index.js';
+import { Consumer, Producer, Ticker, createQueue, registerConsumer, getQueueInfo, runMaintenance, type QueueFailure } from '../src/index.js';
 
 async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -53,5 +53,43 @@ describe('ticker', () => {
     await consumer.close();
     const [info] = await getQueueInfo(db.pool, 'wake');
     expect(Number(info!.lastTickId)).toBeGreaterThan(0);
+  });
+
+  it('goes on ticking and maintaining the other queues when one queue fails, and counts the failures', async () => {
+    await createQueue(db.pool, 'healthy', { config: { ticker_max_lag: 10, rotation_period: 1 } });
+    await createQueue(db.pool, 'damaged', { config: { ticker_max_lag: 10 } });
+    const { rows } = await db.pool.query(`SELECT queue_event_seq::text AS seq FROM pgferry.queue WHERE queue_name = 'damaged'`);
+    await db.pool.query(`DROP SEQUENCE ${rows[0].seq}`);
+    // And a rotation period that overflows timestamps (as before its CHECK constraint existed).
+    await db.pool.query(`ALTER TABLE pgferry.queue DROP CONSTRAINT queue_rotation_period_range`);
+    await db.pool.query(`UPDATE pgferry.queue SET queue_rotation_period = '300000 years' WHERE queue_name = 'damaged'`);
+    try {
+      const failures: QueueFailure[] = [];
+      const t = new Ticker({ connectionString: db.url }, { tickIntervalMs: 20, maintIntervalMs: 50, onQueueError: (f) => failures.push(f) }).start();
+      tickers.push(t);
+      const before = Number((await getQueueInfo(db.pool, 'healthy'))[0]!.lastTickId);
+      await new Producer(db.pool, { queue: 'healthy' }).insert('e', { n: 1 });
+      await until(async () => Number((await getQueueInfo(db.pool, 'healthy'))[0]!.lastTickId) > before, 'a tick of the healthy queue');
+      await until(() => t.stats.rotations > 0, 'a rotation of the healthy queue');
+      await until(() => failures.some((f) => f.operation === 'pgferry.maint_rotate_tables_step1'), 'a maintenance failure');
+      expect(failures.find((f) => f.operation === 'ticker')).toMatchObject({ queue: 'damaged', error: expect.stringMatching(/queue "damaged" is damaged/) });
+      expect(failures.every((f) => f.queue === 'damaged')).toBe(true);
+      expect(t.stats.errors).toBe(0); // the connection was never given up
+      expect([...t.stats.queueErrors.values()].find((e) => e.operation === 'ticker')!.count).toBeGreaterThan(0);
+
+      // The same by hand: the failure is returned, the other queues' operations are done.
+      await db.pool.query(`SELECT pgferry.set_queue_config('healthy', 'rotation_period', '1 hour')`);
+      const m = await runMaintenance(db.pool);
+      expect(m.failures).toEqual([
+        { queue: 'damaged', operation: 'pgferry.maint_rotate_tables_step1', error: 'timestamp out of range' },
+      ]);
+      const [info] = await getQueueInfo(db.pool, 'damaged');
+      expect(info!.statusError).toMatch(/event id sequence .* is missing/);
+    } finally {
+      await Promise.all(tickers.splice(0).map((x) => x.stop()));
+      await db.pool.query(`DELETE FROM pgferry.queue WHERE queue_name = 'damaged'`);
+      await db.pool.query(`ALTER TABLE pgferry.queue ADD CONSTRAINT queue_rotation_period_range
+        CHECK (queue_rotation_period BETWEEN interval '1 millisecond' AND interval '1 year')`);
+    }
   });
 });

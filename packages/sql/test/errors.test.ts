@@ -35,6 +35,7 @@ describe('bad input', () => {
     await insertEvent(db.pool, 'q', 't', 'x');
     await tick(db.pool, 'q');
     const batch = (await nextBatch(db.pool, 'q', 'c'))!;
+    const inBatch = (await rows<{ ev_id: string }>(db.pool, 'SELECT ev_id FROM pgferry.get_batch_events($1)', [batch]))[0]!.ev_id;
     const before = await state(db.pool);
 
     const cases: [string, unknown[], string, RegExp][] = [
@@ -83,6 +84,14 @@ describe('bad input', () => {
       ["SELECT pgferry.event_retry($1, ARRAY[1]::bigint[], '-1 second')", [batch], 'PF003', /invalid retry delay: -00:00:01/],
       ['SELECT pgferry.event_retry($1, ARRAY[1]::bigint[], NULL)', [batch], 'PF003', /invalid retry delay: NULL/],
       ['SELECT pgferry.event_dead($1, ARRAY[1]::bigint[], $2)', [987654, 'r'], 'PF005', /batch 987654 is not open/],
+      ["SELECT pgferry.event_retry($1, ARRAY[1]::bigint[], '1 year 1 day')", [batch], 'PF003', /invalid retry delay: 1 year 1 day/],
+      // ids that are not events of the batch: named, and the events that are untouched
+      ["SELECT pgferry.event_retry($1, $2::bigint[], '1 second')", [batch, [inBatch, 999999, 888888]], 'PF003', new RegExp(`event id\\(s\\) 888888, 999999 not in batch ${batch}`)],
+      ['SELECT pgferry.event_retry($1::bigint, $2::bigint, 10)', [batch, 999999], 'PF003', /event id\(s\) 999999 not in batch/],
+      ['SELECT pgferry.event_dead($1, $2::bigint[], $3)', [batch, [inBatch, 999999], 'r'], 'PF003', /event id\(s\) 999999 not in batch/],
+      ["SELECT pgferry.event_retry($1, ARRAY[NULL]::bigint[], '1 second')", [batch], 'PF003', /event ids for batch \d+ must not be NULL/],
+      ['SELECT pgferry.event_dead($1, NULL, $2)', [batch, 'r'], 'PF003', /event ids for batch \d+ must not be NULL: NULL/],
+      ["SELECT pgferry.dead_letter_purge($1, NULL, '-1 day')", ['q'], 'PF003', /dead_letter_purge on queue "q": invalid age -1 days/],
       // settings
       ['SELECT pgferry.set_queue_config($1, $2, $3)', ['q', 'bogus', '1'], 'PF003', /unknown setting "bogus" for queue "q"/],
       ['SELECT pgferry.set_queue_config($1, $2, $3)', ['q', null, '1'], 'PF003', /unknown setting "<NULL>" for queue "q"/],

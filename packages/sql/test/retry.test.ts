@@ -137,4 +137,35 @@ describe('retry and dead letters', () => {
     expect(await value<number>(db.pool, 'SELECT pgferry.dead_letter_purge($1)', [Q2])).toBe(1);
     expect(await rows(db.pool, 'SELECT * FROM pgferry.dead_letter_list($1)', [Q2])).toEqual([]);
   });
+
+  it('dead-letters an event once per consumer however often it is asked, and replays it once', async () => {
+    const Q3 = 'dead-twice';
+    await createQueue(db.pool, Q3);
+    await register(db.pool, Q3, 'a');
+    for (const d of ['bad', 'worse']) await insertEvent(db.pool, Q3, 't', d);
+    await tick(db.pool, Q3);
+    const batch = (await nextBatch(db.pool, Q3, 'a'))!;
+    const ids = Object.fromEntries((await batchEvents(db.pool, batch)).map((e) => [e.ev_data, e.ev_id]));
+    const dead = (evs: string[], reason: string) =>
+      value<number>(db.pool, 'SELECT pgferry.event_dead($1, $2, $3)', [batch, evs, reason]);
+    expect(await dead([ids.bad!], 'first')).toBe(1);
+    expect(await dead([ids.bad!, ids.bad!], 'again')).toBe(1);
+    // Retried first, then dead-lettered: dead wins, the event does not come back as well.
+    expect(await value<number>(db.pool, `SELECT pgferry.event_retry($1, $2::bigint[], interval '0')`, [batch, [ids.worse]])).toBe(1);
+    expect(await dead([ids.worse!, ids.bad!], 'third')).toBe(2);
+    expect(await finishBatch(db.pool, batch)).toBe(1);
+    expect(await value<string>(db.pool, `SELECT retry_pending FROM pgferry.get_consumer_info($1, 'a')`, [Q3])).toBe('0');
+    expect(
+      await rows(db.pool, 'SELECT ev_data, dl_reason FROM pgferry.dead_letter_list($1) ORDER BY ev_data', [Q3]),
+    ).toEqual([
+      { ev_data: 'bad', dl_reason: 'first' },
+      { ev_data: 'worse', dl_reason: 'third' },
+    ]);
+    // A negative age would mean "older than the future": refused, nothing purged.
+    await expectSqlError(db.pool.query(`SELECT pgferry.dead_letter_purge($1, NULL, '-1 day')`, [Q3]), 'PF003', /invalid age/);
+    expect(await value<number>(db.pool, `SELECT pgferry.dead_letter_replay($1, 'a')`, [Q3])).toBe(2);
+    await retryDue();
+    await tick(db.pool, Q3);
+    expect(dataOf(await drain(db.pool, Q3, 'a'))).toEqual(['bad', 'worse']);
+  });
 });

@@ -11,6 +11,7 @@ import {
   type QueueInfo,
 } from '../admin.js';
 import { InvalidStateError } from '@pgferry/sql';
+import { inTransaction, withClient } from '../db.js';
 import { formatDuration, renderPairs } from './format.js';
 import { action, examples, parseInteger, CliError, EXIT } from './options.js';
 import { consumerColumns } from './consumer.js';
@@ -44,8 +45,18 @@ export const queueColumns: Column<QueueInfo>[] = [
   { header: 'ROTATED', value: (q) => `${formatDuration((Date.now() - q.switchTime.getTime()) / 1000)} ago`, align: 'right' },
   { header: 'RETRY', value: (q) => q.retryPending },
   { header: 'DEAD', value: (q) => q.deadLetters },
-  { header: 'ROTATION BLOCKED BY', value: (q) => q.rotationBlockedBy },
+  { header: 'ROTATION BLOCKED BY', value: (q) => rotationBlockedBy(q) },
 ];
+
+/** The rotation blocker in a few words: "consumer: c", "snapshot: pid 123", "ticker", "nothing (not due)". */
+export function rotationBlockedBy(q: QueueInfo): string {
+  if (q.statusError) return `? (${q.statusError})`;
+  const b = q.rotationBlocker;
+  if (b.kind === null) return 'nothing (due)';
+  if (b.kind === 'not_due') return 'nothing (not due)';
+  // 'ticker' and 'maintenance' name themselves.
+  return !q.rotationBlockedBy || q.rotationBlockedBy === b.kind ? b.kind : `${b.kind}: ${q.rotationBlockedBy}`;
+}
 
 function configPairs(q: QueueInfo): [string, unknown][] {
   return [
@@ -89,9 +100,12 @@ export function queueCommands(program: Command): void {
       .action(
         action(async (ctx, name: string, settings: string[], opts: { tables: number }) => {
           const config = parseSettings(settings);
-          const rows = await ctx.rows(async (pool) => [
-            { queue: name, created: await createQueue(pool, name, { tables: opts.tables, config }) },
-          ]);
+          // One transaction: a refused setting leaves no queue behind.
+          const rows = await ctx.rows((pool) =>
+            withClient(pool, (c) =>
+              inTransaction(c, async () => [{ queue: name, created: await createQueue(c, name, { tables: opts.tables, config }) }]),
+            ),
+          );
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
           for (const r of rows) {
             ctx.say(`${r.database ? `${r.database}: ` : ''}queue "${name}" ${r.created ? 'created' : 'exists already'}`);
@@ -136,10 +150,16 @@ export function queueCommands(program: Command): void {
       .action(
         action(async (ctx, name: string, settings: string[]) => {
           const config = parseSettings(settings);
-          const rows = await ctx.rows(async (pool) => {
-            await setQueueConfig(pool, name, config);
-            return getQueueInfo(pool, name);
-          });
+          // The change and its read-back in one transaction: a command that reports an error
+          // has changed nothing.
+          const rows = await ctx.rows((pool) =>
+            withClient(pool, (c) =>
+              inTransaction(c, async () => {
+                await setQueueConfig(c, name, config);
+                return getQueueInfo(c, name);
+              }),
+            ),
+          );
           if (ctx.json) return ctx.printJson(ctx.multi ? rows.map((r) => ({ database: r.database, ...configJson(r) })) : configJson(rows[0]!));
           for (const r of rows) {
             if (r.database) ctx.say(`${r.database}:`);
@@ -189,7 +209,10 @@ export function queueCommands(program: Command): void {
                 ['ticker lag', formatDuration(q.tickerLagSeconds)],
                 ['event tables', `${q.ntables} (current: ${q.curTable})`],
                 ['last rotation', q.switchTime],
-                ['rotation blocked by', q.rotationBlockedBy ?? 'nothing'],
+                ['rotation blocked by', rotationBlockedBy(q)],
+                ...(q.rotationBlocker.detail ? ([['rotation', q.rotationBlocker.detail]] as [string, unknown][]) : []),
+                ...(q.rotationBlocker.hint ? ([['what to do', q.rotationBlocker.hint]] as [string, unknown][]) : []),
+                ...(q.statusError ? ([['status error', q.statusError]] as [string, unknown][]) : []),
                 ['retry pending', q.retryPending],
                 ['dead letters', q.deadLetters],
                 ...configPairs(q),

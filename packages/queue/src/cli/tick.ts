@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { forceTick, getQueueInfo, tick } from '../admin.js';
 import { runMaintenance } from '../ticker.js';
 import { withClient } from '../db.js';
-import { action, examples } from './options.js';
+import { action, examples, CliError } from './options.js';
 
 export function tickCommands(program: Command): void {
   examples(
@@ -42,9 +42,17 @@ export function tickCommands(program: Command): void {
         action(async (ctx) => {
           const rows = await ctx.rows(async (pool) => [await withClient(pool, (c) => runMaintenance(c))]);
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
+          let failed = 0;
           for (const r of rows) {
-            ctx.say(`${r.database ? `${r.database}: ` : ''}maintenance done: ${r.rotations} rotation step(s), ${r.retriesMoved} retried event(s) moved back`);
+            const where = r.database ? `${r.database}: ` : '';
+            ctx.say(`${where}maintenance done: ${r.rotations} rotation step(s), ${r.retriesMoved} retried event(s) moved back`);
+            for (const f of r.failures) {
+              failed++;
+              ctx.say(`${where}${f.operation} failed for queue ${f.queue === null ? '(all queues)' : JSON.stringify(f.queue)}: ${f.error}`);
+            }
           }
+          // The other queues were maintained; the exit code still says something failed.
+          if (failed > 0) throw new CliError(`${failed} maintenance operation(s) failed (the other queues were maintained)`);
         }),
       ),
     ['pgferry maint', 'pgferry maint --db postgres://db1/app --db postgres://db2/app'],

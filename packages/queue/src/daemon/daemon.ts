@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { Ticker } from '../ticker.js';
+import { Ticker, type QueueFailure } from '../ticker.js';
 import { createMetricsRegistry, serveMetrics, type MetricsServer } from '../metrics/server.js';
 import { registerQueueMetrics } from '../metrics/queue-metrics.js';
 import { registerTickerMetrics } from '../metrics/ticker-metrics.js';
@@ -26,6 +26,7 @@ class DatabaseRunner {
   private downSince: number | undefined;
   private lastError: string | undefined;
   private lastLogged = 0;
+  private readonly queueErrorsLogged = new Map<string, number>();
   private readonly watch: NodeJS.Timeout;
 
   constructor(
@@ -42,6 +43,7 @@ class DatabaseRunner {
       maintIntervalMs: config.maintIntervalMs,
       standbyIntervalMs: config.standbyIntervalMs,
       onError: (err) => this.onError(err),
+      onQueueError: (f) => this.onQueueError(f),
     });
     this.pool = new pg.Pool({ ...clientConfig, max: 1, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000 });
     this.pool.on('error', () => undefined);
@@ -67,6 +69,18 @@ class DatabaseRunner {
       this.log.warn(`still unavailable after ${since}s: ${err.message}`, { db: this.config.name });
     }
     this.lastError = err.message;
+  }
+
+  /** One queue's tick or maintenance failed (the others went on): at once, then once a minute. */
+  private onQueueError(f: QueueFailure): void {
+    const key = `${f.queue ?? ''}\u0000${f.operation}\u0000${f.error}`;
+    const now = Date.now();
+    if (now - (this.queueErrorsLogged.get(key) ?? 0) < 60_000) return;
+    this.queueErrorsLogged.set(key, now);
+    const what = f.operation === 'ticker' ? 'tick' : f.operation.replace(/^pgferry\./, '');
+    this.log.warn(`${what} failed for queue ${f.queue === null ? '(all queues)' : JSON.stringify(f.queue)}: ${f.error}; the other queues go on`, {
+      db: this.config.name,
+    });
   }
 
   private check(): void {

@@ -69,7 +69,7 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
   const queueLabels = ['database', 'queue'] as const;
   const consumerLabels = ['database', 'queue', 'consumer'] as const;
 
-  function queueGauge(name: string, help: string, value: (q: Q) => number): void {
+  function queueGauge(name: string, help: string, value: (q: Q) => number | null): void {
     new Gauge({
       name,
       help,
@@ -79,7 +79,11 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
         const snap = await snapshot();
         this.reset();
         for (const s of snap.sources) {
-          for (const q of s.queues) this.set({ database: s.name, queue: q.queueName }, value({ ...q, database: s.name }));
+          for (const q of s.queues) {
+            // A damaged queue's missing figures are left out (pgferry_queue_status_error says so).
+            const v = value({ ...q, database: s.name });
+            if (v !== null && Number.isFinite(v)) this.set({ database: s.name, queue: q.queueName }, v);
+          }
         }
       },
     });
@@ -136,7 +140,9 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
     async collect() {
       const snap = await snapshot();
       this.reset();
-      for (const s of snap.sources) for (const q of s.queues) this.inc({ database: s.name, queue: q.queueName }, q.eventSeq);
+      for (const s of snap.sources) {
+        for (const q of s.queues) if (q.statusError === null) this.inc({ database: s.name, queue: q.queueName }, q.eventSeq);
+      }
     },
   });
   queueGauge('pgferry_queue_events_not_ticked', 'Events inserted since the last tick (not in any batch yet)', (q) => q.eventsSinceTick);
@@ -157,7 +163,7 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
     },
   });
   queueGauge('pgferry_queue_ticker_lag_seconds', 'Seconds since the queue\'s last tick', (q) => q.tickerLagSeconds);
-  queueGauge('pgferry_queue_last_tick_id', 'Id of the queue\'s last tick', (q) => Number(q.lastTickId));
+  queueGauge('pgferry_queue_last_tick_id', 'Id of the queue\'s last tick', (q) => (q.lastTickId == null ? null : Number(q.lastTickId)));
   queueGauge('pgferry_queue_ticker_max_lag_seconds', 'ticker_max_lag setting', (q) => q.tickerMaxLagSeconds);
   queueGauge('pgferry_queue_ticker_idle_period_seconds', 'ticker_idle_period setting: an idle queue still ticks this often', (q) => q.tickerIdlePeriodSeconds);
   queueGauge('pgferry_queue_ticker_paused', '1 when the queue\'s ticker is paused or external', (q) => Number(q.tickerPaused || q.externalTicker));
@@ -178,11 +184,33 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
       this.reset();
       for (const s of snap.sources) {
         for (const q of s.queues) {
-          if (q.rotationBlockedBy) this.set({ database: s.name, queue: q.queueName, consumer: q.rotationBlockedBy }, 1);
+          if (q.rotationBlocker.kind === 'consumer' && q.rotationBlockedBy) {
+            this.set({ database: s.name, queue: q.queueName, consumer: q.rotationBlockedBy }, 1);
+          }
         }
       }
     },
   });
+  new Gauge({
+    name: 'pgferry_queue_rotation_blocker_seconds',
+    help:
+      'Rotation is overdue and held back by this kind of blocker, for this many seconds (snapshot, transaction, lock: ' +
+      'a session, see `pgferry queue status`; consumer: a consumer behind the last switch; maintenance, ticker: not running)',
+    labelNames: ['database', 'queue', 'kind'],
+    registers: [registry],
+    async collect() {
+      const snap = await snapshot();
+      this.reset();
+      for (const s of snap.sources) {
+        for (const q of s.queues) {
+          const b = q.rotationBlocker;
+          if (b.kind === null || b.kind === 'not_due') continue;
+          this.set({ database: s.name, queue: q.queueName, kind: b.kind }, b.ageSeconds ?? 0);
+        }
+      }
+    },
+  });
+  queueGauge('pgferry_queue_status_error', '1 when some of the queue\'s figures could not be read (a damaged queue; see `pgferry queue status`)', (q) => Number(q.statusError !== null));
 
   consumerGauge('pgferry_consumer_lag_seconds', 'Seconds between now and the consumer\'s position tick', (c) => c.lagSeconds);
   consumerGauge('pgferry_consumer_pending_events', 'Events inserted after the consumer\'s position (an estimate)', (c) => c.pendingEvents);

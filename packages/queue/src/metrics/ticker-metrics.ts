@@ -36,4 +36,18 @@ export function registerTickerMetrics(registry: Registry, sources: () => TickerS
   counter('pgferry_ticker_rotations_total', 'Event-table rotation steps done by this process', (t) => t.stats.rotations);
   counter('pgferry_ticker_retries_moved_total', 'Retried events moved back into their queue', (t) => t.stats.retriesMoved);
   counter('pgferry_ticker_errors_total', 'Ticker errors (lost or refused connections included)', (t) => t.stats.errors);
+  new Counter({
+    name: 'pgferry_ticker_queue_errors_total',
+    help: "Failures of one queue's tick or maintenance operation (the other queues went on; see the daemon's log)",
+    labelNames: ['database', 'queue', 'operation'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sources()) {
+        for (const e of s.ticker.stats.queueErrors.values()) {
+          this.inc({ database: s.database, queue: e.queue ?? '', operation: e.operation }, e.count);
+        }
+      }
+    },
+  });
 }

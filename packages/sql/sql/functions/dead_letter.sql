@@ -35,15 +35,20 @@ BEGIN
     RETURNING d.*)
   INSERT INTO pgferry.retry_queue (ev_retry_after, ev_queue, ev_owner, ev_id, ev_time, ev_txid, ev_retry,
                                    ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)
-  SELECT now(), s.sub_queue, s.sub_id, m.ev_id, m.ev_time, m.ev_txid, 0, m.ev_type, m.ev_data,
-         m.ev_extra1, m.ev_extra2, m.ev_extra3, m.ev_extra4
+  -- One row per event even if an older install dead-lettered it twice (ON CONFLICT DO
+  -- UPDATE cannot touch a row twice in one statement).
+  SELECT DISTINCT ON (m.ev_id) pg_catalog.now(), s.sub_queue, s.sub_id, m.ev_id, m.ev_time, m.ev_txid, 0, m.ev_type,
+         m.ev_data, m.ev_extra1, m.ev_extra2, m.ev_extra3, m.ev_extra4
     FROM moved m
-  ON CONFLICT (ev_owner, ev_id) DO UPDATE SET ev_retry_after = now(), ev_retry = 0;
+   ORDER BY m.ev_id, m.dl_id DESC
+  ON CONFLICT (ev_owner, ev_id) DO UPDATE SET ev_retry_after = pg_catalog.now(), ev_retry = 0;
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
 END $$;
 
--- Delete dead letters of a queue (of one consumer, or older than an age). Returns how many.
+-- Delete dead letters of a queue (of one consumer, or older than an age; both NULL: all of
+-- the queue's). A negative age is refused (it would mean "older than the future": all).
+-- Returns how many.
 CREATE OR REPLACE FUNCTION pgferry.dead_letter_purge(i_queue_name text, i_consumer_name text DEFAULT NULL,
                                                      i_older_than interval DEFAULT NULL)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -52,11 +57,16 @@ DECLARE
   v_count int;
 BEGIN
   q := pgferry._queue(i_queue_name);
+  IF i_older_than < interval '0' THEN
+    RAISE EXCEPTION 'dead_letter_purge on queue "%": invalid age %', i_queue_name, i_older_than
+      USING ERRCODE = 'PF003',
+            HINT = 'Give a positive interval (''7 days''), or NULL for every dead letter of the queue (or of the consumer).';
+  END IF;
   DELETE FROM pgferry.dead_letter d
    USING pgferry.consumer c
    WHERE c.co_id = d.dl_consumer AND d.dl_queue = q.queue_id
      AND (i_consumer_name IS NULL OR c.co_name = i_consumer_name)
-     AND (i_older_than IS NULL OR d.dl_time < now() - i_older_than);
+     AND (i_older_than IS NULL OR d.dl_time < pg_catalog.now() - i_older_than);
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
 END $$;

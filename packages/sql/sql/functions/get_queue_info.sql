@@ -1,5 +1,10 @@
 -- Queue status (all queues, or one): settings, current table, rotation state, ticker lag,
--- events since the last tick, and the consumer blocking rotation, if any.
+-- events since the last tick, and what keeps the queue from rotating (see
+-- _rotation_blocker): rotation_blocked_by names it (a consumer, 'pid N', ...) once the
+-- rotation period has passed; rotation_blocker_kind says what it is ('not_due' before), with
+-- the session's pid, how long it has been in the way, a sentence and a hint to act on.
+-- A queue whose figures cannot be read (a damaged queue) is still listed, with the error in
+-- status_error: one bad queue never hides the others.
 CREATE OR REPLACE FUNCTION pgferry.get_queue_info(
   i_queue_name text DEFAULT NULL,
   OUT queue_name text, OUT queue_ntables int, OUT queue_cur_table int,
@@ -8,18 +13,20 @@ CREATE OR REPLACE FUNCTION pgferry.get_queue_info(
   OUT queue_ticker_paused boolean, OUT queue_external_ticker boolean, OUT queue_disable_insert boolean,
   OUT queue_max_retries int, OUT ticker_lag interval, OUT last_tick_id bigint, OUT event_seq bigint,
   OUT ev_new bigint, OUT consumers int, OUT retry_pending bigint, OUT dead_letters bigint,
-  OUT rotation_blocked_by text)
+  OUT rotation_blocked_by text, OUT rotation_blocker_kind text, OUT rotation_blocker_pid int,
+  OUT rotation_blocker_age interval, OUT rotation_blocker_detail text, OUT rotation_blocker_hint text,
+  OUT status_error text)
 RETURNS SETOF record LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   q pgferry.queue;
   t pgferry.tick;
+  b record;
 BEGIN
   IF i_queue_name IS NOT NULL THEN
     PERFORM pgferry._queue(i_queue_name);
   END IF;
   FOR q IN SELECT * FROM pgferry.queue
             WHERE i_queue_name IS NULL OR pgferry.queue.queue_name = i_queue_name ORDER BY queue_name LOOP
-    SELECT * INTO t FROM pgferry.tick WHERE tick_queue = q.queue_id ORDER BY tick_id DESC LIMIT 1;
     queue_name := q.queue_name;
     queue_ntables := q.queue_ntables;
     queue_cur_table := q.queue_cur_table;
@@ -32,15 +39,33 @@ BEGIN
     queue_external_ticker := q.queue_external_ticker;
     queue_disable_insert := q.queue_disable_insert;
     queue_max_retries := q.queue_max_retries;
-    ticker_lag := now() - t.tick_time;
-    last_tick_id := t.tick_id;
-    event_seq := pgferry._event_seq_value(q.queue_event_seq);
-    ev_new := event_seq - t.tick_event_seq;
-    SELECT count(*) INTO consumers FROM pgferry.subscription s WHERE s.sub_queue = q.queue_id AND s.sub_parent IS NULL;
-    SELECT count(*) INTO retry_pending FROM pgferry.retry_queue r WHERE r.ev_queue = q.queue_id;
-    SELECT count(*) INTO dead_letters FROM pgferry.dead_letter d WHERE d.dl_queue = q.queue_id;
-    rotation_blocked_by := CASE WHEN now() >= q.queue_switch_time + q.queue_rotation_period
-                                THEN pgferry._rotation_blocked_by(q) END;
+    ticker_lag := NULL; last_tick_id := NULL; event_seq := NULL; ev_new := NULL;
+    consumers := NULL; retry_pending := NULL; dead_letters := NULL;
+    rotation_blocked_by := NULL; rotation_blocker_kind := NULL; rotation_blocker_pid := NULL;
+    rotation_blocker_age := NULL; rotation_blocker_detail := NULL; rotation_blocker_hint := NULL;
+    status_error := NULL;
+    BEGIN
+      SELECT * INTO t FROM pgferry.tick WHERE tick_queue = q.queue_id ORDER BY tick_id DESC LIMIT 1;
+      ticker_lag := pg_catalog.now() - t.tick_time;
+      last_tick_id := t.tick_id;
+      SELECT pg_catalog.count(*) INTO consumers FROM pgferry.subscription s WHERE s.sub_queue = q.queue_id AND s.sub_parent IS NULL;
+      SELECT pg_catalog.count(*) INTO retry_pending FROM pgferry.retry_queue r WHERE r.ev_queue = q.queue_id;
+      SELECT pg_catalog.count(*) INTO dead_letters FROM pgferry.dead_letter d WHERE d.dl_queue = q.queue_id;
+      event_seq := pgferry._event_seq_value(q.queue_event_seq);
+      ev_new := event_seq - t.tick_event_seq;
+      IF event_seq IS NULL THEN
+        status_error := pg_catalog.format('the event id sequence (oid %s) is missing', q.queue_event_seq::oid);
+      END IF;
+      b := pgferry._rotation_blocker(q);
+      rotation_blocker_kind := b.kind;
+      rotation_blocked_by := CASE WHEN b.kind <> 'not_due' THEN b.blocked_by END;
+      rotation_blocker_pid := b.pid;
+      rotation_blocker_age := b.age;
+      rotation_blocker_detail := b.detail;
+      rotation_blocker_hint := b.hint;
+    EXCEPTION WHEN OTHERS THEN
+      status_error := coalesce(status_error || '; ', '') || SQLERRM;
+    END;
     RETURN NEXT;
   END LOOP;
 END $$;

@@ -16,7 +16,7 @@ BEGIN
     -- Neither the queue row nor the table is waited for: on any lock conflict (another
     -- rotation, a config change, a reader of the table) this rotation is skipped.
     SELECT * INTO q FROM pgferry.queue WHERE queue_name = i_queue_name FOR UPDATE NOWAIT;
-    IF q.queue_switch_step2 IS NULL OR now() < q.queue_switch_time + q.queue_rotation_period
+    IF q.queue_switch_step2 IS NULL OR pg_catalog.now() < q.queue_switch_time + q.queue_rotation_period
        OR pgferry._rotation_blocked_by(q) IS NOT NULL THEN
       RETURN 0;
     END IF;
@@ -29,18 +29,18 @@ BEGIN
       v_ntables := q.queue_ntables;
     END IF;
     v_next := (q.queue_cur_table + 1) % v_ntables;
-    v_table := format('pgferry.event_%s_%s', q.queue_id, v_next);
-    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', v_table);
+    v_table := pg_catalog.format('pgferry.event_%s_%s', q.queue_id, v_next);
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', v_table);
   EXCEPTION WHEN lock_not_available THEN
     RETURN 0;
   END;
-  EXECUTE format('TRUNCATE %s', v_table);
+  EXECUTE pg_catalog.format('TRUNCATE %s', v_table);
   UPDATE pgferry.queue
      SET queue_cur_table = v_next,
          queue_ntables = v_ntables,
          queue_ntables_next = CASE WHEN queue_ntables_next > v_ntables THEN queue_ntables_next END,
-         queue_switch_time = now(),
-         queue_switch_step1 = pg_current_xact_id(),
+         queue_switch_time = pg_catalog.now(),
+         queue_switch_step1 = pg_catalog.pg_current_xact_id(),
          queue_switch_step2 = NULL,
          -- The oldest table left now is the one after v_next: only txids from the switch
          -- that made it current on are still held. (A table just added holds nothing and
@@ -70,18 +70,18 @@ END $$;
 CREATE OR REPLACE FUNCTION pgferry.maint_rotate_tables_step2()
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  v_snap pg_snapshot := pg_current_snapshot();
-  v_xmax bigint := pg_snapshot_xmax(v_snap)::text::bigint;
+  v_snap pg_snapshot := pg_catalog.pg_current_snapshot();
+  v_xmax bigint := pg_catalog.pg_snapshot_xmax(v_snap)::text::bigint;
   v_oldest bigint;
   v_bound xid8;
   v_count int;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pgferry.queue WHERE queue_switch_step2 IS NULL
-                    AND pg_visible_in_snapshot(queue_switch_step1, v_snap)) THEN
+                    AND pg_catalog.pg_visible_in_snapshot(queue_switch_step1, v_snap)) THEN
     RETURN 0;  -- nothing to complete: no txid drawn
   END IF;
-  v_bound := pg_current_xact_id();
-  PERFORM pg_stat_clear_snapshot();  -- fresh activity data even in a longer transaction
+  v_bound := pg_catalog.pg_current_xact_id();
+  PERFORM pg_catalog.pg_stat_clear_snapshot();  -- fresh activity data even in a longer transaction
   -- A session that already has a txid below our xmax is harmless (that txid is below step
   -- 2 whatever it reads). xids there are 32-bit: widen them to the txid nearest our xmax.
   WITH a AS (
@@ -90,8 +90,8 @@ BEGIN
            v_xmax + ((backend_xid::text::bigint - v_xmax % 4294967296 + 6442450944) % 4294967296)
                   - 2147483648 AS xid8
       FROM pg_stat_activity
-     WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND pid <> pg_backend_pid()
+     WHERE datid = (SELECT oid FROM pg_database WHERE datname = pg_catalog.current_database())
+       AND pid <> pg_catalog.pg_backend_pid()
        AND backend_xmin IS NOT NULL
        -- NULL for other roles' sessions when we are not a superuser: those count too
        AND (backend_type IS NULL OR backend_type NOT IN ('walsender', 'autovacuum worker')))
@@ -100,7 +100,7 @@ BEGIN
      SET queue_switch_step2 = v_bound,
          queue_table_step2[queue_cur_table + 1] = v_bound
    WHERE queue_switch_step2 IS NULL
-     AND pg_visible_in_snapshot(queue_switch_step1, v_snap)
+     AND pg_catalog.pg_visible_in_snapshot(queue_switch_step1, v_snap)
      AND (v_oldest IS NULL OR v_oldest > queue_switch_step1::text::bigint);
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
