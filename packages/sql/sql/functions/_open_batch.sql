@@ -1,6 +1,6 @@
 -- The subscription that holds an open batch, or a clear error (PF005).
 CREATE OR REPLACE FUNCTION pgferry._open_batch(i_batch_id bigint)
-RETURNS pgferry.subscription LANGUAGE plpgsql STABLE AS $$
+RETURNS pgferry.subscription LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s pgferry.subscription;
 BEGIN
@@ -10,5 +10,6 @@ BEGIN
       USING ERRCODE = 'PF005',
             HINT = 'It was finished already, or taken over by another sub-consumer; get a new one with next_batch().';
   END IF;
+  PERFORM pgferry._check_consumer_access(s.sub_consumer);
   RETURN s;
 END $$;

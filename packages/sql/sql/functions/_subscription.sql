@@ -1,6 +1,6 @@
 -- The subscription of a consumer on a queue, locked FOR UPDATE, or a clear error (PF002).
 CREATE OR REPLACE FUNCTION pgferry._subscription(i_queue_name text, i_consumer_name text)
-RETURNS pgferry.subscription LANGUAGE plpgsql AS $$
+RETURNS pgferry.subscription LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s pgferry.subscription;
   q pgferry.queue;
@@ -15,5 +15,6 @@ BEGIN
       USING ERRCODE = 'PF002',
             HINT = 'Register it with pgferry.register_consumer(queue, consumer).';
   END IF;
+  PERFORM pgferry._check_consumer_access(s.sub_consumer);
   RETURN s;
 END $$;
