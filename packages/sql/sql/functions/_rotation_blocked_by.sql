@@ -1,7 +1,7 @@
 -- The consumer that keeps the queue from rotating (the one furthest behind the last
 -- switch), or NULL. An operator can unregister it to cut it loose.
 CREATE OR REPLACE FUNCTION pgferry._rotation_blocked_by(q pgferry.queue)
-RETURNS text LANGUAGE sql STABLE AS $$
+RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.co_name
     FROM pgferry.subscription s
     JOIN pgferry.consumer c ON c.co_id = s.sub_consumer
