@@ -174,6 +174,9 @@ interface Step {
   run: (c: pg.Client) => Promise<unknown>;
 }
 
+/** A clean superuser connection (search_path untouched), for what the test itself must do. */
+let admin: pg.Pool;
+
 const one = async <T = unknown>(c: pg.Client, text: string, params: unknown[] = []): Promise<T> => value<T>(c, text, params);
 
 /** An open batch of consumer "c" on queue "q", after an event and a tick. */
@@ -216,6 +219,17 @@ const ENTRY_POINTS: Step[] = [
   },
   { name: 'register_consumer', run: (c) => one(c, `SELECT pgferry.register_consumer('q', 'c')`) },
   { name: 'register_consumer (second)', run: (c) => one(c, `SELECT pgferry.register_consumer('q', 'c2')`) },
+  {
+    // Migration 004 once more, over existing queues and consumers, as an upgrade runs it.
+    name: 'upgrade (migration 004 over existing rows)',
+    run: async (c) => {
+      await admin.query(`
+        ALTER TABLE pgferry.queue DROP COLUMN queue_capture_only;
+        ALTER TABLE pgferry.consumer DROP COLUMN co_owner;
+        DELETE FROM pgferry.migration WHERE id = 4`);
+      expect((await install(c)).applied).toEqual([4]);
+    },
+  },
   { name: 'insert_event', run: (c) => one(c, `SELECT pgferry.insert_event('q', 't', 'one', 'x1', 'x2', 'x3', 'x4')`) },
   { name: 'insert_events', run: (c) => one(c, `SELECT pgferry.insert_events('q', ARRAY['t'], ARRAY['two', 'three'], ARRAY['a', 'b'])`) },
   { name: 'ticker(queue)', run: (c) => one(c, `SELECT pgferry.ticker('q')`) },
@@ -338,6 +352,7 @@ describe('search_path hijack', () => {
   let skipped = '';
 
   beforeAll(async () => {
+    admin = db.pool;
     await db.pool.query(`CREATE ROLE ${attacker} LOGIN NOSUPERUSER`);
     await db.pool.query(`CREATE SCHEMA evil AUTHORIZATION ${attacker}`);
     await db.pool.query(`GRANT USAGE ON SCHEMA evil TO PUBLIC`);
