@@ -7,7 +7,8 @@
 --                       recorded in consumer.co_owner); on its own consumers: take, read,
 --                       finish, retry and dead-letter batches, make them cooperative,
 --                       unregister them, replay their dead letters; status of every queue
---                       and consumer, dead_letter_list of every consumer
+--                       and consumer, dead_letter_list of every consumer; SELECT on
+--                       pgferry.event (to stream batch_event_sql() through a client cursor)
 --   pgferry_admin       everything, on every queue and consumer: queue administration,
 --                       ticker, maintenance, register_consumer_at (rewind or skip),
 --                       dead_letter_purge, insert_event(s) into capture-only queues
