@@ -41,7 +41,11 @@ export function bundleSql(): string {
   const parts: string[] = [
     '-- pgferry SQL layer: generated from packages/sql/sql by bundleSql(); do not edit.',
     'BEGIN;',
-    `SELECT pg_advisory_xact_lock(${INSTALL_LOCK_KEY});`,
+    // Everything below (migrations' defaults and checks, DO blocks, function signatures)
+    // resolves names through this path: a schema the installing role's search_path puts
+    // first (CREATE on public) cannot shadow a built-in function, operator or type.
+    'SET LOCAL search_path = pg_catalog, pg_temp;',
+    `SELECT pg_catalog.pg_advisory_xact_lock(${INSTALL_LOCK_KEY});`,
     'CREATE SCHEMA IF NOT EXISTS pgferry;',
     'CREATE TABLE IF NOT EXISTS pgferry.migration (id int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());',
   ];

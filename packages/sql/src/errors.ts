@@ -33,6 +33,10 @@ export class BatchNotFoundError extends PgferryError {
 export class InvalidStateError extends PgferryError {
   override name = 'InvalidStateError';
 }
+/** PF007: the session user may not do this (another role's consumer, a capture-only queue). */
+export class PermissionDeniedError extends PgferryError {
+  override name = 'PermissionDeniedError';
+}
 /** The pgferry schema is not installed in the database. */
 export class NotInstalledError extends PgferryError {
   override name = 'NotInstalledError';
@@ -44,6 +48,7 @@ const byCode: Record<string, new (m: string, o: { code?: string; hint?: string; 
   PF003: InvalidArgumentError,
   PF005: BatchNotFoundError,
   PF006: InvalidStateError,
+  PF007: PermissionDeniedError,
 };
 
 interface PgLikeError {

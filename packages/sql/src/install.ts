@@ -46,7 +46,7 @@ export async function uninstall(db: Queryable): Promise<void> {
 /** The installed version, or null when pgferry is not installed. */
 export async function installedVersion(db: Queryable): Promise<string | null> {
   const { rows } = await db.query<{ installed: boolean }>(
-    `SELECT to_regprocedure('pgferry.version()') IS NOT NULL AS installed`,
+    `SELECT pg_catalog.to_regprocedure('pgferry.version()') IS NOT NULL AS installed`,
   );
   if (!rows[0]?.installed) return null;
   const res = await db.query<{ version: string }>('SELECT pgferry.version() AS version');
@@ -60,7 +60,7 @@ export function knownMigrations(): number[] {
 
 async function appliedMigrations(db: Queryable): Promise<number[]> {
   const { rows } = await db.query<{ exists: boolean }>(
-    `SELECT to_regclass('pgferry.migration') IS NOT NULL AS exists`,
+    `SELECT pg_catalog.to_regclass('pgferry.migration') IS NOT NULL AS exists`,
   );
   if (!rows[0]?.exists) return [];
   const res = await db.query<{ id: number }>('SELECT id FROM pgferry.migration ORDER BY id');

@@ -65,7 +65,7 @@ describe('batch_event_sql', () => {
       await tick(db.pool, Q);
       // L1 and L2 are running at the end tick: filtered out by the end snapshot.
       let b = await takeBatch(db.pool, Q, 'c');
-      expect(b.sql).toMatch(/AND pg_catalog\.pg_visible_in_snapshot\(ev_txid, '[0-9:,]+'::pg_snapshot\)/);
+      expect(b.sql).toMatch(/AND pg_catalog\.pg_visible_in_snapshot\(ev_txid, '[0-9:,]+'::pg_catalog\.pg_snapshot\)/);
       expect(b.data).toEqual(a);
 
       await l1.c.query('COMMIT');
@@ -73,9 +73,9 @@ describe('batch_event_sql', () => {
       await tick(db.pool, Q);
       b = await takeBatch(db.pool, Q, 'c');
       // L1 finished more than the fold distance below the range: exact list, no widening.
-      expect(b.sql).toContain(`ev_txid = ANY ('{${l1.txid}}'::xid8[])`);
+      expect(b.sql).toContain(`ev_txid OPERATOR(pg_catalog.=) ANY ('{${l1.txid}}'::pg_catalog.xid8[])`);
       expect(b.sql).not.toContain('NOT pg_catalog.pg_visible_in_snapshot');
-      const lo = /ev_txid >= '(\d+)'::xid8/.exec(b.sql);
+      const lo = /ev_txid OPERATOR\(pg_catalog\.>=\) '(\d+)'::pg_catalog\.xid8/.exec(b.sql);
       expect(BigInt(lo![1]!) - BigInt(l1.txid)).toBeGreaterThan(100n);
       expect(b.data).toEqual(['L1', ...bb]); // ordered by ev_id: L1 was inserted first
 
@@ -130,8 +130,8 @@ describe('batch_event_sql', () => {
       b = await takeBatch(db.pool, Q, 'c');
       // L2 is a few txids below the range: folded (no list), with the start snapshot
       // excluding the short transactions of the previous batch that the wider range covers.
-      expect(b.sql).not.toContain('= ANY');
-      expect(b.sql).toContain(`ev_txid >= '${l2.txid}'::xid8`);
+      expect(b.sql).not.toContain('ev_txid OPERATOR(pg_catalog.=) ANY');
+      expect(b.sql).toContain(`ev_txid OPERATOR(pg_catalog.>=) '${l2.txid}'::pg_catalog.xid8`);
       expect(b.sql).toContain('NOT pg_catalog.pg_visible_in_snapshot');
       // L3 is still running at the end tick.
       expect(b.sql).toMatch(/AND pg_catalog\.pg_visible_in_snapshot\(ev_txid, /);
@@ -211,7 +211,7 @@ describe('batch_event_sql', () => {
         if (batch === null) break;
         batches++;
         const sql = await value<string>(db.pool, 'SELECT pgferry.batch_event_sql($1)', [batch]);
-        if (sql.includes('= ANY')) listForms++;
+        if (sql.includes('ev_txid OPERATOR(pg_catalog.=) ANY')) listForms++;
         const got = (await batchEvents(db.pool, batch)).map((e) => e.ev_id);
         const expected = (
           await rows<{ ev_id: string }>(

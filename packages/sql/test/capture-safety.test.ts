@@ -252,6 +252,14 @@ describe('capture safety', () => {
           '42501',
         );
       });
+      // Nor through insert_event: a queue carrying captured tables takes no events from writers.
+      await db.pool.query(`GRANT pgferry_writer TO ${app}`);
+      await asRole(app, async (c) => {
+        await expectSqlError(
+          c.query(`SELECT pgferry.insert_event('roles', 'I', '{"id":"9"}', 'public.other_data', '["9"]')`),
+          'PF007',
+        );
+      });
       await asRole(repl, async (c) => {
         await c.query(`SET pgferry.replica = on`);
         await c.query(`INSERT INTO app_data VALUES (3, 'replica: not captured')`);

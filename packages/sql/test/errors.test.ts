@@ -109,6 +109,10 @@ describe('bad input', () => {
       ['SELECT pgferry.set_queue_config($1, $2, $3)', ['q', 'disable_insert', ''], 'PF003', /invalid value for disable_insert/],
       // other arguments and states
       ["SELECT pgferry.insert_events($1, ARRAY['a','b'], ARRAY['1','2','3'])", ['q'], 'PF003', /insert_events into "q": 2 types for 3 events/],
+      // unnest() would pad the payloads with NULLs: phantom events
+      ["SELECT pgferry.insert_events($1, ARRAY['t'], ARRAY['1'], ARRAY['a','b','c'])", ['q'], 'PF003', /1 events; i_ev_extra1\.\.4 have 3, <NULL>, <NULL>, <NULL>/],
+      ["SELECT pgferry.insert_events($1, ARRAY['t'], ARRAY['1','2'], NULL, NULL, NULL, ARRAY['x'])", ['q'], 'PF003', /2 events; i_ev_extra1\.\.4 have <NULL>, <NULL>, <NULL>, 1/],
+      ["SELECT pgferry.insert_events($1, ARRAY['t'], ARRAY[]::text[], ARRAY['x'])", ['q'], 'PF003', /0 events; i_ev_extra1\.\.4 have 1/],
       ['SELECT pgferry.drop_queue($1)', ['q'], 'PF006', /queue "q" still has consumers: c/],
       ['SELECT pgferry.register_subconsumer($1, $2, $3)', ['q', 'c', 'w1'], 'PF006', /consumer "c" on queue "q" has an open batch/],
       ['SELECT pgferry.register_consumer_at($1, $2, $3)', ['q', 'c', 1], 'PF006', /consumer "c" on queue "q" has an open batch/],

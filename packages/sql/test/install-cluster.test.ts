@@ -27,7 +27,7 @@ describe('install into a fresh cluster', () => {
       for (const c of clients) {
         expect(
           await value<string>(c, `SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'pgferry\\_%'`),
-        ).toBe('pgferry_admin,pgferry_reader,pgferry_writer');
+        ).toBe('pgferry_admin,pgferry_reader,pgferry_replicator,pgferry_writer');
         expect(await value<boolean>(c, `SELECT has_function_privilege('pgferry_writer', 'pgferry.insert_event(text,text,text,text,text,text,text)', 'EXECUTE')`)).toBe(true);
       }
     } finally {

@@ -2,7 +2,7 @@
 -- snapshots grow together even with two tickers at once (a later tick with an older
 -- snapshot would deliver events twice).
 CREATE OR REPLACE FUNCTION pgferry._make_tick(q pgferry.queue, i_event_seq bigint)
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   v_tick bigint;
 BEGIN

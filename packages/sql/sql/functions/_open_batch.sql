@@ -1,7 +1,7 @@
 -- The subscription that holds an open batch, or a clear error (PF005). The batch is open
 -- while it is on its subscription's newest position row. Volatile: see _subscription_state.
 CREATE OR REPLACE FUNCTION pgferry._open_batch(i_batch_id bigint)
-RETURNS pgferry.subscription LANGUAGE plpgsql AS $$
+RETURNS pgferry.subscription LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s pgferry.subscription;
 BEGIN
@@ -14,5 +14,6 @@ BEGIN
       USING ERRCODE = 'PF005',
             HINT = 'It was finished already, or taken over by another sub-consumer; get a new one with next_batch().';
   END IF;
+  PERFORM pgferry._check_consumer_access(s.sub_consumer);
   RETURN s;
 END $$;

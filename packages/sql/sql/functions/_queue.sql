@@ -1,6 +1,6 @@
 -- The queue row by name, or a clear error (PF001).
 CREATE OR REPLACE FUNCTION pgferry._queue(i_queue_name text)
-RETURNS pgferry.queue LANGUAGE plpgsql STABLE AS $$
+RETURNS pgferry.queue LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   q pgferry.queue;
 BEGIN

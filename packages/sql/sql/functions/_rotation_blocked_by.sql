@@ -2,7 +2,7 @@
 -- one furthest behind it), or NULL. Rotation phase 1 asks this; status asks
 -- _rotation_blocker, which also names sessions, transactions and locks.
 CREATE OR REPLACE FUNCTION pgferry._rotation_blocked_by(q pgferry.queue)
-RETURNS text LANGUAGE sql STABLE AS $$
+RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT c.co_name
     FROM pgferry.subscription s
     JOIN pgferry.consumer c ON c.co_id = s.sub_consumer

@@ -2,9 +2,10 @@
 -- serializes every change of its position), or a clear error (PF002). The position is read
 -- after the lock, so it is the latest committed one.
 CREATE OR REPLACE FUNCTION pgferry._subscription(i_queue_name text, i_consumer_name text)
-RETURNS pgferry.subscription LANGUAGE plpgsql AS $$
+RETURNS pgferry.subscription LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   q pgferry.queue;
+  s pgferry.subscription;
   v_id int;
 BEGIN
   q := pgferry._queue(i_queue_name);
@@ -17,7 +18,9 @@ BEGIN
       USING ERRCODE = 'PF002',
             HINT = 'Register it with pgferry.register_consumer(queue, consumer).';
   END IF;
-  RETURN pgferry._subscription_state(v_id);
+  s := pgferry._subscription_state(v_id);
+  PERFORM pgferry._check_consumer_access(s.sub_consumer);
+  RETURN s;
 END $$;
 
 -- A subscription with its current position (the newest row of its position log). Every
@@ -26,7 +29,7 @@ END $$;
 -- told to retry. Volatile, so that in READ COMMITTED its statement takes its snapshot
 -- after the locks of the partitions it reads (a rotation in progress is waited for).
 CREATE OR REPLACE FUNCTION pgferry._subscription_state(i_sub_id int)
-RETURNS pgferry.subscription LANGUAGE plpgsql AS $$
+RETURNS pgferry.subscription LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s pgferry.subscription;
 BEGIN

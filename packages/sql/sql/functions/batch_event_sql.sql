@@ -63,23 +63,26 @@ BEGIN
     v_list := v_list[1:cardinality(v_list) - 1];
   END LOOP;
 
-  v_cond := format('ev_txid >= %L::xid8 AND ev_txid < %L::xid8', v_lo, v_hi);
+  -- The SQL runs in the consumer's session, under its search_path: every operator and type
+  -- in it is schema-qualified.
+  v_cond := format('ev_txid OPERATOR(pg_catalog.>=) %L::pg_catalog.xid8 AND ev_txid OPERATOR(pg_catalog.<) %L::pg_catalog.xid8', v_lo, v_hi);
   IF v_lo < pg_snapshot_xmax(s1)::text::bigint THEN
     -- Folded: the range now also covers txids already visible at the start tick.
-    v_cond := v_cond || format(' AND NOT pg_catalog.pg_visible_in_snapshot(ev_txid, %L::pg_snapshot)', s1);
+    v_cond := v_cond || format(' AND NOT pg_catalog.pg_visible_in_snapshot(ev_txid, %L::pg_catalog.pg_snapshot)', s1);
   END IF;
   IF EXISTS (SELECT 1 FROM pg_snapshot_xip(s2) AS x WHERE x::text::bigint >= v_lo) THEN
     -- Transactions still running at the end tick belong to a later batch.
-    v_cond := v_cond || format(' AND pg_catalog.pg_visible_in_snapshot(ev_txid, %L::pg_snapshot)', s2);
+    v_cond := v_cond || format(' AND pg_catalog.pg_visible_in_snapshot(ev_txid, %L::pg_catalog.pg_snapshot)', s2);
   END IF;
   IF cardinality(v_list) > 0 THEN
-    v_cond := format('(%s) OR ev_txid = ANY (%L::xid8[])', v_cond, v_list::text);
+    v_cond := format('(%s) OR ev_txid OPERATOR(pg_catalog.=) ANY (%L::pg_catalog.xid8[])', v_cond, v_list::text);
   END IF;
 
   RETURN format(
     'SELECT ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4'
     ' FROM pgferry.event'
-    ' WHERE ev_queue = %s AND ev_tbl IN (%s) AND (ev_owner IS NULL OR ev_owner = %s) AND (%s)'
+    ' WHERE ev_queue OPERATOR(pg_catalog.=) %s AND ev_tbl OPERATOR(pg_catalog.=) ANY (%L::pg_catalog.int4[])'
+    ' AND (ev_owner IS NULL OR ev_owner OPERATOR(pg_catalog.=) %s) AND (%s)'
     ' ORDER BY ev_id',
-    q.queue_id, array_to_string(v_tables, ', '), coalesce(s.sub_parent, s.sub_id), v_cond);
+    q.queue_id, v_tables::text, coalesce(s.sub_parent, s.sub_id), v_cond);
 END $$;

@@ -99,6 +99,9 @@ BEGIN
   VALUES (q.queue_id, i_oid, v_name, v_keys, v_ignore, i_filter, i_mode)
   RETURNING * INTO ct;
   PERFORM pgferry._capture_install(ct);
+  -- Its row events are applied to replicas: from now on only capture triggers and
+  -- pgferry_admin may put events into this queue (insert_event refuses writers, PF007).
+  UPDATE pgferry.queue SET queue_capture_only = true WHERE queue_id = q.queue_id AND NOT queue_capture_only;
 
   IF i_mode = 'statement' THEN
     EXECUTE format('CREATE TRIGGER pgferry_capture_%s_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS pgferry_new'

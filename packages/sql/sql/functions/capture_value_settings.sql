@@ -4,7 +4,7 @@
 -- capture triggers pin these, so an image does not depend on the writer's session, and
 -- whoever reads or writes values as text for replication (the copy, the apply) uses the same.
 CREATE OR REPLACE FUNCTION pgferry.capture_value_settings(OUT name text, OUT setting text)
-RETURNS SETOF record LANGUAGE sql IMMUTABLE AS $$
+RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
   VALUES ('DateStyle', 'ISO, MDY'),
          ('IntervalStyle', 'postgres'),
          ('TimeZone', 'UTC'),

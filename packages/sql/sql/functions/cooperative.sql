@@ -70,6 +70,7 @@ BEGIN
           OR NOT EXISTS (SELECT 1 FROM pgferry.subscription
                           WHERE sub_parent = p.sub_id AND sub_batch IS NOT NULL
                             AND sub_active < now() - i_dead_interval)) THEN
+    PERFORM pgferry._check_consumer_access(s.sub_consumer);
     IF s.sub_active < now() - interval '10 seconds' THEN
       PERFORM pgferry._touch_subscription(s.sub_id);
     END IF;

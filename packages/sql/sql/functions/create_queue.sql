@@ -28,7 +28,6 @@ BEGIN
   FOR i IN 0 .. i_ntables - 1 LOOP
     EXECUTE format('CREATE TABLE %s_%s PARTITION OF %s FOR VALUES IN (%s)', v_part, i, v_part, i);
   END LOOP;
-  PERFORM pgferry._grant_queue_objects(v_id);
 
   INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq)
   VALUES (v_id, nextval('pgferry.tick_id_seq'), 0);

@@ -16,6 +16,7 @@ BEGIN
   IF FOUND AND s.sub_batch IS NULL
      AND NOT EXISTS (SELECT 1 FROM pgferry.subscription_reg WHERE sub_parent = s.sub_id)
      AND NOT EXISTS (SELECT 1 FROM pgferry.tick WHERE tick_queue = s.sub_queue AND tick_id > s.sub_last_tick) THEN
+    PERFORM pgferry._check_consumer_access(s.sub_consumer);
     IF s.sub_active < now() - interval '10 seconds' THEN
       PERFORM pgferry._touch_subscription(s.sub_id);
     END IF;

@@ -10,6 +10,7 @@ BEGIN
   PERFORM pgferry._check_name('consumer', i_consumer_name);
   q := pgferry._queue(i_queue_name);
   v_co := pgferry._consumer_id(i_consumer_name);
+  PERFORM pgferry._check_consumer_access(v_co);
   IF EXISTS (SELECT 1 FROM pgferry.subscription WHERE sub_queue = q.queue_id AND sub_consumer = v_co) THEN
     RETURN 0;
   END IF;
