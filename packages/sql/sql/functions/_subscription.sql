@@ -45,7 +45,7 @@ END $$;
 -- Record a subscription's new position: one row appended to the position log (never an
 -- UPDATE: see migration 006). The caller holds the registration row's lock.
 CREATE OR REPLACE FUNCTION pgferry._set_position(s pgferry.subscription)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
   INSERT INTO pgferry.subscription_pos (sp_sub, sp_last_tick, sp_next_tick, sp_batch, sp_batch_start, sp_active)
   VALUES (s.sub_id, s.sub_last_tick, s.sub_next_tick, s.sub_batch, s.sub_batch_start, s.sub_active)
 $$;
@@ -53,7 +53,7 @@ $$;
 -- Register a subscription at a tick (NULL: an idle sub-consumer). Returns 1, or 0 if it
 -- was registered already (its position is kept).
 CREATE OR REPLACE FUNCTION pgferry._subscribe(i_queue int, i_consumer int, i_parent int, i_tick bigint)
-RETURNS int LANGUAGE plpgsql AS $$
+RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   v_id int;
 BEGIN
@@ -72,7 +72,7 @@ END $$;
 -- the registration locked so that it cannot overtake a concurrent change of the position.
 -- Skipped when someone else holds the lock (that one records activity itself).
 CREATE OR REPLACE FUNCTION pgferry._touch_subscription(i_sub_id int)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s pgferry.subscription;
 BEGIN
@@ -90,7 +90,7 @@ END $$;
 -- The view is read-only but for DELETE (unregister): removing the registration is enough,
 -- its log rows go with the next rotations.
 CREATE OR REPLACE FUNCTION pgferry._subscription_delete()
-RETURNS trigger LANGUAGE plpgsql AS $$
+RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   DELETE FROM pgferry.subscription_reg WHERE sub_id = OLD.sub_id;
   IF NOT FOUND THEN

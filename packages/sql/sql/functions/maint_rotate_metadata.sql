@@ -38,7 +38,7 @@ END $$;
 -- least i_period old. The generation (a sequence: writers see it at once, whatever their
 -- snapshot) is the switch time in seconds * 3 + the partition.
 CREATE OR REPLACE FUNCTION pgferry._advance_generation(i_seq regclass, i_table regclass, i_period interval)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   v_gen bigint;
   v_cur smallint;
@@ -75,7 +75,7 @@ END $$;
 -- (whose FOR UPDATE of the queue row conflicts): those decide from positions and ticks,
 -- which a statement whose snapshot predates a TRUNCATE would see missing.
 CREATE OR REPLACE FUNCTION pgferry._lock_nowait(i_table text, i_mode text DEFAULT 'ACCESS EXCLUSIVE')
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', i_table, i_mode);
   RETURN true;

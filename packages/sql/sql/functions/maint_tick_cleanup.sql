@@ -24,7 +24,7 @@ END $$;
 -- older), or the oldest permitted rewind (its events are all still held), whichever is
 -- older. Every tick from there on is needed, none before: tick snapshots grow with tick ids.
 CREATE OR REPLACE FUNCTION pgferry._tick_cuts(OUT queue_id int, OUT cut bigint)
-RETURNS SETOF record LANGUAGE sql STABLE AS $$
+RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT q.queue_id,
          least((SELECT min(s.sub_last_tick) FROM pgferry.subscription s WHERE s.sub_queue = q.queue_id),
                (SELECT max(x.tick_id) FROM pgferry.tick x WHERE x.tick_queue = q.queue_id),
@@ -37,7 +37,7 @@ $$;
 -- How many ticks (of one queue, or all; in one partition, or all) are no longer needed:
 -- an index range per queue, cheap when there are none.
 CREATE OR REPLACE FUNCTION pgferry._ticks_below_cut(i_queue int, i_part smallint)
-RETURNS bigint LANGUAGE sql STABLE AS $$
+RETURNS bigint LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(sum((SELECT count(*) FROM pgferry.tick t
                         WHERE t.tick_queue = c.queue_id AND t.tick_id < c.cut
                           AND (i_part IS NULL OR t.tick_part = i_part))), 0)::bigint
@@ -46,7 +46,7 @@ RETURNS bigint LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION pgferry._compact_ticks()
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   c_copy_max constant bigint := 1000;
   v_cur smallint;

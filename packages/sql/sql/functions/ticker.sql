@@ -3,7 +3,7 @@
 -- ticker_idle_period elapsed. A queue whose event counter cannot be read (i_seq NULL) is due:
 -- ticker() then says what is wrong with it.
 CREATE OR REPLACE FUNCTION pgferry._tick_due(q pgferry.queue, i_last_seq bigint, i_last_time timestamptz, i_seq bigint)
-RETURNS boolean LANGUAGE sql STABLE AS $$
+RETURNS boolean LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT i_last_seq IS NULL OR i_seq IS NULL
       OR i_seq - i_last_seq >= q.queue_ticker_max_count
       OR (i_seq > i_last_seq AND pg_catalog.now() - i_last_time >= q.queue_ticker_max_lag)
