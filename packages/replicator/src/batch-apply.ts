@@ -29,6 +29,8 @@ export interface BatchApplyOptions {
   route: (ev: RawEvent) => SubscribedTable | undefined;
   fetchSize?: number;
   maxKeys?: number;
+  /** Longest wait for one fetch from the provider (ms): see streamBatchEvents. */
+  readTimeoutMs?: number;
 }
 
 export async function applyBatch(o: BatchApplyOptions): Promise<BatchApplyResult> {
@@ -66,7 +68,7 @@ export async function applyBatch(o: BatchApplyOptions): Promise<BatchApplyResult
   let broken: Error | undefined;
   try {
     await pc.query('BEGIN');
-    for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000)) {
+    for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000, { readTimeoutMs: o.readTimeoutMs })) {
       for (const ev of chunk) {
         result.events++;
         const t = o.route(ev);
