@@ -60,8 +60,10 @@ export function isConnectionError(err: unknown): boolean {
   const code = e.code ?? (e.cause as { code?: string } | undefined)?.code;
   if (code && /^(08|57P0[123])/.test(code)) return true;
   if (code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND'].includes(code)) return true;
-  return /Connection terminated|connection is closed|Client has encountered a connection error|not queryable|timeout exceeded when trying to connect|Query read timeout/i.test(
-    e.message,
+  return (
+    /Connection terminated|connection is closed|Client has encountered a connection error|not queryable|timeout exceeded when trying to connect|Query read timeout|^timeout expired$/i.test(
+      e.message,
+    ) || (e.cause !== err && isConnectionError(e.cause))
   );
 }
 

@@ -110,6 +110,19 @@ export function createSubscriberPool(c: ConnectionConfig, max = 5, timeouts?: Co
   return createPool(config, max, timeouts);
 }
 
+/** True when `p` settled within `ms` (its outcome is ignored). */
+export async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const done = p.then(
+    () => true,
+    () => true,
+  );
+  const r = await Promise.race([done, timeout]);
+  clearTimeout(timer);
+  return r;
+}
+
 export function quoteIdent(s: string): string {
   return `"${s.replace(/"/g, '""')}"`;
 }

@@ -32,6 +32,7 @@ import {
   createPool,
   createSubscriberPool,
   destroyPoolConnections,
+  within,
   type ConnectionConfig,
   type ConnectionTimeouts,
 } from './db.js';
@@ -108,19 +109,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** The lock connection's heartbeat (ms). */
 const HEARTBEAT_MS = 5000;
-
-/** True when `p` settled within `ms` (its outcome is ignored). */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  const done = p.then(
-    () => true,
-    () => true,
-  );
-  const r = await Promise.race([done, timeout]);
-  clearTimeout(timer);
-  return r;
-}
 
 /**
  * finish_batch, where a batch found finished already (by an earlier attempt whose answer
@@ -340,8 +328,8 @@ export class SubscriptionWorker {
         const wasActive = this.stats.active;
         this.stats.active = false;
         if (!signal.aborted) {
-          if (wasActive) await this.onError('lock', new Error(`lost the subscription lock: ${(err as Error).message}`, { cause: err }));
-          else debug('%s: lock connection failed: %s', this.name, (err as Error).message);
+          const what = wasActive ? 'lost the subscription lock' : 'cannot take the subscription lock';
+          await this.onError('lock', new Error(`${what}: ${(err as Error).message}`, { cause: err }));
         }
       } finally {
         this.lockClient = undefined;
@@ -509,6 +497,7 @@ export class SubscriptionWorker {
         table: t,
         copyConsumer: consumer,
         signal,
+        stallMs: this.timeouts.copyStallMs,
         onProgress: (p) => {
           this.copying.set(t.source, p);
           if (Date.now() - lastWrite > 1000) {
