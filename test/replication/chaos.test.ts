@@ -17,6 +17,7 @@
  * Replay a run with PGFERRY_CHAOS_SEED=<seed> (printed in the test name and at the end).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
@@ -29,8 +30,14 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SEED = Number(process.env.PGFERRY_CHAOS_SEED ?? Date.now() % 100_000);
 /** Worker SIGKILLs per run, at least. */
 const MIN_KILLS = 100;
+/** Worker processes loaded ahead (loading takes longer than a kill cycle on a busy machine). */
+const STANDBY = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** PGFERRY_CHAOS_TRACE=file: the run's steps as they happen (a run that hangs says where). */
+const trace = (line: string) => {
+  if (process.env.PGFERRY_CHAOS_TRACE) appendFileSync(process.env.PGFERRY_CHAOS_TRACE, `${new Date().toISOString()} ${line}\n`);
+};
 
 /** Short bounds, so that stalls and half-open connections are noticed within a test. */
 const TIMEOUTS = { connectMs: 3000, statementMs: 5000, queryMs: 6000, idleInTransactionMs: 15_000, keepAliveMs: 1000, copyStallMs: 5000 };
@@ -42,8 +49,8 @@ interface Launched {
 }
 
 /**
- * Worker processes (test/replication/worker-launcher.ts), two kept loaded ahead: start()
- * lets one go at once.
+ * Worker processes (test/replication/worker-launcher.ts), STANDBY kept loaded ahead:
+ * start() lets one go at once.
  */
 class WorkerProcess {
   active: Launched | undefined;
@@ -62,7 +69,12 @@ class WorkerProcess {
       env: { ...process.env, DEBUG: '', PGFERRY_WORKER_OPTIONS: JSON.stringify(this.options) },
     });
     let readyNow!: () => void;
-    const ready = new Promise<void>((r) => (readyNow = r));
+    let failed!: (err: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      readyNow = resolve;
+      failed = reject;
+    });
+    ready.catch(() => undefined);
     const onData = (d: Buffer) => {
       const text = d.toString();
       if (text.includes('ready\n')) readyNow();
@@ -73,15 +85,21 @@ class WorkerProcess {
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     child.stdin!.on('error', () => undefined);
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const exited = new Promise<number | null>((r) =>
+      child.once('exit', (code, signal) => {
+        failed(new Error(`worker process exited before it was ready (${code ?? signal}): ${this.log.slice(-2000)}`));
+        r(code);
+      }),
+    );
     return { child, ready, exited };
   }
 
   async start(): Promise<void> {
-    while (this.standby.length < 2) this.standby.push(this.launch());
+    while (this.standby.length < STANDBY) this.standby.push(this.launch());
     const next = this.standby.shift()!;
     this.standby.push(this.launch());
     await next.ready;
+    trace(`start ${this.starts + 1}`);
     next.child.stdin!.write('go\n');
     this.active = next;
     this.starts++;
@@ -124,7 +142,7 @@ describe(`replication under faults (seed ${SEED})`, () => {
     await env.provider.query(`
       CREATE TABLE acct (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(14,2), updated timestamptz);
       INSERT INTO acct SELECT g, 'owner ' || g, g % 1000, '2024-01-01'::timestamptz + g * interval '1 minute'
-        FROM generate_series(1, 150000) g;
+        FROM generate_series(1, 60000) g;
       CREATE TABLE pairs (a int, b text, v int, note text, PRIMARY KEY (a, b));
       INSERT INTO pairs SELECT g % 400, chr(97 + g % 5), g, NULL FROM generate_series(1, 2000) g ON CONFLICT DO NOTHING;
       CREATE TABLE logs (k bigint NOT NULL, msg text);
@@ -223,6 +241,7 @@ describe(`replication under faults (seed ${SEED})`, () => {
     };
 
     const started = Date.now();
+    trace(`seed ${SEED}`);
     await worker.start();
     const writers = [writer(), writer(), writer()];
     const add = (o: Parameters<typeof addTable>[2]) => addTable(env.provider, env.subscriber, o);
@@ -258,6 +277,7 @@ describe(`replication under faults (seed ${SEED})`, () => {
         const [what, side, pattern] = pick(targets);
         const n = await terminate(side, pattern).catch(() => 0);
         if (n) count(faults.terminated, what, n);
+        if (n) trace(`terminated ${what}: ${n}`);
       }
     })();
     // Stalls and half-open connections last past the worker's query bound now and then.
@@ -269,6 +289,7 @@ describe(`replication under faults (seed ${SEED})`, () => {
         const proxy = proxies[side];
         const fault = pick(['drop', 'stall', 'half-open'] as const);
         count(faults.network, `${side} ${fault}`);
+        trace(`${side} ${fault}`);
         if (fault === 'drop') {
           proxy.drop();
           continue;
@@ -299,21 +320,26 @@ describe(`replication under faults (seed ${SEED})`, () => {
       }
       if (restarts[0] && progress >= restarts[0][0]) {
         const [, what, down] = restarts.shift()!;
+        trace(what);
         const server = what.startsWith('provider') ? env.providerServer : env.subscriberServer;
         await down();
         await sleep(int(300, 1500));
         await server.startAgain();
+        trace(`${what}: started again`);
         faults.restarts.push(what);
         continue;
       }
       // Mostly short lives, now and then one long enough for a copy to finish.
-      await sleep(random() < 0.15 ? int(1500, 4000) : int(100, 1000));
+      await sleep(random() < 0.1 ? int(1500, 3000) : int(50, 700));
       await worker.kill();
+      trace(`kill ${worker.kills}`);
       if (random() < 0.3) await sleep(int(0, 500));
       await worker.start();
     }
     faulting = false;
+    trace('faults over');
     await Promise.all([backendKiller, network]);
+    trace('fault loops ended');
     proxies.provider.resume();
     proxies.subscriber.resume();
     const faultSeconds = (Date.now() - started) / 1000;
@@ -338,6 +364,7 @@ describe(`replication under faults (seed ${SEED})`, () => {
     };
     try {
       await waitFor('both sides to be identical', compare, 180_000, 250);
+      trace('identical');
     } catch (err) {
       const st = await getStatus(env.subscriber, 'leaf1', env.provider).catch((e: unknown) => String(e));
       console.error(JSON.stringify(st, null, 2), '\n--- worker log ---\n', worker.log.slice(-5000));
