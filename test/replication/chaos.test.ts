@@ -173,8 +173,9 @@ describe(`replication under faults (seed ${SEED})`, () => {
     await stopTwoServers(env);
   });
 
-  // About two minutes of faults (MIN_KILLS kill cycles), then up to 180 s to converge.
-  it('ends identical on both sides after kills, terminated backends, cut connections and server restarts', { timeout: 600_000 }, async () => {
+  // MIN_KILLS kill cycles (2 to 6 minutes, with the other faults meanwhile), then up to 300 s to
+  // converge; much longer allowed for a machine shared with other work.
+  it('ends identical on both sides after kills, terminated backends, cut connections and server restarts', { timeout: 1_500_000 }, async () => {
     const random = rng(SEED);
     const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
     const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
@@ -236,7 +237,7 @@ describe(`replication under faults (seed ${SEED})`, () => {
           }
           await sleep(50);
         }
-        await sleep(int(0, 5));
+        await sleep(int(2, 30));
       }
     };
 
@@ -363,7 +364,7 @@ describe(`replication under faults (seed ${SEED})`, () => {
       );
     };
     try {
-      await waitFor('both sides to be identical', compare, 180_000, 250);
+      await waitFor('both sides to be identical', compare, 300_000, 250);
       trace('identical');
     } catch (err) {
       const st = await getStatus(env.subscriber, 'leaf1', env.provider).catch((e: unknown) => String(e));
