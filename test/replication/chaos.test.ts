@@ -273,10 +273,16 @@ describe(`replication under faults (seed ${SEED})`, () => {
     };
     let faulting = true;
     const backendKiller = (async () => {
-      while (faulting) {
+      // Each kind in turn, at a random moment: watched for up to 1.5 s, so that the brief
+      // ones (a batch read, a copy) are caught in the act too.
+      for (let round = 0; faulting; round++) {
         await sleep(int(200, 1200));
-        const [what, side, pattern] = pick(targets);
-        const n = await terminate(side, pattern).catch(() => 0);
+        const [what, side, pattern] = targets[round % targets.length]!;
+        let n = 0;
+        for (let i = 0; i < 30 && n === 0 && faulting; i++) {
+          n = await terminate(side, pattern).catch(() => 0);
+          if (n === 0) await sleep(50);
+        }
         if (n) count(faults.terminated, what, n);
         if (n) trace(`terminated ${what}: ${n}`);
       }
