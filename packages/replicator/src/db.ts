@@ -50,7 +50,7 @@ function baseConfig(c: ConnectionConfig): pg.PoolConfig {
  */
 function boundedClient(queryMs: number): typeof pg.Client {
   return class BoundedClient extends pg.Client {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    // One override for all of node-postgres' query() overloads, hence the loose types.
     override query(config: any, values?: any, callback?: any): any {
       if (config && typeof config.submit === 'function') return super.query(config, values, callback);
       if (typeof values === 'function') {
