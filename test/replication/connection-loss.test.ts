@@ -232,6 +232,7 @@ describe('connection loss in the worker', () => {
       // The subscriber side stalls while the worker is asked to stop: stop() still returns.
       sp.stall();
       await sleep(500);
+      const noticed = w.stats()[0]!.connectionErrors;
       await w.stop();
       sp.resume();
       w = make();
@@ -241,7 +242,7 @@ describe('connection loss in the worker', () => {
       expect(st.lastError).toBeNull();
       expect(st.providerError).toBeNull();
       expect(logs.join('\n')).toMatch(/warn .*(Connection terminated|no answer)/);
-      console.log(`faults: ${faults.join(', ')}; worker connection errors ${w.stats()[0]!.connectionErrors}`);
+      console.log(`faults: ${faults.join(', ')}; worker connection errors ${noticed}`);
     } finally {
       await wr.stop();
       await w.stop();
