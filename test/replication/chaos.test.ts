@@ -1,85 +1,148 @@
 /**
  * The replicator's central claim under faults: a randomized workload on the provider
  * (inserts, bulk inserts, updates, deletes, key updates, upserts, truncates, in random
- * transactions, some rolled back) runs while tables are added, copied and replicated; the
- * worker (a child process) is killed with SIGKILL at random moments and restarted many
- * times (also during copies); the subscriber server crashes and the provider server is
- * stopped, each then started again. At
- * the end every replicated table is identical on both sides, row by row.
+ * transactions, some rolled back, three writers at once) runs while tables are added,
+ * copied and replicated, and meanwhile:
+ * - the worker (a child process) is SIGKILLed at random moments and started again, at
+ *   least MIN_KILLS times (also during copies and catch-ups);
+ * - backends of every kind the worker uses are terminated at random points (provider batch
+ *   read, next_batch/finish_batch, copy on both sides, subscriber apply, the subscription
+ *   lock, the ticker and maintenance);
+ * - the worker's connections to each server go through a TCP proxy that drops them, stalls
+ *   them (open, silent) and leaves them half-open;
+ * - each server crashes or is stopped, and is started again.
+ * At the end every replicated table is identical on both sides, row by row, and a worker
+ * asked to stop while its subscriber connection is stalled exits.
+ *
+ * Replay a run with PGFERRY_CHAOS_SEED=<seed> (printed in the test name and at the end).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { getConsumerInfo } from '@pgferry/queue';
-import { addTable, createLeafNode, createRootNode, getStatus, listTables } from '../../packages/replicator/src/index.js';
+import { addTable, createLeafNode, createRootNode, getStatus, listTables, type ReplicationWorkerOptions } from '../../packages/replicator/src/index.js';
+import { TcpProxy } from '../harness/tcp-proxy.js';
 import { rng, startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SEED = Number(process.env.PGFERRY_CHAOS_SEED ?? Date.now() % 100_000);
-const DURATION_MS = 30_000;
+/** Worker SIGKILLs per run, at least. */
+const MIN_KILLS = 100;
+/** Worker processes loaded ahead (loading takes longer than a kill cycle on a busy machine). */
+const STANDBY = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** PGFERRY_CHAOS_TRACE=file: the run's steps as they happen (a run that hangs says where). */
+const trace = (line: string) => {
+  if (process.env.PGFERRY_CHAOS_TRACE) appendFileSync(process.env.PGFERRY_CHAOS_TRACE, `${new Date().toISOString()} ${line}\n`);
+};
 
+/** Short bounds, so that stalls and half-open connections are noticed within a test. */
+const TIMEOUTS = { connectMs: 3000, statementMs: 5000, queryMs: 6000, idleInTransactionMs: 15_000, keepAliveMs: 1000, copyStallMs: 5000 };
+
+interface Launched {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Worker processes (test/replication/worker-launcher.ts), STANDBY kept loaded ahead:
+ * start() lets one go at once.
+ */
 class WorkerProcess {
-  child: ChildProcess | undefined;
+  active: Launched | undefined;
+  private readonly standby: Launched[] = [];
   log = '';
   kills = 0;
   starts = 0;
   copiesStarted = 0;
   copiesDone = 0;
-  constructor(private readonly args: string[]) {}
+  constructor(private readonly options: ReplicationWorkerOptions) {}
 
-  start(): void {
-    this.starts++;
-    const child = spawn(
-      process.execPath,
-      ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/bin.ts', 'worker', ...this.args],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBUG: '' } },
-    );
+  private launch(): Launched {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'test/replication/worker-launcher.ts'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, DEBUG: '', PGFERRY_WORKER_OPTIONS: JSON.stringify(this.options) },
+    });
+    let readyNow!: () => void;
+    let failed!: (err: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      readyNow = resolve;
+      failed = reject;
+    });
+    ready.catch(() => undefined);
     const onData = (d: Buffer) => {
       const text = d.toString();
+      if (text.includes('ready\n')) readyNow();
       this.copiesStarted += text.match(/ copying /g)?.length ?? 0;
       this.copiesDone += text.match(/ copied /g)?.length ?? 0;
-      this.log = (this.log + d.toString()).slice(-30_000);
+      this.log = (this.log + text).slice(-30_000);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    child.on('exit', () => {
-      if (this.child === child) this.child = undefined;
-    });
-    this.child = child;
+    child.stdin!.on('error', () => undefined);
+    const exited = new Promise<number | null>((r) =>
+      child.once('exit', (code, signal) => {
+        failed(new Error(`worker process exited before it was ready (${code ?? signal}): ${this.log.slice(-2000)}`));
+        r(code);
+      }),
+    );
+    return { child, ready, exited };
+  }
+
+  async start(): Promise<void> {
+    while (this.standby.length < STANDBY) this.standby.push(this.launch());
+    const next = this.standby.shift()!;
+    this.standby.push(this.launch());
+    await next.ready;
+    trace(`start ${this.starts + 1}`);
+    next.child.stdin!.write('go\n');
+    this.active = next;
+    this.starts++;
   }
 
   async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
+    const w = this.active;
+    if (!w) return;
+    this.active = undefined;
+    w.child.kill('SIGKILL');
+    await w.exited;
     this.kills++;
   }
 
   /** SIGTERM: resolves with the exit code. */
   async stop(): Promise<number | null> {
-    const child = this.child;
-    if (!child) return null;
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    return exited;
+    const w = this.active;
+    if (!w) return null;
+    this.active = undefined;
+    w.child.kill('SIGTERM');
+    return w.exited;
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.standby.splice(0), ...(this.active ? [this.active] : [])]) {
+      w.child.kill('SIGKILL');
+      await w.exited;
+    }
+    this.active = undefined;
   }
 }
 
 describe(`replication under faults (seed ${SEED})`, () => {
   let env: TwoServers;
   let worker: WorkerProcess;
+  let proxies: { provider: TcpProxy; subscriber: TcpProxy };
 
   beforeAll(async () => {
     env = await startTwoServers('repl-chaos');
     await env.provider.query(`
       CREATE TABLE acct (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(14,2), updated timestamptz);
       INSERT INTO acct SELECT g, 'owner ' || g, g % 1000, '2024-01-01'::timestamptz + g * interval '1 minute'
-        FROM generate_series(1, 150000) g;
+        FROM generate_series(1, 60000) g;
       CREATE TABLE pairs (a int, b text, v int, note text, PRIMARY KEY (a, b));
       INSERT INTO pairs SELECT g % 400, chr(97 + g % 5), g, NULL FROM generate_series(1, 2000) g ON CONFLICT DO NOTHING;
       CREATE TABLE logs (k bigint NOT NULL, msg text);
@@ -90,19 +153,29 @@ describe(`replication under faults (seed ${SEED})`, () => {
     `);
     await createRootNode(env.provider, { node: 'root', queue: 'repl' });
     await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
-    worker = new WorkerProcess([
-      '--provider', env.providerUrl, '--subscriber', env.subscriberUrl, '--node', 'leaf1',
-      '--poll-ms', '50', '--retry-ms', '100', '--parallel-copies', '2',
-    ]);
+    proxies = {
+      provider: await TcpProxy.start(env.providerServer.port),
+      subscriber: await TcpProxy.start(env.subscriberServer.port),
+    };
+    worker = new WorkerProcess({
+      subscriptions: [{
+        subscription: 'leaf1', provider: proxies.provider.url(env.providerUrl), subscriber: proxies.subscriber.url(env.subscriberUrl),
+        pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 2000, parallelCopies: 2, timeouts: TIMEOUTS, stopTimeoutMs: 3000,
+      }],
+      tickIntervalMs: 100,
+      timeouts: TIMEOUTS,
+    });
   });
 
   afterAll(async () => {
-    await worker?.kill().catch(() => undefined);
+    await worker?.close().catch(() => undefined);
+    await Promise.allSettled([proxies?.provider.close(), proxies?.subscriber.close()]);
     await stopTwoServers(env);
   });
 
-  // 30 s of faults, then up to 120 s to converge (seconds alone; much more on a loaded machine).
-  it('ends identical on both sides after kills and server restarts', { timeout: 240_000 }, async () => {
+  // MIN_KILLS kill cycles (2 to 6 minutes, with the other faults meanwhile), then up to 300 s to
+  // converge; much longer allowed for a machine shared with other work.
+  it('ends identical on both sides after kills, terminated backends, cut connections and server restarts', { timeout: 1_500_000 }, async () => {
     const random = rng(SEED);
     const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
     const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
@@ -164,47 +237,123 @@ describe(`replication under faults (seed ${SEED})`, () => {
           }
           await sleep(50);
         }
-        await sleep(int(0, 5));
+        await sleep(int(2, 30));
       }
     };
 
     const started = Date.now();
-    worker.start();
+    trace(`seed ${SEED}`);
+    await worker.start();
     const writers = [writer(), writer(), writer()];
     const add = (o: Parameters<typeof addTable>[2]) => addTable(env.provider, env.subscriber, o);
     await add({ subscription: 'leaf1', table: 'acct', create: true });
     await add({ subscription: 'leaf1', table: 'pairs', create: true });
+    const faults = { kills: 0, terminated: new Map<string, number>(), network: new Map<string, number>(), restarts: [] as string[] };
+    const count = (m: Map<string, number>, k: string, n = 1) => m.set(k, (m.get(k) ?? 0) + n);
 
-    // Faults on a schedule, worker kills at random moments in between.
-    const schedule: [number, () => Promise<void>][] = [
-      [3000, () => add({ subscription: 'leaf1', table: 'logs', create: true, keyColumns: ['k'], mode: 'row' }).then(() => undefined)],
-      [6000, () => add({ subscription: 'leaf1', table: 'wide', create: true, ignoreColumns: ['secret'] }).then(() => undefined)],
-      [11000, async () => {
-        await env.subscriberServer.kill(); // a crash
-        await sleep(1500);
-        await env.subscriberServer.startAgain();
-      }],
-      [19000, async () => {
-        await env.providerServer.stop();
-        await sleep(1500);
-        await env.providerServer.startAgain();
-      }],
+    // Backends of the worker by what they run (the writers' and the test's queries excluded).
+    const targets: [string, 'provider' | 'subscriber', string][] = [
+      ['provider batch read', 'provider', '^SELECT ev_id'],
+      ['provider next_batch/finish_batch', 'provider', 'pgferry\\.(next_batch|finish_batch|batch_event_sql)|batch_info'],
+      ['provider copy', 'provider', '^COPY \\('],
+      ['provider ticker/maintenance', 'provider', 'pgferry\\.(ticker|maint_operations|maint_|rotate)|advisory_lock\\(\\$1\\)'],
+      ['subscriber apply', 'subscriber', '^(INSERT|UPDATE|DELETE|WITH|SAVEPOINT|RELEASE)|applied_tick'],
+      ['subscriber copy', 'subscriber', '^COPY |^TRUNCATE'],
+      ['subscriber lock', 'subscriber', 'pg_try_advisory_lock|^SELECT 1$'],
+      ['any worker backend', 'subscriber', '.'],
     ];
-    while (Date.now() - started < DURATION_MS) {
-      const due = schedule[0];
-      if (due && Date.now() - started >= due[0]) {
-        schedule.shift();
-        await due[1]();
+    const terminate = async (side: 'provider' | 'subscriber', pattern: string): Promise<number> => {
+      const { rows } = await env[side].query<{ n: number }>(
+        `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+            AND application_name <> 'pgferry-test' AND query ~ $1`,
+        [pattern],
+      );
+      return rows[0]!.n;
+    };
+    let faulting = true;
+    const backendKiller = (async () => {
+      // Each kind in turn, at a random moment: watched for up to 1.5 s, so that the brief
+      // ones (a batch read, a copy) are caught in the act too.
+      for (let round = 0; faulting; round++) {
+        await sleep(int(200, 1200));
+        const [what, side, pattern] = targets[round % targets.length]!;
+        let n = 0;
+        for (let i = 0; i < 30 && n === 0 && faulting; i++) {
+          n = await terminate(side, pattern).catch(() => 0);
+          if (n === 0) await sleep(50);
+        }
+        if (n) count(faults.terminated, what, n);
+        if (n) trace(`terminated ${what}: ${n}`);
+      }
+    })();
+    // Stalls and half-open connections last past the worker's query bound now and then.
+    const network = (async () => {
+      while (faulting) {
+        await sleep(int(1500, 5000));
+        if (!faulting) break;
+        const side = pick(['provider', 'subscriber'] as const);
+        const proxy = proxies[side];
+        const fault = pick(['drop', 'stall', 'half-open'] as const);
+        count(faults.network, `${side} ${fault}`);
+        trace(`${side} ${fault}`);
+        if (fault === 'drop') {
+          proxy.drop();
+          continue;
+        }
+        if (fault === 'stall') proxy.stall();
+        else proxy.halfOpen();
+        await sleep(int(500, TIMEOUTS.queryMs + 2000));
+        proxy.resume();
+      }
+    })();
+    // Server restarts, each side crashed once and stopped once, at fractions of the kills.
+    const restarts: [number, string, () => Promise<void>][] = [
+      [0.2, 'subscriber crash', () => env.subscriberServer.kill()],
+      [0.4, 'provider stop', () => env.providerServer.stop()],
+      [0.6, 'provider crash', () => env.providerServer.kill()],
+      [0.8, 'subscriber stop', () => env.subscriberServer.stop()],
+    ];
+    const tables: [number, () => Promise<unknown>][] = [
+      [0.05, () => add({ subscription: 'leaf1', table: 'logs', create: true, keyColumns: ['k'], mode: 'row' })],
+      [0.15, () => add({ subscription: 'leaf1', table: 'wide', create: true, ignoreColumns: ['secret'] })],
+    ];
+
+    while (worker.kills < MIN_KILLS) {
+      const progress = worker.kills / MIN_KILLS;
+      if (tables[0] && progress >= tables[0][0]) {
+        await tables.shift()![1]();
         continue;
       }
-      await sleep(int(200, 1500));
+      if (restarts[0] && progress >= restarts[0][0]) {
+        const [, what, down] = restarts.shift()!;
+        trace(what);
+        const server = what.startsWith('provider') ? env.providerServer : env.subscriberServer;
+        await down();
+        await sleep(int(300, 1500));
+        await server.startAgain();
+        trace(`${what}: started again`);
+        faults.restarts.push(what);
+        continue;
+      }
+      // Mostly short lives, now and then one long enough for a copy to finish.
+      await sleep(random() < 0.1 ? int(1500, 3000) : int(50, 700));
       await worker.kill();
-      if (random() < 0.5) await sleep(int(0, 500));
-      worker.start();
+      trace(`kill ${worker.kills}`);
+      if (random() < 0.3) await sleep(int(0, 500));
+      await worker.start();
     }
+    faulting = false;
+    trace('faults over');
+    await Promise.all([backendKiller, network]);
+    trace('fault loops ended');
+    proxies.provider.resume();
+    proxies.subscriber.resume();
+    const faultSeconds = (Date.now() - started) / 1000;
     stopping = true;
     await Promise.all(writers);
-    expect(schedule).toEqual([]);
+    expect(restarts).toEqual([]);
+    expect(tables).toEqual([]);
 
     // Duplicate keys on the provider's side: logs has none by construction, but check.
     const dup = await env.provider.query('SELECT count(*) - count(DISTINCT k) AS d FROM logs');
@@ -221,7 +370,8 @@ describe(`replication under faults (seed ${SEED})`, () => {
       );
     };
     try {
-      await waitFor('both sides to be identical', compare, 120_000, 250);
+      await waitFor('both sides to be identical', compare, 300_000, 250);
+      trace('identical');
     } catch (err) {
       const st = await getStatus(env.subscriber, 'leaf1', env.provider).catch((e: unknown) => String(e));
       console.error(JSON.stringify(st, null, 2), '\n--- worker log ---\n', worker.log.slice(-5000));
@@ -235,11 +385,21 @@ describe(`replication under faults (seed ${SEED})`, () => {
     for (const t of st.tables) {
       expect([t.source, t.missingUpdates, t.missingDeletes]).toEqual([t.source, 0, 0]);
     }
-    expect(worker.kills).toBeGreaterThanOrEqual(5);
+    expect(worker.kills).toBeGreaterThanOrEqual(MIN_KILLS);
+    expect(faults.restarts).toHaveLength(4);
+    expect([...faults.terminated.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     expect(stats.commits).toBeGreaterThan(0);
     expect(stats.rollbacks).toBeGreaterThan(0);
-    console.log(`seed ${SEED}: ${worker.kills} kills, ${worker.copiesStarted} copies started, ${worker.copiesDone} completed, ${stats.commits} commits, ${stats.rollbacks} rollbacks, ${stats.errors} failed transactions`);
-    // Graceful stop.
+    console.log(
+      `seed ${SEED}: ${faultSeconds.toFixed(0)} s of faults: ${worker.kills} worker SIGKILLs, backends terminated ${JSON.stringify(Object.fromEntries(faults.terminated))}, ` +
+        `network faults ${JSON.stringify(Object.fromEntries(faults.network))}, server restarts ${faults.restarts.join(', ')}; ` +
+        `${worker.copiesStarted} copies started, ${worker.copiesDone} completed; ${stats.commits} commits, ${stats.rollbacks} rollbacks, ${stats.errors} failed transactions; ` +
+        `converged in ${((Date.now() - started) / 1000 - faultSeconds).toFixed(0)} s`,
+    );
+    // A stop asked while the subscriber connection is stalled still ends the process, gracefully.
+    proxies.subscriber.stall();
+    await sleep(300);
     expect(await worker.stop()).toBe(0);
+    proxies.subscriber.resume();
   });
 });

@@ -18,8 +18,9 @@ export async function startTwoServers(name: string): Promise<TwoServers> {
   ]);
   const providerUrl = await providerServer.createDatabase('prov');
   const subscriberUrl = await subscriberServer.createDatabase('sub');
-  const provider = new pg.Pool({ connectionString: providerUrl, max: 10 });
-  const subscriber = new pg.Pool({ connectionString: subscriberUrl, max: 10 });
+  // Named, so that fault tests can tell the test's own sessions from the worker's.
+  const provider = new pg.Pool({ connectionString: providerUrl, max: 10, application_name: 'pgferry-test' });
+  const subscriber = new pg.Pool({ connectionString: subscriberUrl, max: 10, application_name: 'pgferry-test' });
   provider.on('error', () => undefined);
   subscriber.on('error', () => undefined);
   return { providerServer, subscriberServer, providerUrl, subscriberUrl, provider, subscriber };

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { BatchNotFoundError } from '@pgferry/sql';
-import { q, type Queryable } from './db.js';
+import { q, untilLost, type Queryable } from './db.js';
 import { sql } from './sql.js';
 
 /** An event as stored in the queue. Ids are strings (PostgreSQL bigint). */
@@ -135,27 +135,48 @@ export async function getBatchInfo(db: Queryable, batchId: string): Promise<Batc
   };
 }
 
+export interface StreamBatchOptions {
+  /**
+   * Longest wait for one fetch (ms): past it the connection is closed and the read fails
+   * with a connection error (a stalled or half-open connection answers nothing). Default:
+   * no bound but the connection's own ('error'/'end' always end the wait).
+   */
+  readTimeoutMs?: number;
+}
+
 /**
  * Stream a batch's events in ev_id order, `fetchSize` rows at a time, through a
  * client-side cursor: memory stays bounded whatever the batch size. Run it inside a
- * transaction on `client`.
+ * transaction on `client`. A lost connection fails the read (pg-cursor alone would wait
+ * forever for a ReadyForQuery that never comes).
  */
 export async function* streamBatchEvents(
   client: pg.ClientBase,
   batchId: string,
   fetchSize = 1000,
+  options: StreamBatchOptions = {},
 ): AsyncGenerator<RawEvent[]> {
-  const rows = await q<{ sql: string }>(client, 'SELECT pgferry.batch_event_sql($1) AS sql', [batchId]);
+  const bound = <T>(work: Promise<T>, what: string) => untilLost(client, work, options.readTimeoutMs, what);
+  const rows = await bound(q<{ sql: string }>(client, 'SELECT pgferry.batch_event_sql($1) AS sql', [batchId]), 'batch_event_sql');
   const cursor = client.query(new Cursor<EventRow>(rows[0]!.sql));
+  // After a failed read the cursor has no portal left to close (the error ended it, or the
+  // connection is gone), and its close() would wait forever.
+  let failed = false;
   try {
     for (;;) {
-      const chunk = await cursor.read(fetchSize);
+      let chunk: EventRow[];
+      try {
+        chunk = await bound(cursor.read(fetchSize), 'the batch read');
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
       if (chunk.length === 0) return;
       yield chunk.map(toRawEvent);
       if (chunk.length < fetchSize) return;
     }
   } finally {
-    await cursor.close().catch(() => undefined);
+    if (!failed) await bound(cursor.close(), 'the cursor close').catch(() => undefined);
   }
 }
 

@@ -19,7 +19,7 @@ import type { z } from 'zod';
 import { BatchNotFoundError, PgferryError } from '@pgferry/sql';
 import { deadLetterEvents, finishBatch, nextBatch, retryEvents, toRawEvent, type EventRow, type RawEvent } from './batch.js';
 import { registerConsumer, registerSubconsumer } from './admin.js';
-import { isConnectionError, q, sleep } from './db.js';
+import { isConnectionError, q, sleep, untilLost } from './db.js';
 import { decodePayload, EventValidationError, validatePayload, type EventSchemas } from './events.js';
 import { TickListener } from './tick-listener.js';
 
@@ -49,6 +49,13 @@ export interface ConsumerOptions<S extends EventSchemas> {
   fetchSize?: number;
   /** Poll interval when no tick notification arrives (ms). Default 1000. */
   pollIntervalMs?: number;
+  /**
+   * Longest wait for the answer to one of the consumer's own queries (next_batch, FETCH,
+   * finish_batch, COMMIT, ROLLBACK; not the handler's), in ms: past it the connection is
+   * closed and the batch comes again (a stalled or half-open connection answers nothing and
+   * reports nothing). Default: no bound but the connection's own.
+   */
+  queryTimeoutMs?: number;
   /** Wake on NOTIFY pgferry_tick (needs one extra connection). Default true. */
   listen?: boolean;
   /** Register the consumer if needed. Default true. */
@@ -113,22 +120,27 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     client.on('error', this.onClientError);
   }
 
+  /** One of the batch's own statements, bounded (see ConsumerOptions.queryTimeoutMs). */
+  private bound<T>(work: Promise<T>, what: string): Promise<T> {
+    return untilLost(this.client, work, this.consumer.queryTimeoutMs, what);
+  }
+
   /** Stream the batch's events in ev_id order (each batch can be read once). */
   async *events(): AsyncGenerator<EventOf<S>> {
     if (this.cursorOpen) throw new PgferryError(`batch ${this.id}: events() can be read only once`);
     this.cursorOpen = true;
     const cursor = `pgferry_batch_${this.id}`;
     const fetchSql = `FETCH FORWARD ${this.consumer.fetchSize} FROM ${cursor}`;
-    await q(this.client, 'SELECT pgferry.get_batch_cursor($1, $2)', [this.id, cursor]);
+    await this.bound(q(this.client, 'SELECT pgferry.get_batch_cursor($1, $2)', [this.id, cursor]), 'get_batch_cursor');
     for (;;) {
-      const rows = await q<EventRow>(this.client, fetchSql);
+      const rows = await this.bound(q<EventRow>(this.client, fetchSql), 'FETCH');
       for (const r of rows) {
         const ev = this.decode(r);
         if (ev) yield ev;
       }
       if (rows.length < this.consumer.fetchSize) break;
     }
-    await q(this.client, `CLOSE ${cursor}`);
+    await this.bound(q(this.client, `CLOSE ${cursor}`), 'CLOSE');
   }
 
   private decode(r: EventRow): EventOf<S> | undefined {
@@ -171,9 +183,9 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     let dead = 0;
     try {
       try {
-        for (const [delay, ids] of this.retries) retried += await retryEvents(this.client, this.id, ids, delay);
-        for (const [reason, ids] of this.dead) dead += await deadLetterEvents(this.client, this.id, ids, reason);
-        await finishBatch(this.client, this.id);
+        for (const [delay, ids] of this.retries) retried += await this.bound(retryEvents(this.client, this.id, ids, delay), 'event_retry');
+        for (const [reason, ids] of this.dead) dead += await this.bound(deadLetterEvents(this.client, this.id, ids, reason), 'event_dead');
+        await this.bound(finishBatch(this.client, this.id), 'finish_batch');
       } catch (err) {
         if (!(err instanceof BatchNotFoundError)) throw err;
         throw new BatchLostError(`batch ${this.id} was taken over by another sub-consumer; its work is rolled back`, {
@@ -181,7 +193,7 @@ export class Batch<S extends EventSchemas = EventSchemas> {
           cause: err,
         });
       }
-      await this.client.query('COMMIT');
+      await this.bound(this.client.query('COMMIT'), 'COMMIT');
     } catch (err) {
       await this.rollback(err);
       throw err;
@@ -201,8 +213,9 @@ export class Batch<S extends EventSchemas = EventSchemas> {
 
   private async rollback(err?: unknown): Promise<void> {
     const broken = err !== undefined && isConnectionError(err);
-    if (!broken) await this.client.query('ROLLBACK').catch(() => undefined);
-    this.release(broken ? (err as Error) : undefined);
+    let lost = broken;
+    if (!broken) await this.bound(this.client.query('ROLLBACK'), 'ROLLBACK').catch((e: unknown) => (lost = isConnectionError(e)));
+    this.release(lost ? new Error('connection lost') : undefined);
   }
 
   private released = false;
@@ -221,6 +234,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
   readonly fetchSize: number;
   readonly invalidEvents: 'dead-letter' | 'retry';
   readonly invalidRetryDelayMs: number;
+  readonly queryTimeoutMs: number | undefined;
   readonly stats: ConsumerStats = {
     batches: 0,
     events: 0,
@@ -245,6 +259,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
     this.fetchSize = options.fetchSize ?? 1000;
     this.invalidEvents = options.invalidEvents ?? 'dead-letter';
     this.invalidRetryDelayMs = options.invalidRetryDelayMs ?? 60_000;
+    this.queryTimeoutMs = options.queryTimeoutMs;
     if (options.listen !== false) this.listener = new TickListener((pool as pg.Pool & { options: pg.ClientConfig }).options);
   }
 
@@ -341,15 +356,16 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
       // The batch is assigned in its own transaction (as in PGQ): it stays this consumer's
       // open batch, under the same id, until finished, whatever happens to the processing
       // transaction; and a cooperative consumer's position moves on for its siblings at once.
-      const id = await nextBatch(
+      const bound = <T>(work: Promise<T>, what: string) => untilLost(client, work, this.queryTimeoutMs, what);
+      const id = await bound(nextBatch(
         client,
         this.queue,
         this.name,
         this.options.subconsumer
           ? { subconsumer: this.options.subconsumer, deadIntervalMs: this.options.deadIntervalMs }
           : undefined,
-      );
-      if (id) await client.query('BEGIN');
+      ), 'next_batch');
+      if (id) await bound(client.query('BEGIN'), 'BEGIN');
       client.off('error', onError);
       if (!id) {
         client.release();

@@ -60,9 +60,93 @@ export function isConnectionError(err: unknown): boolean {
   const code = e.code ?? (e.cause as { code?: string } | undefined)?.code;
   if (code && /^(08|57P0[123])/.test(code)) return true;
   if (code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND'].includes(code)) return true;
-  return /Connection terminated|connection is closed|Client has encountered a connection error|not queryable/i.test(
-    e.message,
+  return (
+    /Connection terminated|connection is closed|Client has encountered a connection error|not queryable|timeout exceeded when trying to connect|Query read timeout|^timeout expired$/i.test(
+      e.message,
+    ) || (e.cause !== err && isConnectionError(e.cause))
   );
+}
+
+/** A connection found lost or unanswering by the client itself (code ETIMEDOUT or ECONNRESET). */
+export class ConnectionLostError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'ETIMEDOUT' | 'ECONNRESET',
+  ) {
+    super(message);
+    this.name = 'ConnectionLostError';
+  }
+}
+
+interface ClientInternals {
+  _ending?: boolean;
+  _ended?: boolean;
+  _queryable?: boolean;
+  connection?: { stream?: { destroy(): void } };
+}
+
+/** The client lost its connection already (its 'error' or 'end' was emitted). */
+export function isClientBroken(client: pg.ClientBase): boolean {
+  const c = client as unknown as ClientInternals;
+  return c._queryable === false || c._ended === true || c._ending === true;
+}
+
+/**
+ * Close a client's socket now: every query on it fails (with 'Connection terminated'),
+ * whatever the server does; the way to unblock work on a stalled or half-open connection.
+ */
+export function destroyConnection(client: pg.ClientBase): void {
+  (client as unknown as ClientInternals).connection?.stream?.destroy();
+}
+
+/**
+ * `work` (something running on `client`), bounded: it rejects as soon as the client loses
+ * its connection ('error' or 'end': node-postgres leaves a cursor read or close pending
+ * forever when the socket goes between its messages) and, with `timeoutMs`, when no answer
+ * came in that time, after closing the socket (a stalled or half-open connection answers
+ * nothing and errs nothing). A connection error either way (see isConnectionError).
+ */
+export function untilLost<T>(client: pg.ClientBase, work: Promise<T>, timeoutMs: number | undefined, what: string): Promise<T> {
+  work.catch(() => undefined); // settled later or never: never unhandled
+  if (isClientBroken(client)) {
+    return Promise.reject(new ConnectionLostError(`Connection terminated before ${what}`, 'ECONNRESET'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      client.off('error', onLost);
+      client.off('end', onEnd);
+    };
+    const onLost = (err: unknown) => {
+      done();
+      reject(
+        isConnectionError(err)
+          ? err
+          : new ConnectionLostError(`Connection terminated during ${what}: ${err instanceof Error ? err.message : String(err)}`, 'ECONNRESET'),
+      );
+    };
+    const onEnd = () => onLost(new ConnectionLostError(`Connection terminated during ${what}`, 'ECONNRESET'));
+    client.on('error', onLost);
+    client.on('end', onEnd);
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      timer = setTimeout(() => {
+        done();
+        destroyConnection(client);
+        reject(new ConnectionLostError(`Connection terminated: no answer to ${what} within ${timeoutMs} ms`, 'ETIMEDOUT'));
+      }, timeoutMs);
+    }
+    work.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (err: unknown) => {
+        done();
+        reject(err);
+      },
+    );
+  });
 }
 
 /** Sleep for `ms`, returning early when `signal` aborts. */

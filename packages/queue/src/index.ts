@@ -14,5 +14,5 @@ export { EventValidationError } from './events.js';
 export type { EventSchemas } from './events.js';
 export * from './admin.js';
 export * from './batch.js';
-export { inTransaction, withClient, isConnectionError } from './db.js';
+export { inTransaction, withClient, isConnectionError, untilLost, destroyConnection, isClientBroken, ConnectionLostError } from './db.js';
 export { sqlFiles } from './sql.js';

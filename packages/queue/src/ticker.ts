@@ -5,7 +5,7 @@
  */
 import createDebug from 'debug';
 import pg from 'pg';
-import { isConnectionError, q, sleep } from './db.js';
+import { destroyConnection, isConnectionError, q, sleep } from './db.js';
 
 const debug = createDebug('pgferry:ticker');
 
@@ -131,6 +131,7 @@ export class Ticker {
     while (!signal.aborted) {
       const client = new pg.Client(this.config);
       client.on('error', () => undefined);
+      let failed = false;
       try {
         await client.connect();
         this.stats.connected = true;
@@ -140,6 +141,7 @@ export class Ticker {
         // Not connected (nor leader) while backing off: stats are read by monitoring.
         this.stats.isLeader = false;
         this.stats.connected = false;
+        failed = true;
         this.stats.errors++;
         this.stats.lastError = (err as Error).message;
         this.options.onError?.(err as Error);
@@ -149,6 +151,8 @@ export class Ticker {
       } finally {
         this.stats.isLeader = false;
         this.stats.connected = false;
+        // end() waits for the server's goodbye, which a stalled or cut connection never sends.
+        if (failed) destroyConnection(client);
         await client.end().catch(() => undefined);
       }
     }

@@ -45,6 +45,8 @@ export interface BatchApplyOptions {
   route: (ev: RawEvent) => SubscribedTable | undefined;
   fetchSize?: number;
   maxKeys?: number;
+  /** Longest wait for one fetch from the provider (ms): see streamBatchEvents. */
+  readTimeoutMs?: number;
 }
 
 /** SQLSTATEs of constraints whose outcome can depend on the order of changes. */
@@ -100,7 +102,7 @@ async function readBatch(
   let broken: Error | undefined;
   try {
     await pc.query('BEGIN');
-    for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000)) {
+    for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000, { readTimeoutMs: o.readTimeoutMs })) {
       const routed: Routed[] = [];
       for (const ev of chunk) {
         result.events++;

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import createDebug from 'debug';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { ConsumerNotFoundError, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
+import { ConnectionLostError, ConsumerNotFoundError, destroyConnection, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
 import { quoteIdent } from './db.js';
 import { sql } from './sql.js';
 import type { SubscribedTable } from './tables-model.js';
@@ -74,6 +74,12 @@ export interface CopyTableOptions {
   copyConsumer: string;
   signal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
+  /**
+   * A copy that moves no byte this long is stalled (a connection cut without an error, a
+   * server that stopped answering): its connections are closed and it fails (ms). COPY
+   * itself runs without statement_timeout (a big table takes long). Default: no bound.
+   */
+  stallMs?: number;
 }
 
 async function dropConsumer(provider: pg.Pool, queue: string, consumer: string): Promise<void> {
@@ -105,7 +111,21 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
   let broken = false;
   const startedAt = new Date();
   const counter = new CountingStream();
-  const timer = setInterval(() => o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt)), 500);
+  let lastBytes = -1;
+  let lastMove = Date.now();
+  let stalled = false;
+  const timer = setInterval(() => {
+    o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt));
+    if (counter.bytes !== lastBytes) {
+      lastBytes = counter.bytes;
+      lastMove = Date.now();
+    } else if (o.stallMs !== undefined && Date.now() - lastMove > o.stallMs && !stalled) {
+      stalled = true;
+      debug('copy %s: no byte in %d ms; closing its connections', table.source, o.stallMs);
+      destroyConnection(pc);
+      destroyConnection(sc);
+    }
+  }, 500);
   try {
     await sc.query('BEGIN');
     const st = await sc.query<{ st_state: string }>(sql('lock_subscriber_table'), [table.subscription, table.source]);
@@ -115,10 +135,12 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
       return null;
     }
     await sc.query(`TRUNCATE ${table.dest}`);
+    await sc.query(`SET LOCAL statement_timeout = 0`);
     await pc.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The first statement fixes the transaction's snapshot: this is the one COPY reads.
     const snap = await pc.query<{ s: string }>(sql('current_snapshot'));
     const snapshot = snap.rows[0]!.s;
+    await pc.query(`SET LOCAL statement_timeout = 0`);
     debug('copy %s -> %s from snapshot %s', table.source, table.dest, snapshot);
     const out = pc.query(copyTo(`COPY (${select}) TO STDOUT`));
     const into = sc.query(copyFrom(`COPY ${table.dest} (${cols}) FROM STDIN`));
@@ -140,6 +162,7 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
   } catch (err) {
     // A connection in the middle of COPY cannot be reused.
     broken = true;
+    if (stalled) throw new ConnectionLostError(`copy of ${table.source} stalled: no data moved in ${o.stallMs} ms; connections closed`, 'ETIMEDOUT');
     throw err;
   } finally {
     clearInterval(timer);

@@ -53,8 +53,20 @@ export function replicationMetrics(worker: ReplicationWorker, registry = new Reg
     }));
   counter(registry, 'pgferry_replication_errors_total', 'Errors (apply, copy, connection), each retried', ['subscription'],
     each((s, set) => set({ subscription: s.subscription }, s.errors)));
-  gauge(registry, 'pgferry_replication_failing', '1 while the last attempt of the main stream failed', ['subscription'],
-    each((s, set) => set({ subscription: s.subscription }, s.lastError ? 1 : 0)));
+  counter(registry, 'pgferry_replication_connection_errors_total', 'Errors of a lost, refused or unanswering connection (either side), each retried', ['subscription'],
+    each((s, set) => set({ subscription: s.subscription }, s.connectionErrors)));
+  gauge(registry, 'pgferry_replication_failing', '1 while the last attempt of some part of the worker failed', ['subscription'],
+    each((s, set) => set({ subscription: s.subscription }, s.failing.length ? 1 : 0)));
+  gauge(registry, 'pgferry_replication_scope_failing', '1 for each part of the worker (main, supervisor, lock, a table) whose last attempt failed', ['subscription', 'scope'],
+    each((s, set) => {
+      for (const scope of s.failing) set({ subscription: s.subscription, scope }, 1);
+    }));
+  gauge(registry, 'pgferry_replication_last_error_age_seconds', 'Seconds since the last error', ['subscription'],
+    each((s, set) => {
+      if (s.lastErrorAt) set({ subscription: s.subscription }, (Date.now() - s.lastErrorAt.getTime()) / 1000);
+    }));
+  gauge(registry, 'pgferry_replication_active', '1 while this worker holds the subscription (its lock)', ['subscription'],
+    each((s, set) => set({ subscription: s.subscription }, s.active ? 1 : 0)));
   gauge(registry, 'pgferry_replication_last_batch_age_seconds', 'Seconds since the last applied batch', ['subscription'],
     each((s, set) => {
       if (s.lastBatchAt) set({ subscription: s.subscription }, (Date.now() - s.lastBatchAt.getTime()) / 1000);

@@ -27,6 +27,11 @@ export interface SubscriptionStatus {
   /** From the provider, when it is reachable: seconds behind and events pending. */
   lagSeconds: number | null;
   pendingEvents: number | null;
+  /** The main stream's batch open on the provider, and for how long (seconds). */
+  currentBatch: string | null;
+  batchAgeSeconds: number | null;
+  /** Why the provider's side could not be read (null when it was, or was not asked). */
+  providerError: string | null;
   tables: TableStatus[];
 }
 
@@ -54,11 +59,19 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
   const rows = (await subscriber.query<StatusRow>(sql('status'), [subscription])).rows;
   let lagSeconds: number | null = null;
   let pendingEvents: number | null = null;
+  let currentBatch: string | null = null;
+  let batchAgeSeconds: number | null = null;
+  let providerError: string | null = null;
   if (provider) {
-    const [c] = await getConsumerInfo(provider, leaf.queue, subscription).catch(() => []);
-    if (c) {
+    try {
+      const c = (await getConsumerInfo(provider, leaf.queue, subscription)).find((x) => x.consumerName === subscription);
+      if (!c) throw new Error(`subscription "${subscription}" is not registered on queue "${leaf.queue}"`);
       lagSeconds = c.lagSeconds;
       pendingEvents = c.pendingEvents;
+      currentBatch = c.currentBatch;
+      batchAgeSeconds = c.batchAgeSeconds;
+    } catch (err) {
+      providerError = err instanceof Error ? err.message : String(err);
     }
   }
   return {
@@ -71,6 +84,9 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
     lastErrorAt: main.rows[0]?.rs_error_at ?? null,
     lagSeconds,
     pendingEvents,
+    currentBatch,
+    batchAgeSeconds,
+    providerError,
     tables: rows.map((r) => {
       const copy =
         r.rs_copy_started && r.rs_copy_rows !== null
@@ -99,7 +115,9 @@ export function formatStatus(s: SubscriptionStatus): string {
     `subscription ${s.subscription} (queue ${s.queue}): tick ${s.appliedTick ?? '-'}, ${s.eventsApplied} events applied` +
       (s.lagSeconds !== null ? `, lag ${s.lagSeconds.toFixed(1)} s, ~${s.pendingEvents} pending` : ''),
   ];
+  if (s.currentBatch !== null) lines.push(`  batch ${s.currentBatch} open for ${(s.batchAgeSeconds ?? 0).toFixed(1)} s`);
   if (s.lastError) lines.push(`  ERROR ${s.lastError}`);
+  if (s.providerError) lines.push(`  ERROR provider: ${s.providerError}`);
   for (const t of s.tables) {
     let line = `  ${t.source} -> ${t.dest}: ${t.state}`;
     if (t.copy) {

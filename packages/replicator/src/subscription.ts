@@ -12,18 +12,30 @@ import { createHash } from 'node:crypto';
 import createDebug from 'debug';
 import pg from 'pg';
 import {
+  BatchNotFoundError,
   ConsumerNotFoundError,
-  finishBatch,
+  destroyConnection,
+  finishBatch as finishOpenBatch,
   forceTick,
   getBatchInfo,
   getConsumerInfo,
   isConnectionError,
   nextBatch,
   unregisterConsumer,
+  untilLost,
 } from '@pgferry/queue';
 import { applyBatch } from './batch-apply.js';
 import { copyTable, type CopyProgress } from './copy.js';
-import { createPool, createSubscriberPool, type ConnectionConfig } from './db.js';
+import {
+  DEFAULT_TIMEOUTS,
+  boundedConfig,
+  createPool,
+  createSubscriberPool,
+  destroyPoolConnections,
+  within,
+  type ConnectionConfig,
+  type ConnectionTimeouts,
+} from './db.js';
 import { ApplyError } from './errors.js';
 import { leafNode } from './setup.js';
 import { parseSnapshot, snapshotCovers, visibleInSnapshot } from './snapshot.js';
@@ -48,6 +60,10 @@ export interface SubscriptionWorkerOptions {
   /** Backoff after an error: first and longest wait (ms). Defaults 500 and 30000. */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Bounds on every wait of the worker's connections (see ConnectionTimeouts). */
+  timeouts?: Partial<ConnectionTimeouts>;
+  /** stop(): how long work in flight may take to finish before its connections are closed (ms). Default 10000. */
+  stopTimeoutMs?: number;
   /** Log lines (errors, copies, hand-offs, missing rows) for a daemon to print. */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -68,7 +84,12 @@ export interface SubscriptionStats {
   missingUpdates: number;
   missingDeletes: number;
   errors: number;
+  /** Of the errors, those of a lost, refused or unanswering connection. */
+  connectionErrors: number;
   lastError: string | null;
+  lastErrorAt: Date | null;
+  /** Scopes ('main', 'supervisor', 'lock', a table) whose last attempt failed. */
+  failing: string[];
   lastBatchAt: Date | null;
   appliedTick: string | null;
   copies: CopyProgress[];
@@ -86,6 +107,22 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** The lock connection's heartbeat (ms). */
+const HEARTBEAT_MS = 5000;
+
+/**
+ * finish_batch, where a batch found finished already (by an earlier attempt whose answer
+ * was lost with its connection) is not an error: whether finish_batch returns 0 or raises
+ * PF005 for it.
+ */
+async function finishBatch(db: pg.Pool, batchId: string): Promise<void> {
+  try {
+    await finishOpenBatch(db, batchId);
+  } catch (err) {
+    if (!(err instanceof BatchNotFoundError)) throw err;
+  }
 }
 
 export function copyConsumerName(subscription: string, source: string): string {
@@ -122,7 +159,9 @@ export class SubscriptionWorker {
   private readonly catchups = new Map<string, Promise<void>>();
   private readonly copyRetryAt = new Map<string, { at: number; attempts: number }>();
   private readonly failing = new Set<string>();
-  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log'>> & Pick<SubscriptionWorkerOptions, 'log'>;
+  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts'>> & Pick<SubscriptionWorkerOptions, 'log'>;
+  readonly timeouts: ConnectionTimeouts;
+  private lockClient: pg.Client | undefined;
 
   constructor(options: SubscriptionWorkerOptions) {
     this.opts = {
@@ -132,11 +171,13 @@ export class SubscriptionWorker {
       maxKeysPerFlush: 20_000,
       retryMinMs: 500,
       retryMaxMs: 30_000,
+      stopTimeoutMs: 10_000,
       ...options,
     };
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     const copies = this.opts.parallelCopies;
-    this.provider = createPool(options.provider, copies + 4);
-    this.subscriber = createSubscriberPool(options.subscriber, copies + 4);
+    this.provider = createPool(options.provider, copies + 4, this.timeouts);
+    this.subscriber = createSubscriberPool(options.subscriber, copies + 4, this.timeouts);
     this.stats = {
       subscription: options.subscription,
       active: false,
@@ -151,7 +192,10 @@ export class SubscriptionWorker {
       missingUpdates: 0,
       missingDeletes: 0,
       errors: 0,
+      connectionErrors: 0,
       lastError: null,
+      lastErrorAt: null,
+      failing: [],
       lastBatchAt: null,
       appliedTick: null,
       copies: [],
@@ -171,18 +215,33 @@ export class SubscriptionWorker {
     return this;
   }
 
-  /** Graceful stop: the batch being applied is finished or rolled back, copies are rolled back. */
+  /**
+   * Graceful stop: the batch being applied is finished or rolled back, copies are rolled
+   * back. Bounded: work still in flight after stopTimeoutMs has its connections closed
+   * (its transactions roll back; a batch not recorded comes again).
+   */
   async stop(): Promise<void> {
     this.abort.abort();
-    await Promise.all(this.loops);
-    await Promise.all(this.catchups.values());
+    const settled = Promise.all([...this.loops, ...this.catchups.values()]).then(() => true);
+    if (!(await within(settled, this.opts.stopTimeoutMs))) {
+      this.log('warn', `stop: work still in flight after ${this.opts.stopTimeoutMs} ms; closing its connections`);
+      this.closeConnections();
+      await within(settled, 5000);
+    }
     this.loops = [];
-    await Promise.all([this.provider.end(), this.subscriber.end()]);
+    await within(Promise.all([this.provider.end(), this.subscriber.end()]), 5000);
+  }
+
+  /** Close every connection now (stop(), and a worker that must not wait for its own). */
+  private closeConnections(): void {
+    destroyPoolConnections(this.provider);
+    destroyPoolConnections(this.subscriber);
+    if (this.lockClient) destroyConnection(this.lockClient);
   }
 
   /** Current stats, with the copies in progress. */
   snapshot(): SubscriptionStats {
-    return { ...this.stats, copies: [...this.copying.values()], catchingUp: [...this.catchups.keys()] };
+    return { ...this.stats, failing: [...this.failing], copies: [...this.copying.values()], catchingUp: [...this.catchups.keys()] };
   }
 
   private log(level: 'info' | 'warn' | 'error', message: string): void {
@@ -193,9 +252,12 @@ export class SubscriptionWorker {
   private async onError(scope: string, err: unknown): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
     this.stats.errors++;
+    if (isConnectionError(err)) this.stats.connectionErrors++;
     this.stats.lastError = `${scope}: ${message}`;
+    this.stats.lastErrorAt = new Date();
     this.log(isConnectionError(err) ? 'warn' : 'error', `${scope}: ${message}`);
     this.failing.add(scope);
+    // Reported on the subscriber for status (not possible while the subscriber is the one lost).
     await this.subscriber.query(sql('record_error'), [this.name, scope, message]).catch(() => undefined);
   }
 
@@ -203,7 +265,7 @@ export class SubscriptionWorker {
     if (!this.failing.has(scope)) return;
     await this.subscriber.query(sql('clear_error'), [this.name, scope]);
     this.failing.delete(scope);
-    if (scope === 'main') this.stats.lastError = null;
+    if (this.failing.size === 0) this.stats.lastError = null;
     this.log('info', `${scope}: recovered`);
   }
 
@@ -231,30 +293,51 @@ export class SubscriptionWorker {
     let standingBy = false;
     while (!signal.aborted) {
       const config = typeof this.opts.subscriber === 'string' ? { connectionString: this.opts.subscriber } : { ...this.opts.subscriber };
-      const client = new pg.Client(config);
-      let lost!: () => void;
-      const gone = new Promise<void>((resolve) => (lost = resolve));
-      client.on('error', () => lost());
-      client.on('end', () => lost());
+      const client = new pg.Client({ ...config, ...boundedConfig(this.timeouts) });
+      this.lockClient = client;
+      let lost!: (err: Error) => void;
+      const gone = new Promise<Error>((resolve) => (lost = resolve));
+      client.on('error', (err) => lost(err));
+      client.on('end', () => lost(new Error('Connection terminated')));
+      const bound = <T>(work: Promise<T>, what: string) => untilLost(client, work, this.timeouts.queryMs, what);
       try {
         await client.connect();
-        const { rows } = await client.query<{ ok: boolean }>(sql('try_subscription_lock'), [this.name]);
+        // The lock lives as long as the server session: one whose worker vanished behind a
+        // cut connection (no FIN, no RST) must not keep it. The heartbeat below keeps a live
+        // session busy; a silent one is ended by the server (PostgreSQL 14+).
+        const v = await bound(client.query<{ v: number }>('SELECT current_setting($1)::int AS v', ['server_version_num']), 'version');
+        if (v.rows[0]!.v >= 140000) {
+          await bound(client.query(`SELECT set_config('idle_session_timeout', $1, false)`, [`${HEARTBEAT_MS * 6}ms`]), 'set');
+        }
+        const { rows } = await bound(client.query<{ ok: boolean }>(sql('try_subscription_lock'), [this.name]), 'the subscription lock');
         if (rows[0]?.ok) {
           this.stats.active = true;
           standingBy = false;
+          await this.onSuccess('lock');
           this.log('info', 'serving the subscription');
-          const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-          await Promise.race([gone, aborted]);
+          // A connection that answers nothing holds no lock we can count on: check it.
+          for (;;) {
+            const beat = await Promise.race([gone, sleep(HEARTBEAT_MS, signal).then(() => undefined)]);
+            if (beat instanceof Error) throw beat;
+            if (signal.aborted) break;
+            await bound(client.query('SELECT 1'), 'the lock heartbeat');
+          }
           this.stats.active = false;
         } else if (!standingBy) {
           standingBy = true;
           this.log('warn', 'another worker serves this subscription; standing by');
         }
       } catch (err) {
+        const wasActive = this.stats.active;
         this.stats.active = false;
-        debug('%s: lock connection failed: %s', this.name, (err as Error).message);
+        if (!signal.aborted) {
+          const what = wasActive ? 'lost the subscription lock' : 'cannot take the subscription lock';
+          await this.onError('lock', new Error(`${what}: ${(err as Error).message}`, { cause: err }));
+        }
       } finally {
-        await client.end().catch(() => undefined);
+        this.lockClient = undefined;
+        // end() waits for the server's goodbye, which a cut connection never sends.
+        if (!(await within(client.end(), 1000))) destroyConnection(client);
       }
       await sleep(1000, signal);
     }
@@ -315,6 +398,7 @@ export class SubscriptionWorker {
         route: (ev) => (ev.extra1 === null ? undefined : tables.get(ev.extra1)),
         fetchSize: this.opts.fetchSize,
         maxKeys: this.opts.maxKeysPerFlush,
+        readTimeoutMs: this.timeouts.queryMs,
       });
       for (const [source, tr] of r.perTable) {
         if (tr.missingUpdates || tr.missingDeletes) {
@@ -420,6 +504,7 @@ export class SubscriptionWorker {
         table: t,
         copyConsumer: consumer,
         signal,
+        stallMs: this.timeouts.copyStallMs,
         onProgress: (p) => {
           this.copying.set(t.source, p);
           if (Date.now() - lastWrite > 1000) {
@@ -540,6 +625,7 @@ export class SubscriptionWorker {
         route: (ev) => (ev.extra1 === row.source && !visibleInSnapshot(ev.txid, snapshot) ? row : undefined),
         fetchSize: this.opts.fetchSize,
         maxKeys: this.opts.maxKeysPerFlush,
+        readTimeoutMs: this.timeouts.queryMs,
       });
       if (r.total.missingUpdates || r.total.missingDeletes) {
         await sc.query(sql('count_missing'), [this.name, row.source, r.total.missingUpdates, r.total.missingDeletes]);

@@ -4,6 +4,7 @@
  */
 import createDebug from 'debug';
 import { Ticker } from '@pgferry/queue';
+import { DEFAULT_TIMEOUTS, boundedConfig, within, type ConnectionTimeouts } from './db.js';
 import { SubscriptionWorker, type SubscriptionStats, type SubscriptionWorkerOptions } from './subscription.js';
 
 const debug = createDebug('pgferry:replicator:daemon');
@@ -14,6 +15,8 @@ export interface ReplicationWorkerOptions {
   ticker?: boolean;
   /** Ticker check interval (ms, default 100). */
   tickIntervalMs?: number;
+  /** The tickers' connection bounds (the subscriptions have their own). */
+  timeouts?: Partial<ConnectionTimeouts>;
 }
 
 export class ReplicationWorker {
@@ -29,7 +32,9 @@ export class ReplicationWorker {
       const providers = new Map<string, SubscriptionWorkerOptions['provider']>();
       for (const s of this.options.subscriptions) providers.set(JSON.stringify(s.provider), s.provider);
       for (const p of providers.values()) {
-        const config = typeof p === 'string' ? { connectionString: p } : p;
+        // The ticker runs plain queries only: node-postgres' own query_timeout bounds them.
+        const t = { ...DEFAULT_TIMEOUTS, ...this.options.timeouts };
+        const config = { ...(typeof p === 'string' ? { connectionString: p } : p), ...boundedConfig(t), query_timeout: t.queryMs };
         this.tickers.push(new Ticker(config, { tickIntervalMs: this.options.tickIntervalMs ?? 100 }).start());
       }
     }
@@ -39,7 +44,8 @@ export class ReplicationWorker {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.subscriptions.map((s) => s.stop()), ...this.tickers.map((t) => t.stop())]);
+    // A ticker waits for its current query at most: its connection closes with the process.
+    await Promise.all([...this.subscriptions.map((s) => s.stop()), ...this.tickers.map((t) => within(t.stop(), 10_000))]);
     debug('stopped');
   }
 
