@@ -17,9 +17,9 @@ export {
   tableInfo,
 } from './setup.js';
 export type { AddTableOptions, DropLeafResult, NodeInfo } from './setup.js';
-export { checkNodeName, isCopyConsumerOf, maxNodeNameLength } from './node-name.js';
+export { checkNodeName, copyConsumerName, isCopyConsumerOf, maxNodeNameLength } from './node-name.js';
 export type { SubscribedTable, TableState } from './tables-model.js';
-export { SubscriptionWorker, copyConsumerName } from './subscription.js';
+export { SubscriptionWorker } from './subscription.js';
 export type { SubscriptionStats, SubscriptionWorkerOptions } from './subscription.js';
 export { ReplicationWorker } from './worker.js';
 export type { ReplicationWorkerOptions } from './worker.js';

@@ -5,8 +5,13 @@
  * [A-Za-z0-9_.:-]), or a table stays in-copy forever. So the node name rule is derived
  * here, once, from the longest name derived from it.
  */
+import { createHash } from 'node:crypto';
 import { ReplicationSetupError } from './errors.js';
-import { copyConsumerName } from './subscription.js';
+
+/** The consumer a copy of `source` registers for its catch-up. */
+export function copyConsumerName(subscription: string, source: string): string {
+  return `${subscription}:copy:${createHash('md5').update(source).digest('hex').slice(0, 12)}`;
+}
 
 /** The queue's rule for consumer names (pgferry._check_name). */
 const CONSUMER_NAME_MAX = 100;

@@ -18,8 +18,7 @@ import {
 import { NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
 import { sql } from './sql.js';
 import { quoteIdent } from './db.js';
-import { checkLeafCanCopy, checkNodeName, isCopyConsumerOf } from './node-name.js';
-import { copyConsumerName } from './subscription.js';
+import { checkLeafCanCopy, checkNodeName, copyConsumerName, isCopyConsumerOf } from './node-name.js';
 import {
   checkCreatable,
   checkCreateRuns,

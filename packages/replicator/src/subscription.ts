@@ -8,7 +8,6 @@
  * on the subscriber is only finished; a copy that did not commit starts over; a catch-up
  * batch whose tick is recorded in the table's row is only finished.
  */
-import { createHash } from 'node:crypto';
 import createDebug from 'debug';
 import pg from 'pg';
 import {
@@ -37,6 +36,7 @@ import {
   type ConnectionTimeouts,
 } from './db.js';
 import { ApplyError } from './errors.js';
+import { copyConsumerName, isCopyConsumerOf } from './node-name.js';
 import { leafNode } from './setup.js';
 import { parseSnapshot, snapshotCovers, visibleInSnapshot } from './snapshot.js';
 import { sql } from './sql.js';
@@ -112,6 +112,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 /** The lock connection's heartbeat (ms). */
 const HEARTBEAT_MS = 5000;
 
+/** A catch-up that has not moved for this long no longer holds the main stream back (ms). */
+const CATCHUP_STALL_MS = 10_000;
+
 /**
  * finish_batch, where a batch found finished already (by an earlier attempt whose answer
  * was lost with its connection) is not an error: whether finish_batch returns 0 or raises
@@ -125,9 +128,6 @@ async function finishBatch(db: pg.Pool, batchId: string): Promise<void> {
   }
 }
 
-export function copyConsumerName(subscription: string, source: string): string {
-  return `${subscription}:copy:${createHash('md5').update(source).digest('hex').slice(0, 12)}`;
-}
 
 class Backoff {
   private ms: number;
@@ -157,6 +157,8 @@ export class SubscriptionWorker {
   private readonly copying = new Map<string, CopyProgress>();
   private readonly copyConsumersInUse = new Set<string>();
   private readonly catchups = new Map<string, Promise<void>>();
+  /** Per table catching up: the tick it has applied to, and when it last moved. */
+  private readonly catchupProgress = new Map<string, { tick: bigint; at: number }>();
   private readonly copyRetryAt = new Map<string, { at: number; attempts: number }>();
   private readonly failing = new Set<string>();
   private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts'>> & Pick<SubscriptionWorkerOptions, 'log'>;
@@ -367,6 +369,7 @@ export class SubscriptionWorker {
   /** Apply the next batch. False when there was none. */
   async mainStep(): Promise<boolean> {
     const queue = await this.ensureQueue();
+    if (this.waitsForCatchup()) return false;
     const batchId = await nextBatch(this.provider, queue, this.name);
     if (!batchId) return false;
     const info = await getBatchInfo(this.provider, batchId);
@@ -473,8 +476,7 @@ export class SubscriptionWorker {
 
   /** Catch-up consumers left by copies that failed or by tables removed or resynced. */
   private async dropOrphanCopyConsumers(queue: string): Promise<void> {
-    const prefix = `${this.name}:copy:`;
-    const consumers = (await getConsumerInfo(this.provider, queue)).filter((c) => c.consumerName.startsWith(prefix));
+    const consumers = (await getConsumerInfo(this.provider, queue)).filter((c) => isCopyConsumerOf(this.name, c.consumerName));
     if (!consumers.length) return;
     const inUse = new Set(
       (await this.loadTables(this.subscriber)).filter((t) => t.state === 'catching-up').map((t) => t.copyConsumer),
@@ -537,9 +539,32 @@ export class SubscriptionWorker {
     }
   }
 
+  /**
+   * The main stream waits while a catch-up that is moving is behind it. A catch-up applies
+   * one tick range per step, like the main stream: when ticks come faster than both apply
+   * them, the two would advance together and the table would never be handed over. A
+   * catch-up that has not moved for CATCHUP_STALL_MS (failing, say) holds nothing back.
+   */
+  private waitsForCatchup(): boolean {
+    if (this.stats.appliedTick === null) return false;
+    const main = BigInt(this.stats.appliedTick);
+    const now = Date.now();
+    for (const p of this.catchupProgress.values()) if (p.tick < main && now - p.at < CATCHUP_STALL_MS) return true;
+    return false;
+  }
+
   private async catchupLoop(queue: string, t: SubscribedTable, signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
     const scope = t.dest;
+    this.catchupProgress.set(t.source, { tick: BigInt(t.copyTick ?? 0), at: Date.now() });
+    try {
+      await this.catchupSteps(queue, t, scope, backoff, signal);
+    } finally {
+      this.catchupProgress.delete(t.source);
+    }
+  }
+
+  private async catchupSteps(queue: string, t: SubscribedTable, scope: string, backoff: Backoff, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (!this.stats.active) return; // the supervisor starts it again once active
       try {
@@ -614,6 +639,7 @@ export class SubscriptionWorker {
       if (BigInt(row.copyTick!) >= BigInt(info.tickId)) {
         await sc.query('ROLLBACK');
         await finishBatch(this.provider, batchId);
+        this.catchupProgress.set(t.source, { tick: BigInt(row.copyTick!), at: Date.now() });
         return 'worked';
       }
       const snapshot = parseSnapshot(row.copySnapshot!);
@@ -633,6 +659,7 @@ export class SubscriptionWorker {
       }
       await sc.query(sql('record_catchup_tick'), [this.name, row.source, info.tickId]);
       await sc.query('COMMIT');
+      this.catchupProgress.set(t.source, { tick: BigInt(info.tickId), at: Date.now() });
       await finishBatch(this.provider, batchId);
       return 'worked';
     } catch (err) {

@@ -1,0 +1,43 @@
+/**
+ * A table's catch-up reaches the main stream and is handed over even when ticks come
+ * faster than batches can be applied: both streams take one tick range a step, so the
+ * main stream waits for a catch-up that is moving and behind it.
+ */
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '@pgferry/test/test-database';
+import { forceTick } from '@pgferry/queue';
+import { SubscriptionWorker, addTable, createLeafNode, createRootNode, listTables } from '../../packages/replicator/src/index.js';
+import { tableJson, waitFor } from './helpers.js';
+
+describe('catch-up under a flood of ticks', () => {
+  const prov = useTestDatabase({ install: false });
+  const sub = useTestDatabase({ install: false });
+
+  it('hands the table over while ticks come as fast as they can be made', async () => {
+    await prov.pool.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
+    await prov.pool.query(`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 50000) g`);
+    await createRootNode(prov.pool, { node: 'root', queue: 'repl' });
+    await createLeafNode(prov.pool, sub.pool, { node: 'leaf' });
+    const w = new SubscriptionWorker({ subscription: 'leaf', provider: prov.url, subscriber: sub.url, pollIntervalMs: 20 }).start();
+    let flooding = true;
+    let ticks = 0;
+    const flood = (async () => {
+      for (let k = 0; flooding; k++) {
+        await prov.pool.query(`UPDATE t SET v = 'w' || $1 WHERE id = $2`, [k, (k % 50000) + 1]);
+        await forceTick(prov.pool, 'repl');
+        ticks++;
+      }
+    })();
+    try {
+      await addTable(prov.pool, sub.pool, { subscription: 'leaf', table: 't', create: true });
+      await waitFor('the hand-off', async () => (await listTables(sub.pool, 'leaf'))[0]?.state === 'ok', 60_000);
+      expect(ticks).toBeGreaterThan(50);
+    } finally {
+      flooding = false;
+      await flood;
+    }
+    await forceTick(prov.pool, 'repl');
+    await waitFor('tables equal', async () => (await tableJson(prov.pool, 't')) === (await tableJson(sub.pool, 't')));
+    await w.stop();
+  });
+});
