@@ -7,55 +7,40 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { Ticker } from '@pgferry/queue';
-import { SubscriptionWorker, addTable, createLeafNode, createRootNode, getStatus, listTables } from '../../packages/replicator/src/index.js';
-import { startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
+import { addTable, getStatus, listTables } from '../../packages/replicator/src/index.js';
+import { startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 
 describe('apply order', () => {
-  let env: TwoServers;
-  let ticker: Ticker;
-  let worker: SubscriptionWorker;
+  let env: Replication;
 
   beforeAll(async () => {
-    env = await startTwoServers('repl-order');
-    await createRootNode(env.provider, { node: 'root', queue: 'repl' });
-    await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
-    const ddl = [
-      `CREATE TABLE users (id int PRIMARY KEY, email text UNIQUE)`,
-      `CREATE TABLE ranks (id int PRIMARY KEY, n int UNIQUE)`,
-      `CREATE TABLE parent (id int PRIMARY KEY)`,
-      `CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL)`,
-      `CREATE TABLE seats (id int PRIMARY KEY, seat text UNIQUE DEFERRABLE INITIALLY IMMEDIATE)`,
-    ];
-    for (const db of [env.provider, env.subscriber]) for (const d of ddl) await db.query(d);
-    await env.provider.query(`INSERT INTO users SELECT g, 'u' || g || '@x' FROM generate_series(1, 5) g`);
-    // Rows stored in descending order of n: "n = n + 1" is valid on the provider (it meets
-    // them in that order); the subscriber stores them ascending.
-    await env.provider.query(`INSERT INTO ranks SELECT g, g FROM generate_series(50, 1, -1) g`);
-    await env.provider.query(`INSERT INTO parent VALUES (1), (2)`);
-    await env.provider.query(`INSERT INTO child VALUES (10, 1)`);
-    await env.provider.query(`INSERT INTO seats VALUES (1, 'A'), (2, 'B')`);
-    for (const t of ['parent', 'child', 'users', 'ranks', 'seats']) await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: t });
-    ticker = new Ticker({ connectionString: env.providerUrl }, { tickIntervalMs: 20, maintIntervalMs: 500 }).start();
-    worker = new SubscriptionWorker({
-      subscription: 'leaf1',
-      provider: env.providerUrl,
-      subscriber: env.subscriberUrl,
-      pollIntervalMs: 50,
-      retryMinMs: 100,
-      retryMaxMs: 500,
-    }).start();
+    env = await startReplication('repl-order', {
+      prepare: async (e) => {
+        const ddl = [
+          `CREATE TABLE users (id int PRIMARY KEY, email text UNIQUE)`,
+          `CREATE TABLE ranks (id int PRIMARY KEY, n int UNIQUE)`,
+          `CREATE TABLE parent (id int PRIMARY KEY)`,
+          `CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL)`,
+          `CREATE TABLE seats (id int PRIMARY KEY, seat text UNIQUE DEFERRABLE INITIALLY IMMEDIATE)`,
+        ];
+        for (const db of [e.provider, e.subscriber]) for (const d of ddl) await db.query(d);
+        await e.provider.query(`INSERT INTO users SELECT g, 'u' || g || '@x' FROM generate_series(1, 5) g`);
+        // Rows stored in descending order of n: "n = n + 1" is valid on the provider (it meets
+        // them in that order); the subscriber stores them ascending.
+        await e.provider.query(`INSERT INTO ranks SELECT g, g FROM generate_series(50, 1, -1) g`);
+        await e.provider.query(`INSERT INTO parent VALUES (1), (2)`);
+        await e.provider.query(`INSERT INTO child VALUES (10, 1)`);
+        await e.provider.query(`INSERT INTO seats VALUES (1, 'A'), (2, 'B')`);
+        for (const t of ['parent', 'child', 'users', 'ranks', 'seats']) await addTable(e.provider, e.subscriber, { subscription: 'leaf1', table: t });
+      },
+    });
     await waitFor('the copies', async () => (await listTables(env.subscriber, 'leaf1')).every((t) => t.state === 'ok'));
     await env.subscriber.query(`CLUSTER ranks USING ranks_pkey`); // ascending on the subscriber
     // Foreign keys once the tables are copied (a copy truncates and fills one table at a time).
     for (const db of [env.provider, env.subscriber]) await db.query(`ALTER TABLE child ADD FOREIGN KEY (parent_id) REFERENCES parent`);
   });
 
-  afterAll(async () => {
-    await worker?.stop().catch(() => undefined);
-    await ticker?.stop().catch(() => undefined);
-    await stopTwoServers(env);
-  });
+  afterAll(() => stopReplication(env));
 
   async function inTransaction(statements: string[]): Promise<void> {
     const c: pg.PoolClient = await env.provider.connect();
@@ -78,7 +63,7 @@ describe('apply order', () => {
   }
 
   it('swaps a unique value between two rows in one transaction', async () => {
-    const ordered = worker.snapshot().orderedBatches;
+    const ordered = env.worker.snapshot().orderedBatches;
     await inTransaction([
       `UPDATE users SET email = 'tmp' WHERE id = 1`,
       `UPDATE users SET email = 'u1@x' WHERE id = 2`,
@@ -88,7 +73,7 @@ describe('apply order', () => {
     const { rows } = await env.subscriber.query(`SELECT id, email FROM users WHERE id IN (1, 2) ORDER BY id`);
     expect(rows).toEqual([{ id: 1, email: 'u2@x' }, { id: 2, email: 'u1@x' }]);
     // Coalesced, the two rows' updates conflict whichever goes first: applied in order.
-    expect(worker.snapshot().orderedBatches).toBeGreaterThan(ordered);
+    expect(env.worker.snapshot().orderedBatches).toBeGreaterThan(ordered);
   });
 
   it('moves a unique value from one row to another, and a row to a freed key', async () => {

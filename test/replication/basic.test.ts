@@ -8,42 +8,22 @@ import {
   ReplicationSetupError,
   SubscriptionWorker,
   addTable,
-  createLeafNode,
-  createRootNode,
   getStatus,
   listTables,
   removeTable,
   resyncTable,
 } from '../../packages/replicator/src/index.js';
-import { Ticker } from '@pgferry/queue';
-import { startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
+import { startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 
 describe('replication', () => {
-  let env: TwoServers;
-  let ticker: Ticker;
-  let worker: SubscriptionWorker;
+  let env: Replication;
 
   beforeAll(async () => {
-    env = await startTwoServers('repl-basic');
-    await createRootNode(env.provider, { node: 'root', queue: 'repl' });
-    await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
-    ticker = new Ticker({ connectionString: env.providerUrl }, { tickIntervalMs: 20, maintIntervalMs: 500 }).start();
-    worker = new SubscriptionWorker({
-      subscription: 'leaf1',
-      provider: env.providerUrl,
-      subscriber: env.subscriberUrl,
-      pollIntervalMs: 50,
-      retryMinMs: 100,
-      retryMaxMs: 500,
-      maxKeysPerFlush: 50, // many flushes per batch: each one overlaps the reading of the next events
-    }).start();
+    // Many flushes per batch: each one overlaps the reading of the next events.
+    env = await startReplication('repl-basic', { worker: { maxKeysPerFlush: 50 } });
   });
 
-  afterAll(async () => {
-    await worker?.stop().catch(() => undefined);
-    await ticker?.stop().catch(() => undefined);
-    await stopTwoServers(env);
-  });
+  afterAll(() => stopReplication(env));
 
   const allOk = async () => (await listTables(env.subscriber, 'leaf1')).every((t) => t.state === 'ok');
 
@@ -203,7 +183,7 @@ describe('replication', () => {
     try {
       await waitFor('the second worker to stand by', async () => logs.some((m) => /another worker serves this subscription/.test(m)));
       expect(second.snapshot().active).toBe(false);
-      expect(worker.snapshot().active).toBe(true);
+      expect(env.worker.snapshot().active).toBe(true);
     } finally {
       await second.stop();
     }

@@ -15,7 +15,7 @@ describe('catch-up under a flood of ticks', () => {
 
   it('hands the table over while ticks come as fast as they can be made', async () => {
     await prov.pool.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
-    await prov.pool.query(`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 50000) g`);
+    await prov.pool.query(`INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 20000) g`);
     await createRootNode(prov.pool, { node: 'root', queue: 'repl' });
     await createLeafNode(prov.pool, sub.pool, { node: 'leaf' });
     const w = new SubscriptionWorker({ subscription: 'leaf', provider: prov.url, subscriber: sub.url, pollIntervalMs: 20 }).start();
@@ -23,14 +23,14 @@ describe('catch-up under a flood of ticks', () => {
     let ticks = 0;
     const flood = (async () => {
       for (let k = 0; flooding; k++) {
-        await prov.pool.query(`UPDATE t SET v = 'w' || $1 WHERE id = $2`, [k, (k % 50000) + 1]);
+        await prov.pool.query(`UPDATE t SET v = 'w' || $1 WHERE id = $2`, [k, (k % 20000) + 1]);
         await forceTick(prov.pool, 'repl');
         ticks++;
       }
     })();
     try {
       await addTable(prov.pool, sub.pool, { subscription: 'leaf', table: 't', create: true });
-      await waitFor('the hand-off', async () => (await listTables(sub.pool, 'leaf'))[0]?.state === 'ok', 60_000);
+      await waitFor('the hand-off', async () => (await listTables(sub.pool, 'leaf'))[0]?.state === 'ok', 120_000);
       expect(ticks).toBeGreaterThan(50);
     } finally {
       flooding = false;
@@ -39,5 +39,5 @@ describe('catch-up under a flood of ticks', () => {
     await forceTick(prov.pool, 'repl');
     await waitFor('tables equal', async () => (await tableJson(prov.pool, 't')) === (await tableJson(sub.pool, 't')));
     await w.stop();
-  });
+  }, 180_000);
 });

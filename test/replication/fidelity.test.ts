@@ -8,9 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { Ticker, VALUE_SETTINGS, settingsOptions } from '@pgferry/queue';
-import { SubscriptionWorker, addTable, createLeafNode, createRootNode, listTables } from '../../packages/replicator/src/index.js';
-import { startTwoServers, stopTwoServers, waitFor, type TwoServers } from './helpers.js';
+import { VALUE_SETTINGS, settingsOptions } from '@pgferry/queue';
+import { addTable, listTables } from '../../packages/replicator/src/index.js';
+import { startReplication, stopReplication, waitFor, type Replication } from './helpers.js';
 
 /** Types that cannot hold user data (no input function, or internal statistics). */
 const NOT_STORABLE = new Set([
@@ -151,37 +151,25 @@ async function texts(pool: pg.Pool, table: string, orderBy: string): Promise<Map
 }
 
 describe('replicated values are exact', () => {
-  let env: TwoServers;
+  let env: Replication;
   let pinnedProvider: pg.Pool;
   let pinnedSubscriber: pg.Pool;
-  let ticker: Ticker;
-  let worker: SubscriptionWorker;
 
   beforeAll(async () => {
-    env = await startTwoServers('repl-fidelity');
+    env = await startReplication('repl-fidelity', {
+      prepare: async (e) => {
+        for (const db of [e.provider, e.subscriber]) for (const ddl of DDL) await db.query(ddl);
+      },
+    });
     const options = settingsOptions(VALUE_SETTINGS);
     pinnedProvider = new pg.Pool({ connectionString: env.providerUrl, options });
     pinnedSubscriber = new pg.Pool({ connectionString: env.subscriberUrl, options });
     for (const p of [pinnedProvider, pinnedSubscriber]) p.on('error', () => undefined);
-    for (const db of [env.provider, env.subscriber]) for (const ddl of DDL) await db.query(ddl);
-    await createRootNode(env.provider, { node: 'root', queue: 'repl' });
-    await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
-    ticker = new Ticker({ connectionString: env.providerUrl }, { tickIntervalMs: 20, maintIntervalMs: 500 }).start();
-    worker = new SubscriptionWorker({
-      subscription: 'leaf1',
-      provider: env.providerUrl,
-      subscriber: env.subscriberUrl,
-      pollIntervalMs: 50,
-      retryMinMs: 100,
-      retryMaxMs: 500,
-    }).start();
   });
 
   afterAll(async () => {
-    await worker?.stop().catch(() => undefined);
-    await ticker?.stop().catch(() => undefined);
     await Promise.allSettled([pinnedProvider?.end(), pinnedSubscriber?.end()]);
-    await stopTwoServers(env);
+    await stopReplication(env);
   });
 
   async function expectIdentical(table: string, orderBy: string): Promise<void> {

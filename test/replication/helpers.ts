@@ -1,6 +1,13 @@
 /** Helpers for replication tests: two real servers, table comparison, waiting. */
 import pg from 'pg';
+import { Ticker } from '@pgferry/queue';
 import { PgServer } from '../harness/pg-server.js';
+import {
+  SubscriptionWorker,
+  createLeafNode,
+  createRootNode,
+  type SubscriptionWorkerOptions,
+} from '../../packages/replicator/src/index.js';
 
 export interface TwoServers {
   providerServer: PgServer;
@@ -30,6 +37,43 @@ export async function stopTwoServers(s: Partial<TwoServers> | undefined): Promis
   if (!s) return;
   await Promise.allSettled([s.provider?.end(), s.subscriber?.end()]);
   await Promise.allSettled([s.providerServer?.destroy(), s.subscriberServer?.destroy()]);
+}
+
+export interface Replication extends TwoServers {
+  ticker: Ticker;
+  worker: SubscriptionWorker;
+}
+
+/**
+ * Two servers, a root "root" (queue "repl") and its leaf "leaf1", a ticker ticking every
+ * 20 ms and a worker retrying quickly. `prepare` runs once the nodes exist and before the
+ * worker starts (tables, add-table).
+ */
+export async function startReplication(
+  name: string,
+  options: { prepare?: (env: TwoServers) => Promise<void>; worker?: Partial<SubscriptionWorkerOptions> } = {},
+): Promise<Replication> {
+  const env = await startTwoServers(name);
+  await createRootNode(env.provider, { node: 'root', queue: 'repl' });
+  await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
+  await options.prepare?.(env);
+  const ticker = new Ticker({ connectionString: env.providerUrl }, { tickIntervalMs: 20, maintIntervalMs: 500 }).start();
+  const worker = new SubscriptionWorker({
+    subscription: 'leaf1',
+    provider: env.providerUrl,
+    subscriber: env.subscriberUrl,
+    pollIntervalMs: 50,
+    retryMinMs: 100,
+    retryMaxMs: 500,
+    ...options.worker,
+  }).start();
+  return { ...env, ticker, worker };
+}
+
+export async function stopReplication(r: Partial<Replication> | undefined): Promise<void> {
+  await r?.worker?.stop().catch(() => undefined);
+  await r?.ticker?.stop().catch(() => undefined);
+  await stopTwoServers(r);
 }
 
 /** All rows of a table as one JSON text, ordered by `orderBy`. */
