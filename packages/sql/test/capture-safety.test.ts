@@ -67,7 +67,7 @@ describe('capture safety', () => {
 
       // A composite column named like the row alias, with fields named like its aliases.
       await db.pool.query(`CREATE TYPE ${q(`Row "${mode}"`)} AS (pgferry_1 int, j text, k text)`);
-      const table = `${q('hostile')}.${q(`T "${mode}" table`)}`;
+      const table = `${q('hostile')}.${q(`T "${mode}" table %s %I`)}`;
       await db.pool.query(`CREATE SCHEMA IF NOT EXISTS hostile`);
       await db.pool.query(
         `CREATE TABLE ${table} (k text, ${names.map((n) => `${q(n)} text`).join(', ')}, "pgferry_r" ${q(`Row "${mode}"`)}, ` +

@@ -9,8 +9,9 @@
 -- a row whose captured image did not change is not captured at all.
 --
 -- Events: ev_type I/U/D/T, ev_data the row image, ev_extra1 the table name, ev_extra2 the
--- key. The image is a JSON object of column name -> the value's text form (or null), ignored
--- columns left out; the key a JSON array of the key values' text forms. Text forms, not JSON
+-- key. The image is a JSON object of column name -> the value's text form (its type's
+-- output; or null), ignored columns left out; the key a JSON array of the key values' text
+-- forms. Text forms, not JSON
 -- values: JSON loses information (json 'null' vs NULL, array bounds, ...), while a type's
 -- text form reads back into exactly the same value. Text forms depend on session settings,
 -- so the function pins them (pgferry.capture_value_settings()), whatever the writer set.
@@ -19,8 +20,8 @@
 -- writer needs no pgferry grant, and can neither forge events for another table nor reach
 -- the queue tables), and no user name can shadow one of its own:
 --  - columns are read by position, through aliases pgferry_1 .. pgferry_n of the row as it
---    was when capture began (a guard view, pgferry._capture_guard_sql, keeps them from being
---    dropped or retyped underneath); renamed columns keep working;
+--    was when capture began (the guard view of pgferry._capture_install keeps them from
+--    being dropped or retyped underneath); renamed columns keep working;
 --  - its variables appear only in a FROM-less subquery and, with #variable_conflict
 --    use_column, lose against any column of the same name in the user's filter;
 --  - whole rows are read with alias.* (never a bare alias, which a column of that name wins),
@@ -32,7 +33,8 @@ DECLARE
   v_image   text;  -- pgferry_r.pgferry_1::text AS "id", ...: the captured columns
   v_key     text;
   v_missing text;
-  v_rows    text;  -- the rows of a source passing the filter: image j, key k
+  v_new     text;  -- the new (old) rows passing the filter: image j, key k
+  v_old     text;
   v_name    text := quote_literal(ct.ct_table_name);
   v_vars    text := '(SELECT pgferry_queue, pgferry_tbl, pgferry_seq, pgferry_txid) AS pgferry_v (queue, tbl, seq, txid)';
   v_insert  text := 'INSERT INTO pgferry.event (ev_queue, ev_tbl, ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1, ev_extra2)'
@@ -60,22 +62,20 @@ BEGIN
     RAISE EXCEPTION 'captured table % has no column(s) %', ct.ct_table_name, coalesce(v_missing, '(any)')
       USING ERRCODE = 'PF006', HINT = 'Remove the table from capture and add it again.';
   END IF;
-  v_rows := format('SELECT pg_catalog.row_to_json(pgferry_i.*)::text AS j, %s AS k'
-                   ' FROM (SELECT * FROM %%s AS r WHERE (%s)) AS pgferry_r (%s)'
-                   ' CROSS JOIN LATERAL (SELECT %s) AS pgferry_i',
-                   v_key, coalesce(ct.ct_filter, 'true'), v_aliases, v_image);
+  v_new := pgferry._capture_rows_sql(pgferry._capture_source(ct, 'NEW'), ct.ct_filter, v_aliases, v_image, v_key);
+  v_old := pgferry._capture_rows_sql(pgferry._capture_source(ct, 'OLD'), ct.ct_filter, v_aliases, v_image, v_key);
 
   IF i_op IN ('ins', 'del') THEN
     v_stmt := v_insert || format('%L, pgferry_c.j, %s, pgferry_c.k FROM %s, (%s) AS pgferry_c',
       CASE i_op WHEN 'ins' THEN 'I' ELSE 'D' END, v_name, v_vars,
-      format(v_rows, pgferry._capture_source(ct, CASE i_op WHEN 'ins' THEN 'NEW' ELSE 'OLD' END)));
+      CASE i_op WHEN 'ins' THEN v_new ELSE v_old END);
   ELSIF i_op = 'upd' THEN
     v_stmt := v_insert || format(
       'CASE WHEN o.k IS NULL THEN ''I'' WHEN n.k IS NULL THEN ''D'' ELSE ''U'' END,'
       ' coalesce(n.j, o.j), %s, coalesce(n.k, o.k)'
       ' FROM %s, (%s) AS o FULL JOIN (%s) AS n ON n.k = o.k'
       ' WHERE o.k IS NULL OR n.k IS NULL OR n.j IS DISTINCT FROM o.j',
-      v_name, v_vars, format(v_rows, pgferry._capture_source(ct, 'OLD')), format(v_rows, pgferry._capture_source(ct, 'NEW')));
+      v_name, v_vars, v_old, v_new);
   ELSIF i_op = 'trunc' THEN
     v_stmt := v_insert || format('''T'', NULL, %s, NULL FROM %s', v_name, v_vars);
   ELSE
@@ -120,6 +120,16 @@ RETURNS oid LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     UNION ALL
     SELECT p.oid, p.typbasetype FROM t JOIN pg_type p ON p.oid = t.base WHERE t.base <> 0)
   SELECT oid FROM t WHERE base = 0
+$$;
+
+-- The rows of a source (see _capture_source) that pass the filter, as image j and key k. In
+-- one format() call: the filter is the user's text and may hold a '%'.
+CREATE OR REPLACE FUNCTION pgferry._capture_rows_sql(i_source text, i_filter text, i_aliases text, i_image text, i_key text)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT format('SELECT pg_catalog.row_to_json(pgferry_i.*)::text AS j, %s AS k'
+                ' FROM (SELECT * FROM %s AS r WHERE (%s)) AS pgferry_r (%s)'
+                ' CROSS JOIN LATERAL (SELECT %s) AS pgferry_i',
+                i_key, i_source, coalesce(i_filter, 'true'), i_aliases, i_image)
 $$;
 
 -- What a capture statement reads: the transition table (statement mode) or the one row.
