@@ -63,7 +63,7 @@ describe('capture safety', () => {
       for (const own of ['k', 'pgferry_r']) idents.delete(own); // added below, pgferry_r as a composite
       const names = [...idents].sort();
       expect(names.length).toBeGreaterThan(60);
-      expect(names).toEqual(expect.arrayContaining(['from', 'pgferry_i', 'pgferry_v', 'pgferry_c', 'pgferry_txid', 'j', 'o', 'n']));
+      expect(names).toEqual(expect.arrayContaining(['from', 'row', 'pgferry_queue', 'pgferry_tbl', 'pgferry_txid', 'pgferry_1', 'j', 'o', 'n']));
 
       // A composite column named like the row alias, with fields named like its aliases.
       await db.pool.query(`CREATE TYPE ${q(`Row "${mode}"`)} AS (pgferry_1 int, j text, k text)`);
@@ -97,12 +97,12 @@ describe('capture safety', () => {
       await db.pool.query(`INSERT INTO ${table} (${colList}) VALUES (${placeholders})`, params('a', 'one'));
       await db.pool.query(`INSERT INTO ${table} (${colList}) VALUES (${placeholders})`, params('b', 'two'));
       await db.pool.query(`INSERT INTO ${table} (${colList}) VALUES (${placeholders})`, params('c', 'skip'));
-      await db.pool.query(`UPDATE ${table} SET "j" = 'changed', "pgferry_v" = 'changed' WHERE k = 'b'`);
+      await db.pool.query(`UPDATE ${table} SET "j" = 'changed', "pgferry_tbl" = 'changed' WHERE k = 'b'`);
       await db.pool.query(`UPDATE ${table} SET k = 'a2' WHERE k = 'a'`);
       await db.pool.query(`DELETE FROM ${table} WHERE k = 'b'`);
       await db.pool.query(`TRUNCATE ${table}`);
 
-      const b = { ...expected('b', 'two'), j: 'changed', pgferry_v: 'changed' };
+      const b = { ...expected('b', 'two'), j: 'changed', pgferry_tbl: 'changed' };
       const evs = await captured(db.pool, queue);
       // The key change's delete and insert come from one statement, in either order.
       const keyChange = evs.splice(3, 2).sort((x, y) => (x.type < y.type ? -1 : 1));

@@ -1,4 +1,5 @@
--- (Re)create the capture trigger functions of a captured table and its guard view; the
+-- (Re)create the capture trigger functions of a captured table, the composite type of its
+-- images and its guard view; the
 -- triggers themselves are created once, by capture_add_table. Run at every install too
 -- (pgferry._capture_refresh), so an upgrade brings every captured table the new code.
 --
@@ -17,7 +18,15 @@ DECLARE
   v_op text;
   v_owner name := (SELECT nspowner::regrole::name FROM pg_namespace WHERE nspname = 'pgferry');
   v_guard text := format('pgferry.capture_%s_guard', ct.ct_id);
+  v_image text := format('pgferry.capture_%s_image', ct.ct_id);
 BEGIN
+  -- The image's shape: the captured columns' names as captured, all text.
+  EXECUTE format('DROP TYPE IF EXISTS %s', v_image);
+  EXECUTE format('CREATE TYPE %s AS (%s)', v_image,
+                 (SELECT string_agg(format('%I pg_catalog.text', name), ', ' ORDER BY o)
+                    FROM unnest(ct.ct_columns) WITH ORDINALITY AS c(name, o)
+                   WHERE NOT name = ANY (ct.ct_ignore_columns)));
+  EXECUTE format('ALTER TYPE %s OWNER TO %I', v_image, v_owner);
   FOREACH v_op IN ARRAY ARRAY['ins', 'upd', 'del', 'trunc'] LOOP
     EXECUTE pgferry._capture_trigger_sql(ct, v_op);
     EXECUTE format('REVOKE ALL ON FUNCTION pgferry._capture_%s_%s() FROM PUBLIC', ct.ct_id, v_op);

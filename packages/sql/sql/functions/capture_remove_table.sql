@@ -1,4 +1,4 @@
--- Stop capturing a table into a queue: its triggers, their functions and its guard view are
+-- Stop capturing a table into a queue: its triggers, their functions, image type and guard view are
 -- dropped. Returns 1, or 0 when the table was not captured into that queue. The name is
 -- matched as captured, or resolved with the caller's search_path.
 CREATE OR REPLACE FUNCTION pgferry.capture_remove_table(i_queue_name text, i_table text)
@@ -27,6 +27,7 @@ BEGIN
     END IF;
     EXECUTE format('DROP FUNCTION IF EXISTS pgferry._capture_%s_%s()', ct.ct_id, v_op);
   END LOOP;
+  EXECUTE format('DROP TYPE IF EXISTS pgferry.capture_%s_image', ct.ct_id);
   DELETE FROM pgferry.capture_table WHERE ct_id = ct.ct_id;
   RETURN 1;
 END $$;

@@ -19,65 +19,68 @@
 -- Safe by construction: the function is SECURITY DEFINER with a pinned search_path (a
 -- writer needs no pgferry grant, and can neither forge events for another table nor reach
 -- the queue tables), and no user name can shadow one of its own:
---  - columns are read by position, through aliases pgferry_1 .. pgferry_n of the row as it
---    was when capture began (the guard view of pgferry._capture_install keeps them from
---    being dropped or retyped underneath); renamed columns keep working;
---  - its variables appear only in a FROM-less subquery and, with #variable_conflict
---    use_column, lose against any column of the same name in the user's filter;
---  - whole rows are read with alias.* (never a bare alias, which a column of that name wins),
---    and the filter is evaluated alone on the row (alias r), where only the row's columns are.
+--  - columns are read by position, through aliases pgferry_1 .. pgferry_n of the columns as
+--    they were when capture began (ct_columns; the guard view of _capture_install keeps them
+--    from being dropped or retyped underneath), and images keep those names: a renamed
+--    column keeps working, under its old name in events;
+--  - the filter is evaluated alone on the row (alias r), where only the row's columns are;
+--    everything else sees only pgferry_N (or j and k), and with #variable_conflict use_column
+--    the function's variables lose against any column of the same name in the filter;
+--  - images are a ROW(...) of a composite type of the captured names (capture_N_image), one
+--    flat statement per operation: no subquery or LATERAL join costs a single-row write.
 CREATE OR REPLACE FUNCTION pgferry._capture_trigger_sql(ct pgferry.capture_table, i_op text)
 RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
-  v_aliases text;  -- pgferry_1, ..., pgferry_n: every column present now, ignored ones too
-  v_image   text;  -- pgferry_r.pgferry_1::text AS "id", ...: the captured columns
+  v_aliases text;  -- pgferry_1, ..., pgferry_n: the columns as captured, ignored ones too
+  v_image   text;  -- the captured columns' text forms as a JSON object (pgferry.capture_N_image)
   v_key     text;
   v_missing text;
-  v_new     text;  -- the new (old) rows passing the filter: image j, key k
-  v_old     text;
   v_name    text := quote_literal(ct.ct_table_name);
-  v_vars    text := '(SELECT pgferry_queue, pgferry_tbl, pgferry_seq, pgferry_txid) AS pgferry_v (queue, tbl, seq, txid)';
+  -- The variables are read where only pgferry_r's pgferry_N columns (or j and k) are in scope.
   v_insert  text := 'INSERT INTO pgferry.event (ev_queue, ev_tbl, ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1, ev_extra2)'
-                    ' SELECT pgferry_v.queue, pgferry_v.tbl, pg_catalog.nextval(pgferry_v.seq), pg_catalog.now(), pgferry_v.txid, ';
+                    ' SELECT pgferry_queue, pgferry_tbl, pg_catalog.nextval(pgferry_seq), pg_catalog.now(), pgferry_txid, ';
   v_stmt    text;
 BEGIN
-  -- A value's text form is its type's output function, which a cast to text is too, but for
-  -- character(n): that cast drops trailing spaces, so its output is had through concat().
+  -- The columns as captured (ct_columns, by position) against the table now. A value's text
+  -- form is its type's output function, which a cast to text is too, but for character(n):
+  -- that cast drops trailing spaces, so its output is had through concat().
   WITH cols AS (
-    SELECT attname::text AS name, row_number() OVER (ORDER BY attnum) AS o,
-           pgferry._capture_base_type(atttypid) = 'bpchar'::regtype AS bpchar
-      FROM pg_attribute WHERE attrelid = ct.ct_table_oid AND attnum > 0 AND NOT attisdropped)
+    SELECT c.name, c.o, a.atttypid IS NOT NULL AS present,
+           pgferry._capture_base_type(a.atttypid) = 'bpchar'::regtype AS bpchar
+      FROM unnest(ct.ct_columns) WITH ORDINALITY AS c(name, o)
+      LEFT JOIN (SELECT atttypid, row_number() OVER (ORDER BY attnum) AS o
+                   FROM pg_attribute WHERE attrelid = ct.ct_table_oid AND attnum > 0 AND NOT attisdropped) a USING (o))
   SELECT string_agg(format('pgferry_%s', o), ', ' ORDER BY o),
-         string_agg(CASE WHEN bpchar
-                         THEN format('CASE WHEN pgferry_r.pgferry_%s IS NOT NULL THEN pg_catalog.concat(pgferry_r.pgferry_%s) END AS %I', o, o, name)
-                         ELSE format('pgferry_r.pgferry_%s::text AS %I', o, name) END, ', ' ORDER BY o)
-           FILTER (WHERE NOT name = ANY (ct.ct_ignore_columns)),
+         format('pg_catalog.row_to_json(ROW(%s)::pgferry.capture_%s_image)::text',
+                string_agg(CASE WHEN bpchar
+                                THEN format('CASE WHEN pgferry_r.pgferry_%s IS NOT NULL THEN pg_catalog.concat(pgferry_r.pgferry_%s) END', o, o)
+                                ELSE format('pgferry_r.pgferry_%s::text', o) END, ', ' ORDER BY o)
+                  FILTER (WHERE NOT name = ANY (ct.ct_ignore_columns)),
+                ct.ct_id),
          (SELECT 'pg_catalog.json_build_array(' || string_agg(format('pgferry_r.pgferry_%s::text', c.o), ', ' ORDER BY u.k) || ')::text'
             FROM unnest(ct.ct_key_columns) WITH ORDINALITY AS u(name, k) JOIN cols c USING (name)),
-         (SELECT string_agg(u.name, ', ') FROM unnest(ct.ct_key_columns || ct.ct_ignore_columns) AS u(name)
-           WHERE NOT EXISTS (SELECT FROM cols c WHERE c.name = u.name))
+         string_agg(quote_ident(name), ', ') FILTER (WHERE NOT present)
     INTO v_aliases, v_image, v_key, v_missing
     FROM cols;
-  IF v_missing IS NOT NULL OR v_image IS NULL THEN
-    RAISE EXCEPTION 'captured table % has no column(s) %', ct.ct_table_name, coalesce(v_missing, '(any)')
+  IF v_missing IS NOT NULL THEN
+    RAISE EXCEPTION 'captured table % has lost column(s) %', ct.ct_table_name, v_missing
       USING ERRCODE = 'PF006', HINT = 'Remove the table from capture and add it again.';
   END IF;
-  v_new := pgferry._capture_rows_sql(pgferry._capture_source(ct, 'NEW'), ct.ct_filter, v_aliases, v_image, v_key);
-  v_old := pgferry._capture_rows_sql(pgferry._capture_source(ct, 'OLD'), ct.ct_filter, v_aliases, v_image, v_key);
 
   IF i_op IN ('ins', 'del') THEN
-    v_stmt := v_insert || format('%L, pgferry_c.j, %s, pgferry_c.k FROM %s, (%s) AS pgferry_c',
-      CASE i_op WHEN 'ins' THEN 'I' ELSE 'D' END, v_name, v_vars,
-      CASE i_op WHEN 'ins' THEN v_new ELSE v_old END);
+    v_stmt := v_insert || format('%L, %s, %s, %s FROM %s',
+      CASE i_op WHEN 'ins' THEN 'I' ELSE 'D' END, v_image, v_name, v_key,
+      pgferry._capture_from_sql(pgferry._capture_source(ct, CASE i_op WHEN 'ins' THEN 'NEW' ELSE 'OLD' END), ct.ct_filter, v_aliases));
   ELSIF i_op = 'upd' THEN
     v_stmt := v_insert || format(
       'CASE WHEN o.k IS NULL THEN ''I'' WHEN n.k IS NULL THEN ''D'' ELSE ''U'' END,'
       ' coalesce(n.j, o.j), %s, coalesce(n.k, o.k)'
-      ' FROM %s, (%s) AS o FULL JOIN (%s) AS n ON n.k = o.k'
+      ' FROM (SELECT %s AS j, %s AS k FROM %s) AS o FULL JOIN (SELECT %s AS j, %s AS k FROM %s) AS n ON n.k = o.k'
       ' WHERE o.k IS NULL OR n.k IS NULL OR n.j IS DISTINCT FROM o.j',
-      v_name, v_vars, v_old, v_new);
+      v_name, v_image, v_key, pgferry._capture_from_sql(pgferry._capture_source(ct, 'OLD'), ct.ct_filter, v_aliases),
+      v_image, v_key, pgferry._capture_from_sql(pgferry._capture_source(ct, 'NEW'), ct.ct_filter, v_aliases));
   ELSIF i_op = 'trunc' THEN
-    v_stmt := v_insert || format('''T'', NULL, %s, NULL FROM %s', v_name, v_vars);
+    v_stmt := v_insert || format('''T'', NULL, %s, NULL', v_name);
   ELSE
     RAISE EXCEPTION 'unknown capture operation %', i_op USING ERRCODE = 'PF003';
   END IF;
@@ -122,14 +125,12 @@ RETURNS oid LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT oid FROM t WHERE base = 0
 $$;
 
--- The rows of a source (see _capture_source) that pass the filter, as image j and key k. In
--- one format() call: the filter is the user's text and may hold a '%'.
-CREATE OR REPLACE FUNCTION pgferry._capture_rows_sql(i_source text, i_filter text, i_aliases text, i_image text, i_key text)
+-- The rows of a source (see _capture_source) that pass the filter (on the row "r", with
+-- only its own columns in scope), their columns renamed by position. In one format() call:
+-- the filter is the user's text and may hold a '%'.
+CREATE OR REPLACE FUNCTION pgferry._capture_from_sql(i_source text, i_filter text, i_aliases text)
 RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT format('SELECT pg_catalog.row_to_json(pgferry_i.*)::text AS j, %s AS k'
-                ' FROM (SELECT * FROM %s AS r WHERE (%s)) AS pgferry_r (%s)'
-                ' CROSS JOIN LATERAL (SELECT %s) AS pgferry_i',
-                i_key, i_source, coalesce(i_filter, 'true'), i_aliases, i_image)
+  SELECT format('(SELECT * FROM %s AS r WHERE (%s)) AS pgferry_r (%s)', i_source, coalesce(i_filter, 'true'), i_aliases)
 $$;
 
 -- What a capture statement reads: the transition table (statement mode) or the one row.
