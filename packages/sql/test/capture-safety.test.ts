@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { CAPTURE_VALUE_SETTINGS } from '@pgferry/sql';
+import { CAPTURE_VALUE_SETTINGS, install } from '@pgferry/sql';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { drain, expectSqlError, rows, tick, value } from './helpers.js';
 
@@ -270,7 +270,7 @@ describe('capture safety', () => {
     }
   });
 
-  it('keeps captured columns from being dropped or retyped, follows renames and ignores added columns', async () => {
+  it('keeps captured columns from being dropped or retyped, keeps their captured names through renames and reinstalls, ignores added columns', async () => {
     await captureQueue('ddl');
     await db.pool.query('CREATE TABLE shape (id int PRIMARY KEY, a text, b int)');
     await db.pool.query(`SELECT pgferry.capture_add_table('ddl', 'shape')`);
@@ -280,6 +280,7 @@ describe('capture safety', () => {
     expect(retyped.detail).toMatch(/pgferry\.capture_\d+_guard depends on column "b"/);
     await db.pool.query('ALTER TABLE shape RENAME COLUMN a TO a2');
     await db.pool.query('ALTER TABLE shape ADD COLUMN c text');
+    await install(db.pool); // regenerated: still the captured names and positions
     await db.pool.query(`INSERT INTO shape VALUES (1, 'x', 2, 'new')`);
     expect(await captured(db.pool, 'ddl')).toEqual([{ type: 'I', key: ['1'], data: { id: '1', a: 'x', b: '2' } }]);
     // Removed from capture, the table is free again.
@@ -306,7 +307,6 @@ describe('capture safety', () => {
     const ct = await value<number>(db.pool, `SELECT ct_id FROM pgferry.capture_table WHERE ct_table_name = 'public.again'`);
     // An old install's function: replaced by the install.
     await db.pool.query(`CREATE OR REPLACE FUNCTION pgferry._capture_${ct}_ins() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'old'; END $$`);
-    const { install } = await import('@pgferry/sql');
     await install(db.pool);
     await db.pool.query(`INSERT INTO again VALUES (1, 'after install')`);
     expect((await captured(db.pool, 'reinstall')).map((e) => e.data)).toEqual([{ id: '1', v: 'after install' }]);
