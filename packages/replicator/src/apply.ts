@@ -65,9 +65,9 @@ const statementCache = new Map<string, Statements>();
 
 /**
  * The table's apply statements, or null when the table does not exist. They depend on the
- * subscriber table's column types, read each time (one catalog query per table and flush):
- * a table altered while the worker runs gets statements for its new shape, never stale
- * ones that would read values as the old types. Images are JSON objects
+ * subscriber table's column types, read each time it is called (see batchStatements): a
+ * table altered while the worker runs gets statements for its new shape, never stale ones
+ * that would read values as the old types. Images are JSON objects
  * of column -> the value's text form; json_to_recordset reads each into its column's type
  * by that type's input function, so the value is exactly the provider's. Only json-family
  * columns are read as text and cast (as a record column they would take the JSON string
@@ -168,13 +168,31 @@ async function bulk(
   return { touched, missingKeys };
 }
 
+/** Statements of a subscriber table, or null when it does not exist. */
+export type StatementsFor = (table: SubscribedTable) => Promise<Statements | null>;
+
+/**
+ * Apply statements for one batch: each table's shape is read once per batch, in its
+ * transaction (a table altered meanwhile is seen by the next batch), whatever the number of
+ * flushes or, in the ordered apply, of events.
+ */
+export function batchStatements(client: Queryable): StatementsFor {
+  const byDest = new Map<string, Promise<Statements | null>>();
+  return (table) => {
+    let st = byDest.get(table.dest);
+    if (!st) byDest.set(table.dest, (st = applyStatements(client, table)));
+    return st;
+  };
+}
+
 /** Apply one table's changes in the caller's transaction. */
 export async function applyTableChanges(
   client: pg.ClientBase,
   table: SubscribedTable,
   changes: TableChanges,
+  statements: StatementsFor,
 ): Promise<ApplyResult> {
-  const st = await applyStatements(client, table);
+  const st = await statements(table);
   if (!st) {
     const first = changes.keys.values().next().value;
     throw new ApplyError(table.dest, first?.key ?? null, first?.eventId ?? null, `relation "${table.dest}" does not exist`);
@@ -220,8 +238,13 @@ export async function applyTableChanges(
  * Apply one event on its own, in the caller's transaction (the ordered apply). An update
  * or delete that finds no row is counted as missing, as in the bulk apply.
  */
-export async function applyEvent(client: pg.ClientBase, table: SubscribedTable, ev: RawEvent): Promise<ApplyResult> {
-  const st = await applyStatements(client, table);
+export async function applyEvent(
+  client: pg.ClientBase,
+  table: SubscribedTable,
+  ev: RawEvent,
+  statements: StatementsFor,
+): Promise<ApplyResult> {
+  const st = await statements(table);
   if (!st) throw new ApplyError(table.dest, ev.extra2, ev.id, `relation "${table.dest}" does not exist`);
   const result = emptyApplyResult();
   const text = ev.type === 'T' ? st.truncate : ev.type === 'I' ? st.insert : ev.type === 'U' ? st.update : st.delete;

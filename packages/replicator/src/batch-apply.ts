@@ -19,7 +19,7 @@
 import createDebug from 'debug';
 import type pg from 'pg';
 import { streamBatchEvents, type RawEvent } from '@pgferry/queue';
-import { applyEvent, applyTableChanges, addApplyResult, emptyApplyResult, type ApplyResult } from './apply.js';
+import { applyEvent, applyTableChanges, addApplyResult, batchStatements, emptyApplyResult, type ApplyResult } from './apply.js';
 import { Coalescer } from './coalesce.js';
 import { ApplyError } from './errors.js';
 import type { SubscribedTable } from './tables-model.js';
@@ -137,10 +137,11 @@ async function applyCoalesced(o: BatchApplyOptions): Promise<BatchApplyResult> {
   const tables = new Map<string, SubscribedTable>();
   const result = newResult(false);
   const maxKeys = o.maxKeys ?? 20_000;
+  const statements = batchStatements(o.subscriber);
 
   const apply = async (generation: Coalescer) => {
     for (const [source, changes] of generation.tables) {
-      addTableResult(result, source, await applyTableChanges(o.subscriber, tables.get(source)!, changes));
+      addTableResult(result, source, await applyTableChanges(o.subscriber, tables.get(source)!, changes, statements));
     }
   };
   // The flush in flight, and its error (seen at the next flush or at the end).
@@ -177,6 +178,7 @@ async function applyCoalesced(o: BatchApplyOptions): Promise<BatchApplyResult> {
 
 async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
   const result = newResult(true);
+  const statements = batchStatements(o.subscriber);
   // Events of the current provider transaction that conflicted, to retry at its end.
   let deferred: Routed[] = [];
   let txid: string | null = null;
@@ -184,7 +186,7 @@ async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
   const tryApply = async ({ ev, table }: Routed): Promise<'done' | 'conflict'> => {
     await o.subscriber.query('SAVEPOINT pgferry_event');
     try {
-      addTableResult(result, table.source, await applyEvent(o.subscriber, table, ev));
+      addTableResult(result, table.source, await applyEvent(o.subscriber, table, ev, statements));
       await o.subscriber.query('RELEASE SAVEPOINT pgferry_event');
       return 'done';
     } catch (err) {
@@ -200,7 +202,7 @@ async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
       if (left.length === deferred.length) {
         // No progress: this is a real conflict, not an order the batch lost. Report it.
         const { ev, table } = left[0]!;
-        await applyEvent(o.subscriber, table, ev);
+        await applyEvent(o.subscriber, table, ev, statements);
       }
       deferred = left;
     }
