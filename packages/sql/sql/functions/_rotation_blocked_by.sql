@@ -13,6 +13,22 @@ RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    LIMIT 1
 $$;
 
+-- A session in rotation's way, as status shows it: its name ('pid N'), how long it has been
+-- in a transaction, who it is, and the hint to act on it.
+CREATE OR REPLACE FUNCTION pgferry._blocking_session(
+  i_pid int, i_database name, i_user name, i_application text, i_state text,
+  i_xact_start timestamptz, i_query_start timestamptz, i_backend_start timestamptz, i_now timestamptz,
+  OUT pid int, OUT blocked_by text, OUT age interval, OUT who text, OUT xact_age text, OUT query_age text, OUT hint text)
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT i_pid, 'pid ' || i_pid, i_now - coalesce(i_xact_start, i_query_start, i_backend_start),
+         format('session pid %s (%suser %s, application %s, %s)', i_pid,
+                CASE WHEN i_database IS NOT NULL THEN format('database %s, ', i_database) ELSE '' END,
+                coalesce(i_user::text, '?'), quote_literal(coalesce(i_application, '')), coalesce(i_state, '?')),
+         coalesce(date_trunc('second', i_now - i_xact_start)::text, '?'),
+         coalesce(date_trunc('second', i_now - i_query_start)::text, '?'),
+         format('End that transaction, or terminate the session: SELECT pg_terminate_backend(%s);', i_pid)
+$$;
+
 -- What keeps the queue from rotating now, for status, checked in the order rotation needs
 -- them (see maint_rotate_tables):
 --   not_due      the rotation period has not passed since the last switch
@@ -36,6 +52,7 @@ DECLARE
   v_db oid := (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database());
   v_since interval := v_now - q.queue_switch_time;
   a record;
+  b record;
   c record;
   v_ntables int;
   v_table regclass;
@@ -60,15 +77,11 @@ BEGIN
      LIMIT 1;
     IF FOUND THEN
       kind := 'snapshot';
-      pid := a.pid;
-      blocked_by := 'pid ' || a.pid;
-      age := v_now - coalesce(a.xact_start, a.query_start, a.backend_start);
-      detail := pg_catalog.format(
-        'session pid %s (user %s, application %s, %s) holds a snapshot from before the last switch: transaction started %s ago, query started %s ago',
-        a.pid, coalesce(a.usename::text, '?'), pg_catalog.quote_literal(coalesce(a.application_name, '')),
-        coalesce(a.state, '?'), coalesce(pg_catalog.date_trunc('second', v_now - a.xact_start)::text, '?'),
-        coalesce(pg_catalog.date_trunc('second', v_now - a.query_start)::text, '?'));
-      hint := pg_catalog.format('End that transaction, or terminate the session: SELECT pg_terminate_backend(%s);', a.pid);
+      SELECT * INTO b FROM pgferry._blocking_session(a.pid, NULL, a.usename, a.application_name, a.state,
+                                                     a.xact_start, a.query_start, a.backend_start, v_now);
+      detail := pg_catalog.format('%s holds a snapshot from before the last switch: transaction started %s ago, query started %s ago',
+                                  b.who, b.xact_age, b.query_age);
+      pid := b.pid; blocked_by := b.blocked_by; age := b.age; hint := b.hint;
     ELSE
       kind := 'maintenance';
       blocked_by := 'maintenance';
@@ -115,16 +128,11 @@ BEGIN
      LIMIT 1;
     IF FOUND THEN
       kind := 'transaction';
-      pid := a.pid;
-      blocked_by := 'pid ' || a.pid;
-      age := v_now - coalesce(a.xact_start, a.query_start, a.backend_start);
-      detail := pg_catalog.format(
-        'transaction of session pid %s (database %s, user %s, application %s, %s) is older than the last switch: started %s ago, query started %s ago; no tick can pass the switch until it ends',
-        a.pid, coalesce(a.datname::text, '?'), coalesce(a.usename::text, '?'),
-        pg_catalog.quote_literal(coalesce(a.application_name, '')), coalesce(a.state, '?'),
-        coalesce(pg_catalog.date_trunc('second', v_now - a.xact_start)::text, '?'),
-        coalesce(pg_catalog.date_trunc('second', v_now - a.query_start)::text, '?'));
-      hint := pg_catalog.format('End that transaction, or terminate the session: SELECT pg_terminate_backend(%s);', a.pid);
+      SELECT * INTO b FROM pgferry._blocking_session(a.pid, a.datname, a.usename, a.application_name, a.state,
+                                                     a.xact_start, a.query_start, a.backend_start, v_now);
+      detail := pg_catalog.format('transaction of %s is older than the last switch: started %s ago, query started %s ago; no tick can pass the switch until it ends',
+                                  b.who, b.xact_age, b.query_age);
+      pid := b.pid; blocked_by := b.blocked_by; age := b.age; hint := b.hint;
       RETURN;
     END IF;
     SELECT p.gid, p.prepared, p.owner, p.database INTO a
@@ -165,14 +173,11 @@ BEGIN
    LIMIT 1;
   IF FOUND THEN
     kind := 'lock';
-    pid := a.pid;
-    blocked_by := 'pid ' || a.pid;
-    age := v_now - coalesce(a.xact_start, a.query_start, a.backend_start);
-    detail := pg_catalog.format(
-      'session pid %s (user %s, application %s, %s) holds %s on %s, the event table to empty next: transaction started %s ago',
-      a.pid, coalesce(a.usename::text, '?'), pg_catalog.quote_literal(coalesce(a.application_name, '')),
-      coalesce(a.state, '?'), a.mode, v_table, coalesce(pg_catalog.date_trunc('second', v_now - a.xact_start)::text, '?'));
-    hint := pg_catalog.format('End that transaction, or terminate the session: SELECT pg_terminate_backend(%s);', a.pid);
+    SELECT * INTO b FROM pgferry._blocking_session(a.pid, NULL, a.usename, a.application_name, a.state,
+                                                   a.xact_start, a.query_start, a.backend_start, v_now);
+    detail := pg_catalog.format('%s holds %s on %s, the event table to empty next: transaction started %s ago',
+                                b.who, a.mode, v_table, b.xact_age);
+    pid := b.pid; blocked_by := b.blocked_by; age := b.age; hint := b.hint;
     RETURN;
   END IF;
   detail := 'rotation is due: the next maintenance run switches tables';
