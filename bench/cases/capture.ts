@@ -139,12 +139,20 @@ async function profileCaptureBulk(db: BenchDatabase): Promise<{ text: string; se
       `SELECT queue_id AS id, queue_cur_table AS cur, queue_event_seq::text AS seq FROM pgferry.queue WHERE queue_name = 'capture'`,
     );
     const qu = rows[0]!;
-    const image = `pg_catalog.to_jsonb(r)::text, 'public.orders', pg_catalog.jsonb_build_array(r.id)::text`;
+    // The image as the statement trigger of orders_stmt builds it: each column's text form,
+    // as a ROW of the capture's composite type.
+    const ct = await client.query<{ id: number; cols: string[] }>(
+      `SELECT ct_id AS id, ct_columns AS cols FROM pgferry.capture_table WHERE ct_table_name = 'public.orders_stmt'`,
+    );
+    const { id: ctId, cols: captured } = ct.rows[0]!;
+    const rowImage = `pg_catalog.row_to_json(ROW(${captured.map((c) => `r.${c}::text`).join(', ')})::pgferry.capture_${ctId}_image)::text`;
+    const key = 'pg_catalog.json_build_array(r.id::text)::text';
+    const image = `${rowImage}, 'public.orders', ${key}`;
     const cols = '(ev_queue, ev_tbl, ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1, ev_extra2)';
     const vals = `${qu.id}, ${qu.cur}, nextval('${qu.seq}'), now(), pg_current_xact_id(), 'I'`;
     const steps: [string, string][] = [
       ['copy of the rows into a plain table (no trigger)', `INSERT INTO orders_plain (customer, sku, qty, amount, note) SELECT customer, sku, qty, amount, note FROM orders_plain`],
-      ['row images only (to_jsonb + key, no write)', `SELECT sum(length(pg_catalog.to_jsonb(r)::text) + length(pg_catalog.jsonb_build_array(r.id)::text)) FROM orders_plain r`],
+      ['row images only (text forms + key, no write)', `SELECT sum(length(${rowImage}) + length(${key})) FROM orders_plain r`],
       ['events into an unindexed plain heap, ids without nextval', `INSERT INTO ev_noindex ${cols} SELECT ${vals.replace(`nextval('${qu.seq}')`, 'r.id')}, ${image} FROM orders_plain r`],
       ['events into an unindexed plain heap', `INSERT INTO ev_noindex ${cols} SELECT ${vals}, ${image} FROM orders_plain r`],
       ['events into pgferry.event (partition routing + ev_txid index)', `INSERT INTO pgferry.event ${cols} SELECT ${vals}, ${image} FROM orders_plain r`],
