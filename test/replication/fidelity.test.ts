@@ -131,6 +131,9 @@ const DDL = [
   `CREATE TYPE inner_t AS (j json, a int[], d date)`,
   `CREATE TYPE outer_t AS (i inner_t, ia inner_t[], t text)`,
   `CREATE TYPE floatrange AS RANGE (subtype = float8)`,
+  // A cast to text that is not the type's output: capture must print values by the output.
+  `CREATE FUNCTION seg_lossy(seg) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'lossy' $$`,
+  `CREATE CAST (seg AS text) WITH FUNCTION seg_lossy(seg)`,
 ];
 
 const col = (type: string) => `"c ${type.replace(/"/g, '')}"`;

@@ -42,17 +42,19 @@ DECLARE
   v_stmt    text;
 BEGIN
   -- The columns as captured (ct_columns, by position) against the table now. A value's text
-  -- form is its type's output function, which a cast to text is too, but for character(n):
-  -- that cast drops trailing spaces, so its output is had through concat().
+  -- form is its type's output function, which a cast to text is too unless the type has a
+  -- cast function to text (character(n)'s drops trailing spaces; an extension's may print
+  -- anything): those are printed through concat(), which calls the output function.
   WITH cols AS (
     SELECT c.name, c.o, a.atttypid IS NOT NULL AS present,
-           pgferry._capture_base_type(a.atttypid) = 'bpchar'::regtype AS bpchar
+           EXISTS (SELECT FROM pg_cast WHERE castsource = pgferry._capture_base_type(a.atttypid)
+                      AND casttarget = 'text'::regtype AND castmethod = 'f') AS via_output
       FROM unnest(ct.ct_columns) WITH ORDINALITY AS c(name, o)
       LEFT JOIN (SELECT atttypid, row_number() OVER (ORDER BY attnum) AS o
                    FROM pg_attribute WHERE attrelid = ct.ct_table_oid AND attnum > 0 AND NOT attisdropped) a USING (o))
   SELECT string_agg(format('pgferry_%s', o), ', ' ORDER BY o),
          format('pg_catalog.row_to_json(ROW(%s)::pgferry.capture_%s_image)::text',
-                string_agg(CASE WHEN bpchar
+                string_agg(CASE WHEN via_output
                                 THEN format('CASE WHEN pgferry_r.pgferry_%s IS NOT NULL THEN pg_catalog.concat(pgferry_r.pgferry_%s) END', o, o)
                                 ELSE format('pgferry_r.pgferry_%s::text', o) END, ', ' ORDER BY o)
                   FILTER (WHERE NOT name = ANY (ct.ct_ignore_columns)),
