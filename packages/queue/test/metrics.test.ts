@@ -26,7 +26,11 @@ async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: strin
   for (;;) {
     const v = await fn();
     if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) {
+      // What was seen last, for a run that fails on a loaded machine.
+      const seen = v instanceof Map ? JSON.stringify([...v].filter(([k]) => /processed_total|pending_events|last_tick_id/.test(String(k)))) : String(v);
+      throw new Error(`timed out waiting for ${what} (last seen: ${seen})`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
