@@ -10,9 +10,11 @@ import {
   QueueNotFoundError,
   createQueue,
   getConsumerInfo,
+  inTransaction,
   install,
   registerConsumer,
   unregisterConsumer,
+  withClient,
   type Queryable,
 } from '@pgferry/queue';
 import { NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
@@ -293,27 +295,26 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   });
 
   // Subscriber: create the table if asked, and register it, in one transaction.
-  const client = await subscriber.connect();
-  try {
-    await client.query('BEGIN');
-    if (createSql) await client.query(createSql);
-    // The created table's canonical name (as tableInfo gives it).
-    const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst!.name;
-    const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [leaf.name, src.name, dest, keys, columns]);
-    await client.query('COMMIT');
-    debug('added %s -> %s to %s', src.name, dest, leaf.name);
-    return toSubscribedTable(rows[0]!);
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    if (!existingCapture) {
-      await provider.query('SELECT pgferry.capture_remove_table($1, $2)', [leaf.queue, src.name]).catch(() => undefined);
+  return withClient(subscriber, async (client) => {
+    try {
+      await client.query('BEGIN');
+      if (createSql) await client.query(createSql);
+      // The created table's canonical name (as tableInfo gives it).
+      const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst!.name;
+      const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [leaf.name, src.name, dest, keys, columns]);
+      await client.query('COMMIT');
+      debug('added %s -> %s to %s', src.name, dest, leaf.name);
+      return toSubscribedTable(rows[0]!);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (!existingCapture) {
+        await provider.query('SELECT pgferry.capture_remove_table($1, $2)', [leaf.queue, src.name]).catch(() => undefined);
+      }
+      throw err instanceof ReplicationSetupError
+        ? err
+        : new ReplicationSetupError(`cannot add ${src.name} on the subscriber: ${(err as Error).message}`, { cause: err });
     }
-    throw err instanceof ReplicationSetupError
-      ? err
-      : new ReplicationSetupError(`cannot add ${src.name} on the subscriber: ${(err as Error).message}`, { cause: err });
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** The subscription's tables. */
@@ -339,19 +340,12 @@ async function dropConsumer(provider: Queryable, queue: string, consumer: string
 
 /** Change a table's state under the main stream's lock (serialized with apply). */
 async function withMainLock<T>(subscriber: pg.Pool, subscription: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await subscriber.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(sql('lock_applied_tick'), [subscription]);
-    const r = await fn(client);
-    await client.query('COMMIT');
-    return r;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  return withClient(subscriber, (client) =>
+    inTransaction(client, async () => {
+      await client.query(sql('lock_applied_tick'), [subscription]);
+      return fn(client);
+    }),
+  );
 }
 
 /**
@@ -426,29 +420,28 @@ async function localLeaf(subscriber: Queryable, name: string): Promise<NodeInfo 
 
 /** The subscriber's side of drop-leaf, in one transaction serialized with the apply. */
 async function dropLeafOnSubscriber(subscriber: pg.Pool, name: string): Promise<DropLeafResult['subscriber'] & { copyConsumers: string[] }> {
-  const client = await subscriber.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(sql('lock_applied_tick'), [name]);
-    const tables = await client.query<{ source: string; copy_consumer: string | null }>(sql('delete_subscription_tables'), [name]);
-    const status = await client.query(sql('delete_subscription_status'), [name]);
-    const tick = await client.query(sql('delete_applied_tick'), [name]);
-    const node = await client.query(sql('delete_local_leaf_node'), [name]);
-    await client.query('COMMIT');
-    return {
-      nodeRow: (node.rowCount ?? 0) > 0,
-      tables: tables.rows.map((t) => t.source),
-      appliedTick: (tick.rowCount ?? 0) > 0,
-      statusRows: status.rowCount ?? 0,
-      copyConsumers: tables.rows.map((t) => t.copy_consumer).filter((c): c is string => c !== null),
-    };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    if (missingSchema(err)) return { nodeRow: false, tables: [], appliedTick: false, statusRows: 0, copyConsumers: [] };
-    throw err;
-  } finally {
-    client.release();
-  }
+  return withClient(subscriber, async (client) => {
+    try {
+      await client.query('BEGIN');
+      await client.query(sql('lock_applied_tick'), [name]);
+      const tables = await client.query<{ source: string; copy_consumer: string | null }>(sql('delete_subscription_tables'), [name]);
+      const status = await client.query(sql('delete_subscription_status'), [name]);
+      const tick = await client.query(sql('delete_applied_tick'), [name]);
+      const node = await client.query(sql('delete_local_leaf_node'), [name]);
+      await client.query('COMMIT');
+      return {
+        nodeRow: (node.rowCount ?? 0) > 0,
+        tables: tables.rows.map((t) => t.source),
+        appliedTick: (tick.rowCount ?? 0) > 0,
+        statusRows: status.rowCount ?? 0,
+        copyConsumers: tables.rows.map((t) => t.copy_consumer).filter((c): c is string => c !== null),
+      };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (missingSchema(err)) return { nodeRow: false, tables: [], appliedTick: false, statusRows: 0, copyConsumers: [] };
+      throw err;
+    }
+  });
 }
 
 /**
@@ -458,6 +451,7 @@ async function dropLeafOnSubscriber(subscriber: pg.Pool, name: string): Promise<
  */
 async function takeSubscriptionLock(subscriber: pg.Pool, name: string, force: boolean): Promise<{ lock: pg.PoolClient; forced: boolean }> {
   const lock = await subscriber.connect();
+  lock.on('error', () => undefined); // held across awaits elsewhere: a lost session must not crash the process
   try {
     const { rows } = await lock.query<{ ok: boolean }>(sql('try_subscription_lock'), [name]);
     if (rows[0]?.ok) return { lock, forced: false };

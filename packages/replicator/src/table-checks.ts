@@ -12,7 +12,7 @@
  * (the subscriber's unique index turns a violation into a visible apply error).
  */
 import type pg from 'pg';
-import type { Queryable } from '@pgferry/queue';
+import { withClient, type Queryable } from '@pgferry/queue';
 import { quoteIdent } from './db.js';
 import { ReplicationSetupError } from './errors.js';
 import { sql } from './sql.js';
@@ -198,16 +198,16 @@ export async function checkCreatable(
  * the provider captures anything.
  */
 export async function checkCreateRuns(subscriber: pg.Pool, dest: string, createSql: string): Promise<void> {
-  const client = await subscriber.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(createSql).catch((err: unknown) => {
-      throw new ReplicationSetupError(`cannot create ${dest} on the subscriber: ${(err as Error).message}`, { cause: err });
-    });
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
-  }
+  await withClient(subscriber, async (client) => {
+    try {
+      await client.query('BEGIN');
+      await client.query(createSql).catch((err: unknown) => {
+        throw new ReplicationSetupError(`cannot create ${dest} on the subscriber: ${(err as Error).message}`, { cause: err });
+      });
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+    }
+  });
 }
 
 /** pgferry's own tables: capturing them loops, copying into them destroys the metadata. */
