@@ -18,7 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { forceTick, registerConsumerAt } from '@pgferry/queue';
-import { ReplicationWorker, addTable, createLeafNode, createRootNode, listTables } from '../../packages/replicator/src/index.js';
+import { ReplicationWorker, addTable, createLeafNode, createRootNode, listTables } from '@pgferry/replicator';
 import type { BenchCase, BenchContext, ResultRow } from '../lib/runner.js';
 import { pairedRates, ratioRow } from '../lib/runner.js';
 import type { BenchDatabase } from '../lib/server.js';

@@ -16,7 +16,7 @@ import {
   createRootNode,
   listTables,
   type AddTableOptions,
-} from '../../packages/replicator/src/index.js';
+} from '@pgferry/replicator';
 import { tableJson, waitFor } from './helpers.js';
 
 describe('add-table checks', () => {

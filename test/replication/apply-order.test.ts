@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { addTable, getStatus, listTables } from '../../packages/replicator/src/index.js';
+import { addTable, getStatus, listTables } from '@pgferry/replicator';
 import { startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 
 describe('apply order', () => {

@@ -12,7 +12,7 @@ import {
   listTables,
   removeTable,
   resyncTable,
-} from '../../packages/replicator/src/index.js';
+} from '@pgferry/replicator';
 import { startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 
 describe('replication', () => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { forceTick } from '@pgferry/queue';
-import { SubscriptionWorker, addTable, createLeafNode, createRootNode, listTables } from '../../packages/replicator/src/index.js';
+import { SubscriptionWorker, addTable, createLeafNode, createRootNode, listTables } from '@pgferry/replicator';
 import { tableJson, waitFor } from './helpers.js';
 
 describe('catch-up under a flood of ticks', () => {

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { getConsumerInfo } from '@pgferry/queue';
-import { addTable, createLeafNode, createRootNode, getStatus, listTables, type ReplicationWorkerOptions } from '../../packages/replicator/src/index.js';
+import { addTable, createLeafNode, createRootNode, getStatus, listTables, type ReplicationWorkerOptions } from '@pgferry/replicator';
 import { TcpProxy } from '../harness/tcp-proxy.js';
 import { rng, startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
 

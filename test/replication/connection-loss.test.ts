@@ -15,7 +15,7 @@ import {
   createRootNode,
   getStatus,
   listTables,
-} from '../../packages/replicator/src/index.js';
+} from '@pgferry/replicator';
 import { TcpProxy } from '../harness/tcp-proxy.js';
 import { rng, tableJson, waitFor } from './helpers.js';
 

@@ -24,12 +24,12 @@ import {
   listTables,
   maxNodeNameLength,
   removeTable,
-} from '../../packages/replicator/src/index.js';
+} from '@pgferry/replicator';
 import { tableJson, waitFor } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const run = promisify(execFile);
-const BIN = ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/bin.ts'];
+const BIN = ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/cli/main.ts'];
 
 async function replicate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { VALUE_SETTINGS, settingsOptions } from '@pgferry/queue';
-import { addTable, listTables } from '../../packages/replicator/src/index.js';
+import { addTable, listTables } from '@pgferry/replicator';
 import { startReplication, stopReplication, waitFor, type Replication } from './helpers.js';
 
 /** Types that cannot hold user data (no input function, or internal statistics). */

@@ -7,7 +7,7 @@ import {
   createLeafNode,
   createRootNode,
   type SubscriptionWorkerOptions,
-} from '../../packages/replicator/src/index.js';
+} from '@pgferry/replicator';
 
 export interface TwoServers {
   providerServer: PgServer;

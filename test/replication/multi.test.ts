@@ -11,7 +11,7 @@ import {
   createRootNode,
   getStatus,
   listTables,
-} from '../../packages/replicator/src/index.js';
+} from '@pgferry/replicator';
 import { tableJson, waitFor } from './helpers.js';
 
 describe('one worker, two subscriptions', () => {

@@ -16,7 +16,7 @@ import {
   createRootNode,
   getStatus,
   listTables,
-} from '../../packages/replicator/src/index.js';
+} from '@pgferry/replicator';
 import { tableJson, waitFor } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -102,7 +102,7 @@ describe('restarts of the main stream', () => {
   });
 
   it('pgferry-replicate shows tables and status (--json)', async () => {
-    const bin = ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/bin.ts'];
+    const bin = ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/cli/main.ts'];
     const tables = await run(process.execPath, [...bin, 'tables', '--subscriber', sub.url, '--node', 'leaf1'], { cwd: ROOT });
     expect(tables.stdout.trim()).toBe('public.c -> public.c: ok\npublic.t -> public.t: ok');
     const status = await run(process.execPath, [...bin, 'status', '--subscriber', sub.url, '--provider', prov.url, '--node', 'leaf1', '--json'], { cwd: ROOT });

@@ -6,7 +6,7 @@
  * in PGFERRY_WORKER_OPTIONS. Signals as the pgferry-replicate worker: SIGTERM/SIGINT stop
  * gracefully (exit 0), a second one exits at once (exit 130).
  */
-import { ReplicationWorker, type ReplicationWorkerOptions } from '../../packages/replicator/src/index.js';
+import { ReplicationWorker, type ReplicationWorkerOptions } from '@pgferry/replicator';
 
 const options = JSON.parse(process.env.PGFERRY_WORKER_OPTIONS ?? '{}') as ReplicationWorkerOptions;
 const log = (level: string, message: string) => process.stdout.write(`${new Date().toISOString()} ${level} ${message}\n`);

@@ -2,6 +2,7 @@
  * Queue and consumer administration: one function per SQL entry point, typed results.
  */
 import { toRawEvent, type EventRow, type RawEvent } from './batch.js';
+import { ConsumerNotFoundError } from '@pgferry/sql';
 import { q, type Queryable } from './db.js';
 import { sql } from './sql.js';
 
@@ -68,8 +69,13 @@ export async function registerConsumerAt(db: Queryable, queue: string, consumer:
   await q(db, 'SELECT pgferry.register_consumer_at($1, $2, $3)', [queue, consumer, tickId]);
 }
 
-export async function unregisterConsumer(db: Queryable, queue: string, consumer: string): Promise<void> {
-  await q(db, 'SELECT pgferry.unregister_consumer($1, $2)', [queue, consumer]);
+export async function unregisterConsumer(db: Queryable, queue: string, consumer: string, options: { ifExists?: boolean } = {}): Promise<void> {
+  try {
+    await q(db, 'SELECT pgferry.unregister_consumer($1, $2)', [queue, consumer]);
+  } catch (err) {
+    // Gone already: an earlier attempt whose answer was lost, or another process's cleanup.
+    if (!(options.ifExists && err instanceof ConsumerNotFoundError)) throw err;
+  }
 }
 
 export async function registerSubconsumer(db: Queryable, queue: string, consumer: string, sub: string): Promise<boolean> {

@@ -5,7 +5,8 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { BatchNotFoundError } from '@pgferry/sql';
-import { q, untilLost, type Queryable } from './db.js';
+import { q, type Queryable } from './db.js';
+import { untilLost } from './runtime/index.js';
 import { sql } from './sql.js';
 
 /** An event as stored in the queue. Ids are strings (PostgreSQL bigint). */

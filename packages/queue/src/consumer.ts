@@ -19,7 +19,8 @@ import type { z } from 'zod';
 import { BatchNotFoundError, PgferryError } from '@pgferry/sql';
 import { deadLetterEvents, finishBatch, nextBatch, retryEvents, toRawEvent, type EventRow, type RawEvent } from './batch.js';
 import { registerConsumer, registerSubconsumer } from './admin.js';
-import { isConnectionError, q, sleep, untilLost } from './db.js';
+import { q } from './db.js';
+import { Backoff, isConnectionError, sleep, untilLost } from './runtime/index.js';
 import { decodePayload, EventValidationError, validatePayload, type EventSchemas } from './events.js';
 import { TickListener } from './tick-listener.js';
 
@@ -290,19 +291,19 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
    */
   async *batches(options: RunOptions = {}): AsyncGenerator<Batch<S>> {
     const { signal } = options;
-    let backoff = 100;
+    const backoff = new Backoff({ minMs: 100, maxMs: 10_000 });
     while (!signal?.aborted) {
       let batch: Batch<S> | undefined;
       try {
         await this.ensureRegistered();
         batch = await this.openBatch();
-        backoff = 100;
+        backoff.reset();
       } catch (err) {
         if (!isConnectionError(err)) throw err;
         this.stats.reconnects++;
-        debug('%s/%s: connection failed (%s), retrying in %d ms', this.queue, this.name, (err as Error).message, backoff);
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 10_000);
+        const wait = backoff.next();
+        debug('%s/%s: connection failed (%s), retrying in %d ms', this.queue, this.name, (err as Error).message, wait);
+        await sleep(wait, signal);
         continue;
       }
       if (!batch) {
@@ -325,13 +326,13 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
    * is processed again after reconnecting; a handler error rolls it back and is thrown.
    */
   async run(handler: (batch: Batch<S>) => Promise<void>, options: RunOptions = {}): Promise<void> {
-    let backoff = 100;
+    const backoff = new Backoff({ minMs: 100, maxMs: 10_000 });
     while (!options.signal?.aborted) {
       try {
         for await (const batch of this.batches(options)) {
           await handler(batch);
           await batch.finish();
-          backoff = 100;
+          backoff.reset();
         }
         if (options.untilIdle) return;
       } catch (err) {
@@ -342,8 +343,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
         if (!retry) this.stats.reconnects++;
         debug('%s/%s: %s during a batch (%s); it comes again', this.queue, this.name,
           retry ? 'serialization failure' : 'connection lost', (err as Error).message);
-        await sleep(backoff, options.signal);
-        backoff = Math.min(backoff * 2, 10_000);
+        await sleep(backoff.next(), options.signal);
       }
     }
   }

@@ -13,6 +13,7 @@ export { TickListener } from './tick-listener.js';
 export { EventValidationError } from './events.js';
 export type { EventSchemas } from './events.js';
 export * from './admin.js';
+export * from './capture.js';
 export * from './batch.js';
-export { inTransaction, withClient, isConnectionError, untilLost, destroyConnection, isClientBroken, ConnectionLostError } from './db.js';
+export * from './runtime/index.js';
 export { sqlFiles } from './sql.js';

@@ -5,7 +5,7 @@
  */
 import createDebug from 'debug';
 import pg from 'pg';
-import { sleep } from './db.js';
+import { Backoff, sleep } from './runtime/index.js';
 
 const debug = createDebug('pgferry:listen');
 
@@ -42,7 +42,7 @@ export class TickListener {
   }
 
   private async connect(): Promise<void> {
-    let backoff = 100;
+    const backoff = new Backoff({ minMs: 100, maxMs: 5000 });
     while (!this.closed) {
       const client = new pg.Client(this.config);
       client.on('error', (err) => {
@@ -65,10 +65,10 @@ export class TickListener {
         this.wakeAll();
         return;
       } catch (err) {
-        debug('cannot listen yet: %s (retry in %d ms)', (err as Error).message, backoff);
+        const wait = backoff.next();
+        debug('cannot listen yet: %s (retry in %d ms)', (err as Error).message, wait);
         await client.end().catch(() => undefined);
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
+        await sleep(wait);
       }
     }
   }

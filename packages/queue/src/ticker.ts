@@ -5,7 +5,8 @@
  */
 import createDebug from 'debug';
 import pg from 'pg';
-import { destroyConnection, isConnectionError, q, sleep } from './db.js';
+import { q } from './db.js';
+import { Backoff, destroyConnection, isConnectionError, sleep } from './runtime/index.js';
 
 const debug = createDebug('pgferry:ticker');
 
@@ -127,7 +128,7 @@ export class Ticker {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
-    let backoff = 100;
+    const backoff = new Backoff({ minMs: 100, maxMs: 10_000 });
     while (!signal.aborted) {
       const client = new pg.Client(this.config);
       client.on('error', () => undefined);
@@ -135,7 +136,7 @@ export class Ticker {
       try {
         await client.connect();
         this.stats.connected = true;
-        backoff = 100;
+        backoff.reset();
         await this.serve(client, signal);
       } catch (err) {
         // Not connected (nor leader) while backing off: stats are read by monitoring.
@@ -145,9 +146,9 @@ export class Ticker {
         this.stats.errors++;
         this.stats.lastError = (err as Error).message;
         this.options.onError?.(err as Error);
-        debug('ticker error: %s (retry in %d ms)', (err as Error).message, backoff);
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 10_000);
+        const wait = backoff.next();
+        debug('ticker error: %s (retry in %d ms)', (err as Error).message, wait);
+        await sleep(wait, signal);
       } finally {
         this.stats.isLeader = false;
         this.stats.connected = false;

@@ -1,35 +1,28 @@
 /**
  * @pgferry/replicator — Londiste-style replication on pgferry queues: capture triggers on the
- * provider (root), initial copy with catch-up and batched, coalesced apply on subscribers
- * (leaves), and a worker daemon serving several subscriptions.
+ * provider (root), initial copy with catch-up and batched, coalesced apply through handlers
+ * on subscribers (leaves), and a worker daemon serving several subscriptions.
+ *
+ * Layout: admin/ (nodes and tables), state/ (the replication state a subscriber keeps),
+ * stream/ (reading and applying a batch), handlers/ (how changes land), copy/ (initial
+ * copy), worker/ (the processes), status/ (status and metrics), cli/.
  */
-export {
-  addTable,
-  createLeafNode,
-  createRootNode,
-  dropLeafNode,
-  leafNode,
-  listNodes,
-  listTables,
-  removeTable,
-  resyncTable,
-  rootNode,
-  tableInfo,
-} from './setup.js';
-export type { AddTableOptions, DropLeafResult, NodeInfo } from './setup.js';
-export { checkNodeName, copyConsumerName, isCopyConsumerOf, maxNodeNameLength } from './node-name.js';
-export type { SubscribedTable, TableState } from './tables-model.js';
-export { SubscriptionWorker } from './subscription.js';
-export type { SubscriptionStats, SubscriptionWorkerOptions } from './subscription.js';
-export { ReplicationWorker } from './worker.js';
-export type { ReplicationWorkerOptions } from './worker.js';
-export { getStatus, formatStatus } from './status.js';
-export type { SubscriptionStatus, TableStatus } from './status.js';
-export type { CopyProgress } from './copy.js';
+export { createLeafNode, createRootNode, dropLeafNode, leafNode, listNodes, rootNode } from './admin/nodes.js';
+export type { DropLeafResult, NodeInfo } from './admin/nodes.js';
+export { addTable, listTables, removeTable, resyncTable, tableInfo } from './admin/tables.js';
+export type { AddTableOptions } from './admin/tables.js';
+export { checkNodeName, copyConsumerName, isCopyConsumerOf, maxNodeNameLength } from './admin/node-name.js';
+export { installReplication } from './state/schema.js';
+export type { SubscribedTable, TableState } from './state/subscribed-table.js';
+export { parseSnapshot, visibleInSnapshot } from './state/snapshot.js';
+export { SubscriptionWorker } from './worker/subscription-worker.js';
+export type { SubscriptionStats, SubscriptionWorkerOptions } from './worker/subscription-worker.js';
+export { ReplicationWorker } from './worker/replication-worker.js';
+export type { ReplicationWorkerOptions } from './worker/replication-worker.js';
+export { getStatus, formatStatus } from './status/status.js';
+export type { SubscriptionStatus, TableStatus } from './status/status.js';
+export { replicationMetrics, serveMetrics } from './status/metrics.js';
+export type { CopyProgress } from './copy/copy-table.js';
 export { ApplyError, NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
-export { createPool, createSubscriberPool } from './db.js';
-export type { ConnectionConfig, ConnectionTimeouts } from './db.js';
-export { DEFAULT_TIMEOUTS } from './db.js';
-export { parseSnapshot, visibleInSnapshot } from './snapshot.js';
-export { Coalescer } from './coalesce.js';
-export { replicationMetrics, serveMetrics } from './metrics.js';
+export { createProviderPool, createSubscriberPool } from './connections.js';
+export { Coalescer } from './stream/coalesce.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Coalescer } from '../src/coalesce.js';
-import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../src/snapshot.js';
+import { Coalescer } from '../src/stream/coalesce.js';
+import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../src/state/snapshot.js';
 
 describe('coalescing', () => {
   it('keeps per key whether the row existed before and its last image', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ReplicationWorker } from '../src/worker.js';
-import { replicationMetrics, serveMetrics } from '../src/metrics.js';
+import { ReplicationWorker } from '../src/worker/replication-worker.js';
+import { replicationMetrics, serveMetrics } from '../src/status/metrics.js';
 
 describe('metrics', () => {
   it('exposes the worker stats in the Prometheus format', async () => {

@@ -1,8 +1,9 @@
 /**
  * @pgferry/sql — the SQL layer (schema `pgferry`) and its installer.
  */
-export { install, uninstall, installedVersion, knownMigrations } from './install.js';
+export { install, installComponent, uninstall, installedVersion, knownMigrations } from './install.js';
 export type { Queryable, InstallResult } from './install.js';
-export { bundleSql, SQL_DIR } from './bundle.js';
+export { bundleSql, componentSql, readMigrations, SQL_DIR } from './bundle.js';
+export type { Migration } from './bundle.js';
 export * from './errors.js';
 export { CAPTURE_VALUE_SETTINGS, VALUE_SETTINGS, settingsOptions } from './value-settings.js';

@@ -5,7 +5,7 @@
  */
 import createDebug from 'debug';
 import type pg from 'pg';
-import { bundleSql, migrations } from './bundle.js';
+import { bundleSql, componentSql, migrations, type Migration } from './bundle.js';
 import { translateError } from './errors.js';
 
 const debug = createDebug('pgferry:install');
@@ -35,6 +35,21 @@ export async function install(db: Queryable): Promise<InstallResult> {
   const version = await installedVersion(db);
   debug('installed pgferry %s (applied migrations: %o)', version, applied);
   return { version: version ?? 'unknown', applied };
+}
+
+/**
+ * Install or upgrade a component built on the SQL layer (see componentSql): pgferry first,
+ * then the component's migrations it lacks. Safe to run twice or from two processes.
+ */
+export async function installComponent(db: Queryable, component: string, list: Migration[], extra?: string): Promise<InstallResult> {
+  const core = await install(db);
+  try {
+    await db.query(componentSql(component, list, extra));
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => undefined);
+    throw translateError(err);
+  }
+  return core;
 }
 
 /** Remove pgferry and all its queues and events from the database. Roles are kept. */

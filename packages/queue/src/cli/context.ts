@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { NotInstalledError, PgferryError } from '@pgferry/sql';
-import { isConnectionError } from '../db.js';
+import { createPool, isConnectionError } from '../runtime/index.js';
 import { renderTable, type Column } from './format.js';
 
 /** Exit codes (documented in `pgferry --help`). */
@@ -119,13 +119,7 @@ export class Context {
   pool(target: Target): pg.Pool {
     let pool = this.pools.get(target);
     if (!pool) {
-      pool = new pg.Pool({
-        ...target.config,
-        max: 2,
-        connectionTimeoutMillis: this.connectTimeout,
-        application_name: 'pgferry-cli',
-      });
-      pool.on('error', () => undefined);
+      pool = createPool({ ...target.config, connectionTimeoutMillis: this.connectTimeout }, { max: 2, applicationName: 'pgferry-cli' });
       this.pools.set(target, pool);
     }
     return pool;

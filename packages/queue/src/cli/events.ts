@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { getEventsBetweenTicks, getLatestEvents, getQueueInfo, listTicks } from '../admin.js';
 import { getBatchEvents, getBatchInfo, type RawEvent } from '../batch.js';
-import { sleep } from '../db.js';
+import { sleep } from '../runtime/index.js';
 import { formatTime, renderPairs, renderTable, truncate, type Column } from './format.js';
 import { action, examples, parseInteger, parseTickId } from './options.js';
 

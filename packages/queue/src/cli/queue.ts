@@ -11,7 +11,7 @@ import {
   type QueueInfo,
 } from '../admin.js';
 import { InvalidStateError } from '@pgferry/sql';
-import { inTransaction, withClient } from '../db.js';
+import { inTransaction, withClient } from '../runtime/index.js';
 import { formatDuration, renderPairs } from './format.js';
 import { action, examples, parseInteger, CliError, EXIT } from './options.js';
 import { consumerColumns } from './consumer.js';

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { forceTick, getQueueInfo, tick } from '../admin.js';
 import { runMaintenance } from '../ticker.js';
-import { withClient } from '../db.js';
+import { withClient } from '../runtime/index.js';
 import { action, examples, CliError } from './options.js';
 
 export function tickCommands(program: Command): void {

@@ -7,6 +7,7 @@
 import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Ticker, type QueueFailure } from '../ticker.js';
+import { createPool } from '../runtime/index.js';
 import { createMetricsRegistry, serveMetrics, type MetricsServer } from '../metrics/server.js';
 import { registerQueueMetrics } from '../metrics/queue-metrics.js';
 import { registerTickerMetrics } from '../metrics/ticker-metrics.js';
@@ -45,8 +46,7 @@ class DatabaseRunner {
       onError: (err) => this.onError(err),
       onQueueError: (f) => this.onQueueError(f),
     });
-    this.pool = new pg.Pool({ ...clientConfig, max: 1, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000 });
-    this.pool.on('error', () => undefined);
+    this.pool = createPool({ ...clientConfig, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000 }, { max: 1 });
     this.watch = setInterval(() => this.check(), WATCH_INTERVAL_MS);
   }
 

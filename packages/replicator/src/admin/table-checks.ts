@@ -11,11 +11,10 @@
  * touches every row of that key). The provider's key is trusted to be unique in its data
  * (the subscriber's unique index turns a violation into a visible apply error).
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { withClient, type Queryable } from '@pgferry/queue';
-import { quoteIdent } from './db.js';
-import { ReplicationSetupError } from './errors.js';
-import { sql } from './sql.js';
+import { ReplicationSetupError } from '../errors.js';
+import { sql } from '../sql.js';
 
 export interface ColumnRow {
   name: string;
@@ -148,7 +147,7 @@ export async function checkSubscriberTable(
   if (problems.length === 0) {
     // The apply's own row match (apply.ts), planned, not run: a key type without "=" (json,
     // point, ...) fails every update and delete.
-    const match = keys.map((k) => `d.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
+    const match = keys.map((k) => `d.${pg.escapeIdentifier(k)} = s.${pg.escapeIdentifier(k)}`).join(' AND ');
     await subscriber
       .query(`EXPLAIN SELECT FROM ${dst.name} AS d, pg_catalog.json_populate_recordset(NULL::${dst.name}, '[]') AS s WHERE ${match}`)
       .catch((err: unknown) => problems.push(`the key columns cannot be compared (${(err as Error).message}): choose key columns of types with "="`));

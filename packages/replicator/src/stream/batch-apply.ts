@@ -19,10 +19,10 @@
 import createDebug from 'debug';
 import type pg from 'pg';
 import { streamBatchEvents, type RawEvent } from '@pgferry/queue';
-import { applyEvent, applyTableChanges, addApplyResult, batchStatements, emptyApplyResult, type ApplyResult } from './apply.js';
+import { applyEvent, applyTableChanges, addApplyResult, batchStatements, emptyApplyResult, type ApplyResult } from '../handlers/row.js';
 import { Coalescer } from './coalesce.js';
-import { ApplyError } from './errors.js';
-import type { SubscribedTable } from './tables-model.js';
+import { ApplyError } from '../errors.js';
+import type { SubscribedTable } from '../state/subscribed-table.js';
 
 const debug = createDebug('pgferry:replicator:apply');
 

@@ -10,12 +10,11 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import createDebug from 'debug';
-import type pg from 'pg';
+import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { ConnectionLostError, ConsumerNotFoundError, destroyConnection, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
-import { quoteIdent } from './db.js';
-import { sql } from './sql.js';
-import type { SubscribedTable } from './tables-model.js';
+import { ConnectionLostError, ConsumerNotFoundError, capturedTable, destroyConnection, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
+import { sql } from '../sql.js';
+import type { SubscribedTable } from '../state/subscribed-table.js';
 
 const debug = createDebug('pgferry:replicator:copy');
 
@@ -96,9 +95,8 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
   await dropConsumer(o.provider, o.queue, o.copyConsumer);
   await registerConsumerAt(o.provider, o.queue, o.copyConsumer, main.lastTick);
 
-  const capture = await o.provider.query<{ filter: string | null }>(sql('captured_table'), [o.queue, table.source]);
-  const filter = capture.rows[0]?.filter ?? null;
-  const cols = table.columns.map(quoteIdent).join(', ');
+  const filter = (await capturedTable(o.provider, o.queue, table.source))?.filter ?? null;
+  const cols = table.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
   const where = filter ? ` AS r WHERE (${filter})` : '';
   const select = `SELECT ${cols} FROM ${table.source}${where}`;
   const estimated = await estimateRows(o.provider, select);

@@ -3,9 +3,8 @@
  * maintenance) on each provider, leader-elected so that any number of processes may run it.
  */
 import createDebug from 'debug';
-import { Ticker } from '@pgferry/queue';
-import { DEFAULT_TIMEOUTS, boundedConfig, within, type ConnectionTimeouts } from './db.js';
-import { SubscriptionWorker, type SubscriptionStats, type SubscriptionWorkerOptions } from './subscription.js';
+import { DEFAULT_TIMEOUTS, Ticker, boundedConfig, within, type ConnectionTimeouts } from '@pgferry/queue';
+import { SubscriptionWorker, type SubscriptionStats, type SubscriptionWorkerOptions } from './subscription-worker.js';
 
 const debug = createDebug('pgferry:replicator:daemon');
 

@@ -1,7 +1,6 @@
 /**
- * Node and table administration: create the root (provider) and leaf (subscriber) nodes,
- * add, remove and resync tables, list them. Every operation checks its input on both sides
- * before changing anything; a step that fails after an earlier one committed undoes it.
+ * Node administration: create the root (provider) and leaf (subscriber) nodes, find and
+ * list them, and drop a leaf from both sides.
  */
 import createDebug from 'debug';
 import type pg from 'pg';
@@ -11,15 +10,15 @@ import {
   createQueue,
   getConsumerInfo,
   inTransaction,
-  install,
+
   registerConsumer,
   unregisterConsumer,
   withClient,
   type Queryable,
 } from '@pgferry/queue';
-import { NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
-import { sql } from './sql.js';
-import { quoteIdent } from './db.js';
+import { NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from '../errors.js';
+import { installReplication } from '../state/schema.js';
+import { sql } from '../sql.js';
 import { checkLeafCanCopy, checkNodeName, copyConsumerName, isCopyConsumerOf } from './node-name.js';
 import {
   checkCreatable,
@@ -31,7 +30,7 @@ import {
   checkSubscriberTable,
   type ColumnRow,
 } from './table-checks.js';
-import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from './tables-model.js';
+import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 
 const debug = createDebug('pgferry:replicator:setup');
 
@@ -68,7 +67,7 @@ export async function listNodes(db: Queryable): Promise<NodeInfo[]> {
 /** Make the database a root node: pgferry installed, the replication queue created. */
 export async function createRootNode(provider: Queryable, options: { node: string; queue?: string }): Promise<NodeInfo> {
   checkNodeName(options.node);
-  await install(provider);
+  await installReplication(provider);
   const queue = options.queue ?? options.node;
   const nodes = await listNodes(provider);
   const other = nodes.find((n) => n.isLocal && n.type === 'root' && n.name !== options.node);
@@ -114,7 +113,7 @@ export async function createLeafNode(
   if (known && known.queue !== root.queue) {
     throw new ReplicationSetupError(`node "${name}" exists on the provider on queue "${known.queue}"`, { hint: 'choose another name' });
   }
-  await install(subscriber);
+  await installReplication(subscriber);
   const existing = (await listNodes(subscriber)).find((n) => n.name === name);
   if (existing && (!existing.isLocal || existing.type !== 'leaf' || existing.queue !== root.queue)) {
     throw new ReplicationSetupError(`node "${name}" exists on the subscriber as a different node`);
@@ -170,218 +169,6 @@ export async function leafNode(subscriber: Queryable, name: string): Promise<Nod
     });
   if (!rows[0]) throw new NodeNotFoundError(`the subscriber database has no leaf node "${name}" (create it with createLeafNode / create-leaf)`);
   return toNode(rows[0]);
-}
-
-interface TableInfoRow {
-  name: string;
-  kind: string;
-  primary_key: string[] | null;
-  estimated_rows: string;
-}
-
-export async function tableInfo(db: Queryable, table: string): Promise<(TableInfoRow & { columns: ColumnRow[] }) | null> {
-  const { rows } = await db.query<TableInfoRow>(sql('table_info'), [table]).catch((err: unknown) => {
-    // to_regclass() raises on a malformed name (42602) or an unknown database (0A000).
-    const code = (err as { code?: string }).code;
-    if (code !== '42602' && code !== '0A000') throw err;
-    throw new ReplicationSetupError(`invalid table name "${table}": ${(err as Error).message}`, { cause: err });
-  });
-  if (!rows[0]) return null;
-  const cols = await db.query<ColumnRow>(sql('table_columns'), [table]);
-  return { ...rows[0], columns: cols.rows };
-}
-
-export interface AddTableOptions {
-  /** The leaf (subscription) that replicates the table. */
-  subscription: string;
-  /** The table on the provider. */
-  table: string;
-  /** The table on the subscriber (default: the same name). */
-  dest?: string;
-  /** Replicate only these columns (must include the key). */
-  columns?: string[];
-  /** Key columns, for a table without a primary key. */
-  keyColumns?: string[];
-  /** Columns left out of captured row images. */
-  ignoreColumns?: string[];
-  /** Capture only rows matching this SQL condition. */
-  filter?: string;
-  /** Capture trigger form (default 'statement'). */
-  mode?: 'statement' | 'row';
-  /** Create the subscriber table from the provider's definition when it does not exist. */
-  create?: boolean;
-}
-
-interface CaptureRow {
-  table_name: string;
-  key_columns: string[];
-  ignore_columns: string[];
-  filter: string | null;
-  mode: string;
-}
-
-async function capturedTable(provider: Queryable, queue: string, name: string): Promise<CaptureRow | undefined> {
-  const { rows } = await provider.query<CaptureRow>(sql('captured_table'), [queue, name]);
-  return rows[0];
-}
-
-/**
- * Add a table to a subscription: capture it on the provider, create or check it on the
- * subscriber, and mark it 'in-copy' (the worker copies it, catches up, and hands it to the
- * main stream).
- */
-export async function addTable(provider: Queryable, subscriber: pg.Pool, options: AddTableOptions): Promise<SubscribedTable> {
-  const leaf = await leafNode(subscriber, options.subscription);
-  const src = await tableInfo(provider, options.table);
-  if (!src) throw new ReplicationSetupError(`table "${options.table}" does not exist on the provider`);
-  if (src.kind !== 'r' && src.kind !== 'p') throw new ReplicationSetupError(`"${options.table}" on the provider is not a table`);
-  checkNotPgferry('provider', src.name);
-  checkLeafCanCopy(leaf.name, src.name);
-  checkNoDuplicates(src.name, 'the key columns', options.keyColumns);
-  checkNoDuplicates(src.name, 'the replicated columns', options.columns);
-  checkNoDuplicates(src.name, 'the ignored columns', options.ignoreColumns);
-  const existingCapture = await capturedTable(provider, leaf.queue, src.name);
-  const keys = options.keyColumns?.length ? options.keyColumns : existingCapture?.key_columns ?? src.primary_key;
-  if (!keys || keys.length === 0) {
-    throw new ReplicationSetupError(
-      `table ${src.name} has no primary key: add one, or name the columns that identify a row (key columns)`,
-    );
-  }
-  const srcCols = new Map(src.columns.map((c) => [c.name, c]));
-  const ignore = options.ignoreColumns ?? existingCapture?.ignore_columns ?? [];
-  for (const c of [...keys, ...ignore, ...(options.columns ?? [])]) {
-    if (!srcCols.has(c)) throw new ReplicationSetupError(`table ${src.name} has no column "${c}" on the provider`);
-  }
-  const columns = (options.columns ?? src.columns.map((c) => c.name)).filter((c) => !ignore.includes(c));
-  const missingKey = keys.filter((k) => !columns.includes(k));
-  if (missingKey.length) throw new ReplicationSetupError(`the replicated columns of ${src.name} must include its key (${missingKey.join(', ')})`);
-  checkProviderKey(src, keys);
-
-  // The subscriber side, checked before anything changes.
-  const destName = options.dest ?? src.name;
-  const dst = await tableInfo(subscriber, destName);
-  let createSql: string | null = null;
-  if (dst) {
-    checkNotPgferry('subscriber', dst.name);
-    await checkSubscriberTable(provider, subscriber, src, dst, columns, keys);
-    await checkDestFree(subscriber, leaf.name, dst.name);
-  } else if (options.create) {
-    const quoted = await checkCreatable(provider, subscriber, src, destName, columns);
-    checkNotPgferry('subscriber', quoted);
-    const defs = columns.map((c) => {
-      const col = srcCols.get(c)!;
-      return `${quoteIdent(c)} ${col.type}${col.not_null ? ' NOT NULL' : ''}`;
-    });
-    defs.push(`PRIMARY KEY (${keys.map(quoteIdent).join(', ')})`);
-    createSql = `CREATE TABLE ${quoted} (${defs.join(', ')})`;
-    await checkCreateRuns(subscriber, destName, createSql);
-  } else {
-    throw new ReplicationSetupError(`table "${destName}" does not exist on the subscriber (add it with create: true / --create)`);
-  }
-  const already = await subscriber.query(sql('subscribed_already'), [leaf.name, src.name]);
-  if (already.rowCount) throw new ReplicationSetupError(`table ${src.name} is in subscription "${leaf.name}" already`);
-
-  // Provider: capture (committed before the copy's snapshot is taken, so every change the
-  // copy does not see is in the queue).
-  await provider.query('SELECT pgferry.capture_add_table($1, $2, $3, $4, $5, $6)', [
-    leaf.queue,
-    src.name,
-    keys,
-    ignore,
-    options.filter ?? existingCapture?.filter ?? null,
-    options.mode ?? existingCapture?.mode ?? 'statement',
-  ]).catch((err: unknown) => {
-    throw new ReplicationSetupError(`cannot capture ${src.name}: ${(err as Error).message}`, { cause: err });
-  });
-
-  // Subscriber: create the table if asked, and register it, in one transaction.
-  return withClient(subscriber, async (client) => {
-    try {
-      await client.query('BEGIN');
-      if (createSql) await client.query(createSql);
-      // The created table's canonical name (as tableInfo gives it).
-      const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst!.name;
-      const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [leaf.name, src.name, dest, keys, columns]);
-      await client.query('COMMIT');
-      debug('added %s -> %s to %s', src.name, dest, leaf.name);
-      return toSubscribedTable(rows[0]!);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      if (!existingCapture) {
-        await provider.query('SELECT pgferry.capture_remove_table($1, $2)', [leaf.queue, src.name]).catch(() => undefined);
-      }
-      throw err instanceof ReplicationSetupError
-        ? err
-        : new ReplicationSetupError(`cannot add ${src.name} on the subscriber: ${(err as Error).message}`, { cause: err });
-    }
-  });
-}
-
-/** The subscription's tables. */
-export async function listTables(subscriber: Queryable, subscription: string): Promise<SubscribedTable[]> {
-  const { rows } = await subscriber.query<SubscriberTableRow>(sql('subscriber_tables'), [subscription]);
-  return rows.map(toSubscribedTable);
-}
-
-async function findTable(subscriber: Queryable, subscription: string, table: string): Promise<SubscribedTable> {
-  const all = await listTables(subscriber, subscription);
-  const t = all.find((x) => x.source === table || x.dest === table) ??
-    all.find((x) => x.source === `public.${table}` || x.dest === `public.${table}`);
-  if (!t) throw new ReplicationSetupError(`table "${table}" is not in subscription "${subscription}"`);
-  return t;
-}
-
-async function dropConsumer(provider: Queryable, queue: string, consumer: string | null): Promise<void> {
-  if (!consumer) return;
-  await unregisterConsumer(provider, queue, consumer).catch((err: unknown) => {
-    if (!(err instanceof ConsumerNotFoundError)) throw err;
-  });
-}
-
-/** Change a table's state under the main stream's lock (serialized with apply). */
-async function withMainLock<T>(subscriber: pg.Pool, subscription: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  return withClient(subscriber, (client) =>
-    inTransaction(client, async () => {
-      await client.query(sql('lock_applied_tick'), [subscription]);
-      return fn(client);
-    }),
-  );
-}
-
-/**
- * Stop replicating a table: its subscriber row goes (the table and its data stay). With
- * dropCapture, the provider stops capturing it too (other leaves of the queue lose it).
- */
-export async function removeTable(
-  provider: Queryable,
-  subscriber: pg.Pool,
-  options: { subscription: string; table: string; dropCapture?: boolean },
-): Promise<void> {
-  const leaf = await leafNode(subscriber, options.subscription);
-  const t = await findTable(subscriber, leaf.name, options.table);
-  await withMainLock(subscriber, leaf.name, async (c) => {
-    await c.query(sql('delete_subscriber_table'), [leaf.name, t.source]);
-    await c.query(sql('delete_table_status'), [leaf.name, t.dest]);
-  });
-  // Its catch-up consumer, also one a copy registered before its row was read here: left
-  // behind, it would hold events back from rotation until a worker's cleanup came by.
-  for (const c of new Set([t.copyConsumer, copyConsumerName(leaf.name, t.source)])) await dropConsumer(provider, leaf.queue, c);
-  if (options.dropCapture) await provider.query('SELECT pgferry.capture_remove_table($1, $2)', [leaf.queue, t.source]);
-  debug('removed %s from %s', t.source, leaf.name);
-}
-
-/** Copy a table again from scratch (the worker truncates it, copies, catches up). */
-export async function resyncTable(
-  subscriber: pg.Pool,
-  options: { subscription: string; table: string },
-): Promise<void> {
-  const leaf = await leafNode(subscriber, options.subscription);
-  const t = await findTable(subscriber, leaf.name, options.table);
-  await withMainLock(subscriber, leaf.name, async (c) => {
-    await c.query(sql('resync_table'), [leaf.name, t.source]);
-  });
-  // Its catch-up consumer, if any, is dropped by the worker (which may be copying already).
-  debug('resync %s in %s', t.source, leaf.name);
 }
 
 export interface DropLeafResult {
@@ -520,7 +307,7 @@ export async function dropLeafNode(
     const ours = consumers
       .map((c) => c.consumerName)
       .filter((c) => c === name || isCopyConsumerOf(name, c) || sub.copyConsumers.includes(c));
-    for (const c of ours) await dropConsumer(provider, queue, c);
+    for (const c of ours) await unregisterConsumer(provider, queue, c, { ifExists: true });
     const nodeRow = ((await provider.query(sql('delete_remote_leaf_node'), [name])).rowCount ?? 0) > 0;
     debug('dropped leaf %s: consumers %o, tables %o', name, ours, sub.tables);
     const { copyConsumers: _, ...subscriberSide } = sub;

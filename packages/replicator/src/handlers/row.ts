@@ -7,13 +7,12 @@
  * counted, never silently dropped.
  */
 import createDebug from 'debug';
-import type pg from 'pg';
+import pg from 'pg';
 import type { Queryable, RawEvent } from '@pgferry/queue';
-import { quoteIdent } from './db.js';
-import { ApplyError } from './errors.js';
-import { sql } from './sql.js';
-import type { KeyChange, TableChanges } from './coalesce.js';
-import type { SubscribedTable } from './tables-model.js';
+import { ApplyError } from '../errors.js';
+import { sql } from '../sql.js';
+import type { KeyChange, TableChanges } from '../stream/coalesce.js';
+import type { SubscribedTable } from '../state/subscribed-table.js';
 
 const debug = createDebug('pgferry:replicator:apply');
 
@@ -86,19 +85,19 @@ export async function applyStatements(
   const dest = new Map(shape.map((c) => [c.name, c]));
   const missingCols = t.columns.filter((c) => !dest.has(c));
   if (missingCols.length) {
-    throw new ApplyError(t.dest, null, null, `the subscriber table has no column(s) ${missingCols.map(quoteIdent).join(', ')}`);
+    throw new ApplyError(t.dest, null, null, `the subscriber table has no column(s) ${missingCols.map((c) => pg.escapeIdentifier(c)).join(', ')}`);
   }
   const col = (name: string) => dest.get(name)!;
-  const recordColumns = t.columns.map((c) => `${quoteIdent(c)} ${col(c).json ? 'pg_catalog.text' : col(c).type}`).join(', ');
+  const recordColumns = t.columns.map((c) => `${pg.escapeIdentifier(c)} ${col(c).json ? 'pg_catalog.text' : col(c).type}`).join(', ');
   const rows = `pg_catalog.json_to_recordset($1::pg_catalog.json) AS s (${recordColumns})`;
-  const value = (c: string) => (col(c).json ? `s.${quoteIdent(c)}::${col(c).type}` : `s.${quoteIdent(c)}`);
-  const cols = t.columns.map(quoteIdent);
+  const value = (c: string) => (col(c).json ? `s.${pg.escapeIdentifier(c)}::${col(c).type}` : `s.${pg.escapeIdentifier(c)}`);
+  const cols = t.columns.map((c) => pg.escapeIdentifier(c));
   const match = t.keyColumns
-    .map((k) => `d.${quoteIdent(k)} OPERATOR(${col(k).eq_schema}.=) ${value(k)}`)
+    .map((k) => `d.${pg.escapeIdentifier(k)} OPERATOR(${col(k).eq_schema}.=) ${value(k)}`)
     .join(' AND ');
-  const key = `pg_catalog.json_build_array(${t.keyColumns.map((k) => `s.${quoteIdent(k)}::pg_catalog.text`).join(', ')})::pg_catalog.text`;
+  const key = `pg_catalog.json_build_array(${t.keyColumns.map((k) => `s.${pg.escapeIdentifier(k)}::pg_catalog.text`).join(', ')})::pg_catalog.text`;
   const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c));
-  const set = (nonKey.length ? nonKey : t.keyColumns).map((c) => `${quoteIdent(c)} = ${value(c)}`).join(', ');
+  const set = (nonKey.length ? nonKey : t.keyColumns).map((c) => `${pg.escapeIdentifier(c)} = ${value(c)}`).join(', ');
   s = {
     insert: `INSERT INTO ${t.dest} AS d (${cols.join(', ')}) SELECT ${t.columns.map(value).join(', ')} FROM ${rows}`,
     update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match}`,

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import {
   addTable,
   createLeafNode,
-  createPool,
+  createProviderPool,
   createRootNode,
   dropLeafNode,
   formatStatus,
@@ -19,11 +19,11 @@ import {
   maxNodeNameLength,
   removeTable,
   resyncTable,
-} from './index.js';
-import { ReplicationWorker } from './worker.js';
-import { replicationMetrics, serveMetrics } from './metrics.js';
-import type { SubscriptionWorkerOptions } from './subscription.js';
-import type { DropLeafResult } from './setup.js';
+} from '../index.js';
+import { ReplicationWorker } from '../worker/replication-worker.js';
+import { replicationMetrics, serveMetrics } from '../status/metrics.js';
+import type { SubscriptionWorkerOptions } from '../worker/subscription-worker.js';
+import type { DropLeafResult } from '../admin/nodes.js';
 
 const NAME = 'pgferry-replicate';
 
@@ -104,8 +104,8 @@ function log(level: string, message: string): void {
   process.stderr.write(`${new Date().toISOString()} ${level.toUpperCase()} ${message}\n`);
 }
 
-async function withPools<T>(urls: (string | undefined)[], fn: (...pools: ReturnType<typeof createPool>[]) => Promise<T>): Promise<T> {
-  const pools = urls.map((u) => createPool(u ?? ''));
+async function withPools<T>(urls: (string | undefined)[], fn: (...pools: ReturnType<typeof createProviderPool>[]) => Promise<T>): Promise<T> {
+  const pools = urls.map((u) => createProviderPool(u ?? ''));
   try {
     return await fn(...pools);
   } finally {

@@ -1,7 +1,7 @@
 /** Prometheus metrics of a replication worker, read from its stats at each scrape. */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ReplicationWorker } from './worker.js';
+import type { ReplicationWorker } from '../worker/replication-worker.js';
 
 function counter(registry: Registry, name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, v: number) => void) => void): void {
   new Counter({

@@ -13,7 +13,16 @@ import pg from 'pg';
 import {
   BatchNotFoundError,
   ConsumerNotFoundError,
+  Backoff,
+  DEFAULT_TIMEOUTS,
+  Lease,
+  boundedConfig,
   destroyConnection,
+  destroyPoolConnections,
+  sleep,
+  within,
+  type ConnectionConfig,
+  type ConnectionTimeouts,
   finishBatch as finishOpenBatch,
   forceTick,
   getBatchInfo,
@@ -21,26 +30,18 @@ import {
   isConnectionError,
   nextBatch,
   unregisterConsumer,
+  tickSnapshot,
   untilLost,
 } from '@pgferry/queue';
-import { applyBatch } from './batch-apply.js';
-import { copyTable, type CopyProgress } from './copy.js';
-import {
-  DEFAULT_TIMEOUTS,
-  boundedConfig,
-  createPool,
-  createSubscriberPool,
-  destroyPoolConnections,
-  within,
-  type ConnectionConfig,
-  type ConnectionTimeouts,
-} from './db.js';
-import { ApplyError } from './errors.js';
-import { copyConsumerName, isCopyConsumerOf } from './node-name.js';
-import { leafNode } from './setup.js';
-import { parseSnapshot, snapshotCovers, visibleInSnapshot } from './snapshot.js';
-import { sql } from './sql.js';
-import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from './tables-model.js';
+import { applyBatch } from '../stream/batch-apply.js';
+import { copyTable, type CopyProgress } from '../copy/copy-table.js';
+import { createProviderPool, createSubscriberPool } from '../connections.js';
+import { ApplyError } from '../errors.js';
+import { copyConsumerName, isCopyConsumerOf } from '../admin/node-name.js';
+import { leafNode } from '../admin/nodes.js';
+import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../state/snapshot.js';
+import { sql } from '../sql.js';
+import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 
 const debug = createDebug('pgferry:replicator:worker');
 
@@ -96,19 +97,6 @@ export interface SubscriptionStats {
   catchingUp: string[];
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** The lock connection's heartbeat (ms). */
 const HEARTBEAT_MS = 5000;
 
@@ -128,24 +116,6 @@ async function finishBatch(db: pg.Pool, batchId: string): Promise<void> {
   }
 }
 
-
-class Backoff {
-  private ms: number;
-  constructor(
-    private readonly min: number,
-    private readonly max: number,
-  ) {
-    this.ms = min;
-  }
-  next(): number {
-    const ms = this.ms;
-    this.ms = Math.min(this.ms * 2, this.max);
-    return ms;
-  }
-  reset(): void {
-    this.ms = this.min;
-  }
-}
 
 export class SubscriptionWorker {
   readonly provider: pg.Pool;
@@ -178,7 +148,7 @@ export class SubscriptionWorker {
     };
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     const copies = this.opts.parallelCopies;
-    this.provider = createPool(options.provider, copies + 4, this.timeouts);
+    this.provider = createProviderPool(options.provider, copies + 4, this.timeouts);
     this.subscriber = createSubscriberPool(options.subscriber, copies + 4, this.timeouts);
     this.stats = {
       subscription: options.subscription,
@@ -348,7 +318,7 @@ export class SubscriptionWorker {
   // ---- main stream -------------------------------------------------------------------
 
   private async mainLoop(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
+    const backoff = new Backoff({ minMs: this.opts.retryMinMs, maxMs: this.opts.retryMaxMs });
     while (!signal.aborted) {
       if (!this.stats.active) {
         await sleep(this.opts.pollIntervalMs, signal);
@@ -554,7 +524,7 @@ export class SubscriptionWorker {
   }
 
   private async catchupLoop(queue: string, t: SubscribedTable, signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.opts.retryMinMs, this.opts.retryMaxMs);
+    const backoff = new Backoff({ minMs: this.opts.retryMinMs, maxMs: this.opts.retryMaxMs });
     const scope = t.dest;
     this.catchupProgress.set(t.source, { tick: BigInt(t.copyTick ?? 0), at: Date.now() });
     try {
@@ -589,9 +559,8 @@ export class SubscriptionWorker {
 
   /** The catch-up's tick was taken after the copy's snapshot (see snapshotCovers). */
   private async tickCoversCopy(queue: string, t: SubscribedTable): Promise<boolean> {
-    const { rows } = await this.provider.query<{ snapshot: string }>(sql('tick_snapshot'), [queue, t.copyTick]);
-    if (!rows[0]) return false;
-    return snapshotCovers(parseSnapshot(rows[0].snapshot), parseSnapshot(t.copySnapshot!));
+    const snapshot = await tickSnapshot(this.provider, queue, t.copyTick!);
+    return snapshot !== null && snapshotCovers(parseSnapshot(snapshot), parseSnapshot(t.copySnapshot!));
   }
 
   /** One step of a table's catch-up: hand it over, or apply one batch of its events. */

@@ -6,7 +6,7 @@
  * here, once, from the longest name derived from it.
  */
 import { createHash } from 'node:crypto';
-import { ReplicationSetupError } from './errors.js';
+import { ReplicationSetupError } from '../errors.js';
 
 /** The consumer a copy of `source` registers for its catch-up. */
 export function copyConsumerName(subscription: string, source: string): string {

@@ -3,10 +3,10 @@
  * stream's position and lag, each table's state, copy progress, missing rows and last error.
  */
 import { getConsumerInfo, type Queryable } from '@pgferry/queue';
-import { progressOf, type CopyProgress } from './copy.js';
-import { leafNode } from './setup.js';
-import { sql } from './sql.js';
-import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from './tables-model.js';
+import { progressOf, type CopyProgress } from '../copy/copy-table.js';
+import { leafNode } from '../admin/nodes.js';
+import { sql } from '../sql.js';
+import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 
 export interface TableStatus extends SubscribedTable {
   lastError: string | null;
