@@ -30,12 +30,26 @@ export class ApplyError extends PgferryError {
     readonly key: string | null,
     readonly eventId: string | null,
     readonly sqlError: string,
-    options: { code?: string; cause?: unknown } = {},
+    options: { code?: string; cause?: unknown; handler?: string } = {},
   ) {
     super(
-      `cannot apply ${key === null ? 'a change' : `key ${key}`} to table ${table}` +
+      `${options.handler && options.handler !== 'row' ? `handler "${options.handler}": ` : ''}` +
+        `cannot apply ${key === null ? 'a change' : `key ${key}`} to table ${table}` +
         `${eventId === null ? '' : ` (event ${eventId})`}: ${sqlError}`,
       options,
     );
+    this.handler = options.handler ?? 'row';
   }
+  /** The handler that failed ('row' for the default one). */
+  readonly handler: string;
+}
+
+/** add-table named a handler that is not built in nor in the worker's configuration. */
+export class HandlerNotFoundError extends ReplicationSetupError {
+  override name = 'HandlerNotFoundError';
+}
+
+/** A handler's arguments are missing or invalid: the message names the argument. */
+export class HandlerArgsError extends ReplicationSetupError {
+  override name = 'HandlerArgsError';
 }

@@ -23,6 +23,21 @@ export { getStatus, formatStatus } from './status/status.js';
 export type { SubscriptionStatus, TableStatus } from './status/status.js';
 export { replicationMetrics, serveMetrics } from './status/metrics.js';
 export type { CopyProgress } from './copy/copy-table.js';
-export { ApplyError, NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
+export { ApplyError, HandlerArgsError, HandlerNotFoundError, NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
 export { createProviderPool, createSubscriberPool } from './connections.js';
 export { Coalescer } from './stream/coalesce.js';
+export type { KeyChange, TableChanges } from './stream/coalesce.js';
+export { HandlerRegistry, BUILT_IN_HANDLERS } from './handlers/registry.js';
+export { rowHandler, applyRows } from './handlers/row.js';
+export type { RowTarget } from './handlers/row.js';
+export type {
+  ApplyResult,
+  BatchScope,
+  CopyContext,
+  CopyHooks,
+  HandlerArgs,
+  HandlerContext,
+  HandlerDefinition,
+  TableHandler,
+} from './handlers/types.js';
+export { emptyApplyResult, addApplyResult } from './handlers/types.js';

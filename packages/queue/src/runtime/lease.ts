@@ -36,6 +36,8 @@ export interface LeaseOptions {
   onAcquired?: () => void | Promise<void>;
   /** Another session holds the lock (called when that starts, not on every try). */
   onStandby?: () => void;
+  /** The lease ended (lost, or given up on stop). */
+  onReleased?: () => void;
   /** The connection failed; `held` tells whether the lease was held then. */
   onError?: (err: Error, held: boolean) => void | Promise<void>;
 }
@@ -78,10 +80,16 @@ export class Lease {
         }
       } catch (err) {
         const held = this.held;
-        this.held = false;
+        if (held) {
+          this.held = false;
+          o.onReleased?.();
+        }
         if (!signal.aborted) await o.onError?.(err as Error, held);
       } finally {
-        this.held = false;
+        if (this.held) {
+          this.held = false;
+          o.onReleased?.();
+        }
         this.client = undefined;
         // end() waits for the server's goodbye, which a cut connection never sends.
         if (!(await within(client.end(), 1000))) destroyConnection(client);

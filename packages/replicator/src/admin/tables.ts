@@ -16,6 +16,7 @@ import {
   type Queryable,
 } from '@pgferry/queue';
 import { ReplicationSetupError } from '../errors.js';
+import { HandlerRegistry } from '../handlers/registry.js';
 import { sql } from '../sql.js';
 import { leafNode } from './nodes.js';
 import { checkLeafCanCopy, copyConsumerName } from './node-name.js';
@@ -71,6 +72,12 @@ export interface AddTableOptions {
   mode?: 'statement' | 'row';
   /** Create the subscriber table from the provider's definition when it does not exist. */
   create?: boolean;
+  /** How the table's changes land on the subscriber (see handlers/). Default 'row'. */
+  handler?: string;
+  /** The handler's arguments. */
+  handlerArgs?: Record<string, string>;
+  /** Where the handler is looked up (default: the built-in handlers). */
+  handlers?: HandlerRegistry;
 }
 
 /**
@@ -107,9 +114,21 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
 
   // The subscriber side, checked before anything changes.
   const destName = options.dest ?? src.name;
-  const dst = await tableInfo(subscriber, destName);
+  const handler = (options.handlers ?? new HandlerRegistry()).definition(options.handler ?? 'row');
+  const handlerArgs = options.handlerArgs ?? {};
+  const planned = (dest: string): SubscribedTable => ({
+    ...toSubscribedTable({
+      st_subscription: leaf.name, st_source: src.name, st_dest: dest, st_key_columns: keys, st_columns: columns, st_state: 'in-copy',
+      st_copy_snapshot: null, st_copy_consumer: null, st_copy_tick: null, st_sync_tick: null, st_copied_rows: null,
+      st_missing_updates: '0', st_missing_deletes: '0', st_handler: handler.name, st_handler_args: handlerArgs,
+    }),
+  });
+  handler.create(planned(destName), handlerArgs); // bad arguments are refused before anything changes
+  const dst = handler.destIsTable === false ? null : await tableInfo(subscriber, destName);
   let createSql: string | null = null;
-  if (dst) {
+  if (handler.destIsTable === false) {
+    // The handler writes elsewhere: dest is a name only.
+  } else if (dst) {
     checkNotPgferry('subscriber', dst.name);
     await checkSubscriberTable(provider, subscriber, src, dst, columns, keys);
     await checkDestFree(subscriber, leaf.name, dst.name);
@@ -146,8 +165,11 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       await client.query('BEGIN');
       if (createSql) await client.query(createSql);
       // The created table's canonical name (as tableInfo gives it).
-      const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst!.name;
-      const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [leaf.name, src.name, dest, keys, columns]);
+      const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst?.name ?? destName;
+      await handler.prepare?.(client, planned(dest), handlerArgs);
+      const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [
+        leaf.name, src.name, dest, keys, columns, handler.name, handlerArgs,
+      ]);
       await client.query('COMMIT');
       debug('added %s -> %s to %s', src.name, dest, leaf.name);
       return toSubscribedTable(rows[0]!);

@@ -12,9 +12,10 @@ import { pipeline } from 'node:stream/promises';
 import createDebug from 'debug';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { ConnectionLostError, ConsumerNotFoundError, capturedTable, destroyConnection, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
+import { ConnectionLostError, capturedTable, destroyConnection, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
 import { sql } from '../sql.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
+import type { CopyHooks } from '../handlers/types.js';
 
 const debug = createDebug('pgferry:replicator:copy');
 
@@ -71,6 +72,8 @@ export interface CopyTableOptions {
   table: SubscribedTable;
   /** Name of the catch-up consumer to register. */
   copyConsumer: string;
+  /** How the copy lands (the table's handler's copy hooks; default: the row handler's). */
+  hooks: CopyHooks;
   signal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
   /**
@@ -81,18 +84,12 @@ export interface CopyTableOptions {
   stallMs?: number;
 }
 
-async function dropConsumer(provider: pg.Pool, queue: string, consumer: string): Promise<void> {
-  await unregisterConsumer(provider, queue, consumer).catch((err: unknown) => {
-    if (!(err instanceof ConsumerNotFoundError)) throw err;
-  });
-}
-
 /** Copy one table. Returns the rows copied, or null when the table left 'in-copy' meanwhile. */
 export async function copyTable(o: CopyTableOptions): Promise<number | null> {
   const { table } = o;
   const [main] = await getConsumerInfo(o.provider, o.queue, table.subscription);
   if (!main?.lastTick) throw new Error(`subscription "${table.subscription}" is not registered on queue "${o.queue}"`);
-  await dropConsumer(o.provider, o.queue, o.copyConsumer);
+  await unregisterConsumer(o.provider, o.queue, o.copyConsumer, { ifExists: true });
   await registerConsumerAt(o.provider, o.queue, o.copyConsumer, main.lastTick);
 
   const filter = (await capturedTable(o.provider, o.queue, table.source))?.filter ?? null;
@@ -129,10 +126,10 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
     const st = await sc.query<{ st_state: string }>(sql('lock_subscriber_table'), [table.subscription, table.source]);
     if (st.rows[0]?.st_state !== 'in-copy') {
       await sc.query('ROLLBACK');
-      await dropConsumer(o.provider, o.queue, o.copyConsumer);
+      await unregisterConsumer(o.provider, o.queue, o.copyConsumer, { ifExists: true });
       return null;
     }
-    await sc.query(`TRUNCATE ${table.dest}`);
+    const into = await o.hooks.begin({ client: sc, table });
     await sc.query(`SET LOCAL statement_timeout = 0`);
     await pc.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The first statement fixes the transaction's snapshot: this is the one COPY reads.
@@ -141,9 +138,11 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
     await pc.query(`SET LOCAL statement_timeout = 0`);
     debug('copy %s -> %s from snapshot %s', table.source, table.dest, snapshot);
     const out = pc.query(copyTo(`COPY (${select}) TO STDOUT`));
-    const into = sc.query(copyFrom(`COPY ${table.dest} (${cols}) FROM STDIN`));
-    await pipeline(out, counter, into, { signal: o.signal });
+    const copyIn = sc.query(copyFrom(`COPY ${into} (${cols}) FROM STDIN`));
+    await pipeline(out, counter, copyIn, { signal: o.signal });
     await pc.query('COMMIT');
+    await sc.query('SET LOCAL statement_timeout = DEFAULT');
+    await o.hooks.end?.({ client: sc, table }, into);
     const done = await sc.query(sql('copy_done'), [
       table.subscription,
       table.source,

@@ -1,47 +1,26 @@
 /**
- * Apply a table's coalesced changes in bulk, inside the caller's transaction: TRUNCATE if
- * the batch truncated, then deletes, updates and inserts, each as multi-row statements over
- * json_to_recordset (the images are sent as one JSON array per chunk, untouched, so
- * nothing is lost in JavaScript). A statement that fails is redone row by row to name
- * the key and event that cannot be applied. Updates and deletes that find no row are
- * counted, never silently dropped.
+ * The row handler (the default): a table's coalesced changes land as rows of a table of the
+ * same shape, in bulk, inside the batch's transaction: TRUNCATE if the batch truncated,
+ * then deletes, updates and inserts, each as multi-row statements over json_to_recordset
+ * (the images are sent as one JSON array per chunk, untouched, so nothing is lost in
+ * JavaScript). A statement that fails is redone row by row to name the key and event that
+ * cannot be applied. Updates and deletes that find no row are counted, never silently
+ * dropped. Other handlers land rows through applyRows too (into a partition, say).
  */
-import createDebug from 'debug';
 import pg from 'pg';
-import type { Queryable, RawEvent } from '@pgferry/queue';
+import createDebug from 'debug';
+import type { Queryable } from '@pgferry/queue';
 import { ApplyError } from '../errors.js';
 import { sql } from '../sql.js';
 import type { KeyChange, TableChanges } from '../stream/coalesce.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
+import { emptyApplyResult, type ApplyResult, type BatchScope, type HandlerDefinition } from './types.js';
 
 const debug = createDebug('pgferry:replicator:apply');
 
 const CHUNK = 10_000;
 
-export interface ApplyResult {
-  inserted: number;
-  updated: number;
-  deleted: number;
-  missingUpdates: number;
-  missingDeletes: number;
-  /** Keys of updates and deletes that found no row (the first few). */
-  missingKeys: string[];
-}
-
-export function emptyApplyResult(): ApplyResult {
-  return { inserted: 0, updated: 0, deleted: 0, missingUpdates: 0, missingDeletes: 0, missingKeys: [] };
-}
-
-export function addApplyResult(into: ApplyResult, r: ApplyResult): void {
-  into.inserted += r.inserted;
-  into.updated += r.updated;
-  into.deleted += r.deleted;
-  into.missingUpdates += r.missingUpdates;
-  into.missingDeletes += r.missingDeletes;
-  for (const k of r.missingKeys) if (into.missingKeys.length < 20) into.missingKeys.push(k);
-}
-
-interface Statements {
+export interface Statements {
   insert: string;
   update: string;
   delete: string;
@@ -75,7 +54,7 @@ const statementCache = new Map<string, Statements>();
  */
 export async function applyStatements(
   client: Queryable,
-  t: Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'>,
+  t: RowTarget,
 ): Promise<Statements | null> {
   const shape = (await client.query<DestColumn>(sql('dest_columns'), [t.dest])).rows;
   if (!shape.length) return null;
@@ -167,31 +146,26 @@ async function bulk(
   return { touched, missingKeys };
 }
 
-/** Statements of a subscriber table, or null when it does not exist. */
-export type StatementsFor = (table: SubscribedTable) => Promise<Statements | null>;
+/** Where rows land: a table (qualified, quoted), the replicated columns and the key. */
+export type RowTarget = Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'>;
 
 /**
- * Apply statements for one batch: each table's shape is read once per batch, in its
- * transaction (a table altered meanwhile is seen by the next batch), whatever the number of
- * flushes or, in the ordered apply, of events.
+ * The statements of `target` for this batch: its shape is read once per batch, in its
+ * transaction (a table altered meanwhile is seen by the next batch), whatever the number
+ * of flushes or, in the ordered apply, of events.
  */
-export function batchStatements(client: Queryable): StatementsFor {
-  const byDest = new Map<string, Promise<Statements | null>>();
-  return (table) => {
-    let st = byDest.get(table.dest);
-    if (!st) byDest.set(table.dest, (st = applyStatements(client, table)));
-    return st;
-  };
+export function statementsFor(client: Queryable, scope: BatchScope, target: RowTarget): Promise<Statements | null> {
+  return scope.memo(`row:${JSON.stringify([target.dest, target.columns, target.keyColumns])}`, () => applyStatements(client, target));
 }
 
-/** Apply one table's changes in the caller's transaction. */
-export async function applyTableChanges(
+/** Land `changes` as rows of `table`, in the caller's transaction. */
+export async function applyRows(
   client: pg.ClientBase,
-  table: SubscribedTable,
+  scope: BatchScope,
+  table: RowTarget,
   changes: TableChanges,
-  statements: StatementsFor,
 ): Promise<ApplyResult> {
-  const st = await statements(table);
+  const st = await statementsFor(client, scope, table);
   if (!st) {
     const first = changes.keys.values().next().value;
     throw new ApplyError(table.dest, first?.key ?? null, first?.eventId ?? null, `relation "${table.dest}" does not exist`);
@@ -233,35 +207,19 @@ export async function applyTableChanges(
   return result;
 }
 
-/**
- * Apply one event on its own, in the caller's transaction (the ordered apply). An update
- * or delete that finds no row is counted as missing, as in the bulk apply.
- */
-export async function applyEvent(
-  client: pg.ClientBase,
-  table: SubscribedTable,
-  ev: RawEvent,
-  statements: StatementsFor,
-): Promise<ApplyResult> {
-  const st = await statements(table);
-  if (!st) throw new ApplyError(table.dest, ev.extra2, ev.id, `relation "${table.dest}" does not exist`);
-  const result = emptyApplyResult();
-  const text = ev.type === 'T' ? st.truncate : ev.type === 'I' ? st.insert : ev.type === 'U' ? st.update : st.delete;
-  let touched: number;
-  try {
-    touched = (await client.query(text, ev.type === 'T' ? [] : [`[${ev.data}]`])).rowCount ?? 0;
-  } catch (err) {
-    throw new ApplyError(table.dest, ev.extra2, ev.id, sqlMessage(err), { code: (err as { code?: string }).code, cause: err });
-  }
-  if (ev.type === 'I') result.inserted = touched;
-  if (ev.type === 'U') {
-    result.updated = touched;
-    result.missingUpdates = 1 - touched;
-  }
-  if (ev.type === 'D') {
-    result.deleted = touched;
-    result.missingDeletes = 1 - touched;
-  }
-  if (touched === 0 && ev.type !== 'T' && ev.extra2 !== null) result.missingKeys.push(ev.extra2);
-  return result;
-}
+/** The default handler: rows into a table of the provider's shape. */
+export const rowHandler: HandlerDefinition = {
+  name: 'row',
+  description: 'rows into a table of the same shape (the default)',
+  create(table) {
+    return {
+      apply: (ctx, changes) => applyRows(ctx.client, ctx.scope, table, changes),
+      copy: {
+        async begin(ctx) {
+          await ctx.client.query(`TRUNCATE ${table.dest}`);
+          return table.dest;
+        },
+      },
+    };
+  },
+};

@@ -17,6 +17,9 @@ export interface SubscribedTable {
   copiedRows: number | null;
   missingUpdates: number;
   missingDeletes: number;
+  /** The handler that lands its changes (see handlers/), and the handler's arguments. */
+  handler: string;
+  handlerArgs: Record<string, string>;
 }
 
 export interface SubscriberTableRow {
@@ -33,6 +36,8 @@ export interface SubscriberTableRow {
   st_copied_rows: string | null;
   st_missing_updates: string;
   st_missing_deletes: string;
+  st_handler: string;
+  st_handler_args: Record<string, string>;
 }
 
 export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
@@ -50,5 +55,7 @@ export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
     copiedRows: r.st_copied_rows === null ? null : Number(r.st_copied_rows),
     missingUpdates: Number(r.st_missing_updates),
     missingDeletes: Number(r.st_missing_deletes),
+    handler: r.st_handler,
+    handlerArgs: r.st_handler_args,
   };
 }

@@ -1,9 +1,10 @@
 /**
- * Apply a batch's events on the subscriber, in the caller's transaction.
+ * Apply a batch's events on the subscriber, in the caller's transaction, through each
+ * table's handler (see handlers/types.ts).
  *
  * The common case is coalesced: events are read from the provider (a cursor: bounded
- * memory), those of the tables `route` maps are coalesced per key and applied in bulk,
- * flushing whenever too many distinct keys are held. A flush runs while the next events are
+ * memory), those of the tables `route` maps are coalesced per key and handed to the
+ * tables' handlers, flushing whenever too many distinct keys are held. A flush runs while the next events are
  * read (the two servers work at once); one flush at a time, in order, so at most two
  * generations of keys are held.
  *
@@ -11,18 +12,21 @@
  * depend on it: swapping a UNIQUE value between two rows, deleting a parent before its
  * child, moving a value from one row to another. When the bulk apply hits such a constraint
  * (unique, exclusion, foreign key), the batch is undone to a savepoint and applied again
- * event by event in the provider's order, where each change was valid when it was made.
+ * event by event in the provider's order, where each change was valid when it was made
+ * (each event handed to its handler alone).
  * Within one provider transaction, the rows of a single statement may have been checked in
  * an order its events do not keep: an event that still conflicts is retried once the other
  * events of its transaction are in. Deferrable constraints are deferred to the commit.
  */
 import createDebug from 'debug';
 import type pg from 'pg';
-import { streamBatchEvents, type RawEvent } from '@pgferry/queue';
-import { applyEvent, applyTableChanges, addApplyResult, batchStatements, emptyApplyResult, type ApplyResult } from '../handlers/row.js';
-import { Coalescer } from './coalesce.js';
+import { isConnectionError, type RawEvent } from '@pgferry/queue';
 import { ApplyError } from '../errors.js';
+import type { HandlerRegistry } from '../handlers/registry.js';
+import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, type HandlerContext } from '../handlers/types.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
+import { Coalescer, type TableChanges } from './coalesce.js';
+import { readBatch, type Routed } from './read-batch.js';
 
 const debug = createDebug('pgferry:replicator:apply');
 
@@ -43,10 +47,13 @@ export interface BatchApplyOptions {
   batchId: string;
   /** The subscriber table an event goes to, or undefined to skip it. */
   route: (ev: RawEvent) => SubscribedTable | undefined;
+  handlers: HandlerRegistry;
   fetchSize?: number;
   maxKeys?: number;
   /** Longest wait for one fetch from the provider (ms): see streamBatchEvents. */
   readTimeoutMs?: number;
+  /** Log lines of the handlers. */
+  log?: (level: 'info' | 'warn', message: string) => void;
 }
 
 /** SQLSTATEs of constraints whose outcome can depend on the order of changes. */
@@ -68,12 +75,6 @@ export async function applyBatch(o: BatchApplyOptions): Promise<BatchApplyResult
   return result;
 }
 
-/** An event and the subscriber table it goes to. */
-interface Routed {
-  ev: RawEvent;
-  table: SubscribedTable;
-}
-
 function newResult(ordered: boolean): BatchApplyResult {
   return { events: 0, applied: 0, total: emptyApplyResult(), perTable: new Map(), ordered };
 }
@@ -85,50 +86,68 @@ function addTableResult(result: BatchApplyResult, source: string, r: ApplyResult
   result.perTable.set(source, acc);
 }
 
+/** A memo per batch (see BatchScope). */
+function batchScope(): BatchScope {
+  const memo = new Map<string, Promise<unknown>>();
+  return {
+    memo<T>(key: string, make: () => Promise<T>): Promise<T> {
+      let p = memo.get(key) as Promise<T> | undefined;
+      if (!p) memo.set(key, (p = make()));
+      return p;
+    },
+  };
+}
+
+/** How many keys are tried one by one to name the one a handler fails on. */
+const LOCATE_MAX_KEYS = 1000;
+
 /**
- * Read the batch from the provider in one transaction, handing each chunk's routed events
- * to `onChunk` (checked: a known type, a key and an image). On an error, `onError` lets
- * subscriber work in flight settle before the error is thrown.
+ * Hand one table's changes to its handler. An error that is not the handler's own
+ * ApplyError (a user handler's) is located: the changes are undone and given again one key
+ * at a time, to name the key and event; either way it names the handler and the table.
  */
-async function readBatch(
-  o: BatchApplyOptions,
-  result: BatchApplyResult,
-  onChunk: (routed: Routed[]) => Promise<void>,
-  onError: () => Promise<void>,
-): Promise<void> {
-  const pc = await o.provider.connect();
-  const ignore = () => undefined;
-  pc.on('error', ignore);
-  let broken: Error | undefined;
+async function applyTable(o: BatchApplyOptions, scope: BatchScope, table: SubscribedTable, changes: TableChanges): Promise<ApplyResult> {
+  const handler = o.handlers.handlerFor(table);
+  const ctx: HandlerContext = {
+    client: o.subscriber,
+    table,
+    batchId: o.batchId,
+    scope,
+    log: (level, message) => {
+      debug('%s (%s): %s', table.dest, table.handler, message);
+      o.log?.(level, `${table.dest} (handler ${table.handler}): ${message}`);
+    },
+  };
+  if (table.handler === 'row') return handler.apply(ctx, changes); // its errors name the key already
+  await o.subscriber.query('SAVEPOINT pgferry_handler');
   try {
-    await pc.query('BEGIN');
-    for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000, { readTimeoutMs: o.readTimeoutMs })) {
-      const routed: Routed[] = [];
-      for (const ev of chunk) {
-        result.events++;
-        const table = o.route(ev);
-        if (!table) continue;
-        result.applied++;
-        if (ev.type === 'I' || ev.type === 'U' || ev.type === 'D') {
-          if (ev.extra2 === null || ev.data === null) {
-            throw new ApplyError(table.dest, null, ev.id, `event ${ev.id} of type ${ev.type} has no key or row image`);
-          }
-        } else if (ev.type !== 'T') {
-          throw new ApplyError(table.dest, ev.extra2, ev.id, `unknown event type ${JSON.stringify(ev.type)}`);
-        }
-        routed.push({ ev, table });
-      }
-      await onChunk(routed);
-    }
-    await pc.query('COMMIT');
+    const r = await handler.apply(ctx, changes);
+    await o.subscriber.query('RELEASE SAVEPOINT pgferry_handler');
+    return r;
   } catch (err) {
-    if (err instanceof Error && !(err instanceof ApplyError)) broken = err;
-    await pc.query('ROLLBACK').catch(() => undefined);
-    await onError(); // the subscriber client is the caller's: leave it idle
-    throw err;
-  } finally {
-    pc.off('error', ignore);
-    pc.release(broken);
+    if (isConnectionError(err)) throw err;
+    await o.subscriber.query('ROLLBACK TO SAVEPOINT pgferry_handler');
+    if (err instanceof ApplyError && err.key !== null) throw err;
+    const message = err instanceof ApplyError ? err.sqlError : err instanceof Error ? err.message : String(err);
+    const code = (err as { code?: string }).code;
+    let culprit: { key: string; eventId: string } | undefined;
+    if (!changes.truncate && changes.keys.size > 1 && changes.keys.size <= LOCATE_MAX_KEYS) {
+      for (const c of changes.keys.values()) {
+        await o.subscriber.query('SAVEPOINT pgferry_handler');
+        try {
+          await handler.apply(ctx, { truncate: false, keys: new Map([[c.key, c]]) });
+        } catch {
+          culprit = { key: c.key, eventId: c.eventId };
+          break;
+        } finally {
+          await o.subscriber.query('ROLLBACK TO SAVEPOINT pgferry_handler');
+        }
+      }
+    } else if (changes.keys.size === 1) {
+      const c = changes.keys.values().next().value!;
+      culprit = { key: c.key, eventId: c.eventId };
+    }
+    throw new ApplyError(table.dest, culprit?.key ?? null, culprit?.eventId ?? null, message, { code, cause: err, handler: table.handler });
   }
 }
 
@@ -137,11 +156,11 @@ async function applyCoalesced(o: BatchApplyOptions): Promise<BatchApplyResult> {
   const tables = new Map<string, SubscribedTable>();
   const result = newResult(false);
   const maxKeys = o.maxKeys ?? 20_000;
-  const statements = batchStatements(o.subscriber);
+  const scope = batchScope();
 
   const apply = async (generation: Coalescer) => {
     for (const [source, changes] of generation.tables) {
-      addTableResult(result, source, await applyTableChanges(o.subscriber, tables.get(source)!, changes, statements));
+      addTableResult(result, source, await applyTable(o, scope, tables.get(source)!, changes));
     }
   };
   // The flush in flight, and its error (seen at the next flush or at the end).
@@ -163,8 +182,7 @@ async function applyCoalesced(o: BatchApplyOptions): Promise<BatchApplyResult> {
     async (routed) => {
       for (const { ev, table } of routed) {
         tables.set(table.source, table);
-        if (ev.type === 'T') coalescer.truncate(table.source);
-        else coalescer.change(table.source, ev.type as 'I' | 'U' | 'D', ev.extra2!, ev.data!, ev.id);
+        coalesce(coalescer, ev, table);
       }
       if (coalescer.size >= maxKeys) await flush();
     },
@@ -176,17 +194,28 @@ async function applyCoalesced(o: BatchApplyOptions): Promise<BatchApplyResult> {
   return result;
 }
 
+function coalesce(coalescer: Coalescer, ev: RawEvent, table: SubscribedTable): void {
+  if (ev.type === 'T') coalescer.truncate(table.source);
+  else coalescer.change(table.source, ev.type as 'I' | 'U' | 'D', ev.extra2!, ev.data!, ev.id);
+}
+
 async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
   const result = newResult(true);
-  const statements = batchStatements(o.subscriber);
+  const scope = batchScope();
   // Events of the current provider transaction that conflicted, to retry at its end.
   let deferred: Routed[] = [];
   let txid: string | null = null;
 
-  const tryApply = async ({ ev, table }: Routed): Promise<'done' | 'conflict'> => {
+  /** One event alone, through its table's handler. */
+  const applyOne = async ({ ev, table }: Routed) => {
+    const single = new Coalescer();
+    coalesce(single, ev, table);
+    addTableResult(result, table.source, await applyTable(o, scope, table, single.tables.get(table.source)!));
+  };
+  const tryApply = async (r: Routed): Promise<'done' | 'conflict'> => {
     await o.subscriber.query('SAVEPOINT pgferry_event');
     try {
-      addTableResult(result, table.source, await applyEvent(o.subscriber, table, ev, statements));
+      await applyOne(r);
       await o.subscriber.query('RELEASE SAVEPOINT pgferry_event');
       return 'done';
     } catch (err) {
@@ -201,8 +230,7 @@ async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
       for (const r of deferred) if ((await tryApply(r)) === 'conflict') left.push(r);
       if (left.length === deferred.length) {
         // No progress: this is a real conflict, not an order the batch lost. Report it.
-        const { ev, table } = left[0]!;
-        await applyEvent(o.subscriber, table, ev, statements);
+        await applyOne(left[0]!);
       }
       deferred = left;
     }

@@ -4,6 +4,7 @@
  */
 import createDebug from 'debug';
 import { DEFAULT_TIMEOUTS, Ticker, boundedConfig, within, type ConnectionTimeouts } from '@pgferry/queue';
+import type { HandlerRegistry } from '../handlers/registry.js';
 import { SubscriptionWorker, type SubscriptionStats, type SubscriptionWorkerOptions } from './subscription-worker.js';
 
 const debug = createDebug('pgferry:replicator:daemon');
@@ -16,6 +17,8 @@ export interface ReplicationWorkerOptions {
   tickIntervalMs?: number;
   /** The tickers' connection bounds (the subscriptions have their own). */
   timeouts?: Partial<ConnectionTimeouts>;
+  /** The handlers tables may name, for every subscription that names none (default: the built-in ones). */
+  handlers?: HandlerRegistry;
 }
 
 export class ReplicationWorker {
@@ -23,7 +26,7 @@ export class ReplicationWorker {
   private readonly tickers: Ticker[] = [];
 
   constructor(private readonly options: ReplicationWorkerOptions) {
-    this.subscriptions = options.subscriptions.map((s) => new SubscriptionWorker(s));
+    this.subscriptions = options.subscriptions.map((s) => new SubscriptionWorker({ handlers: options.handlers, ...s }));
   }
 
   start(): this {

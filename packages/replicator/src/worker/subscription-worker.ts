@@ -11,37 +11,31 @@
 import createDebug from 'debug';
 import pg from 'pg';
 import {
-  BatchNotFoundError,
-  ConsumerNotFoundError,
   Backoff,
   DEFAULT_TIMEOUTS,
   Lease,
   boundedConfig,
-  destroyConnection,
+  clientConfig,
   destroyPoolConnections,
+  getConsumerInfo,
+  isConnectionError,
   sleep,
+  unregisterConsumer,
   within,
   type ConnectionConfig,
   type ConnectionTimeouts,
-  finishBatch as finishOpenBatch,
-  forceTick,
-  getBatchInfo,
-  getConsumerInfo,
-  isConnectionError,
-  nextBatch,
-  unregisterConsumer,
-  tickSnapshot,
-  untilLost,
 } from '@pgferry/queue';
-import { applyBatch } from '../stream/batch-apply.js';
 import { copyTable, type CopyProgress } from '../copy/copy-table.js';
 import { createProviderPool, createSubscriberPool } from '../connections.js';
-import { ApplyError } from '../errors.js';
 import { copyConsumerName, isCopyConsumerOf } from '../admin/node-name.js';
 import { leafNode } from '../admin/nodes.js';
-import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../state/snapshot.js';
+import { HandlerRegistry } from '../handlers/registry.js';
+import { rowHandler } from '../handlers/row.js';
 import { sql } from '../sql.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
+import { catchupStep } from './catchup.js';
+import { mainStep } from './main-stream.js';
+import type { StreamEnv } from './stream-env.js';
 
 const debug = createDebug('pgferry:replicator:worker');
 
@@ -67,6 +61,8 @@ export interface SubscriptionWorkerOptions {
   stopTimeoutMs?: number;
   /** Log lines (errors, copies, hand-offs, missing rows) for a daemon to print. */
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** The handlers tables may name (default: the built-in ones). */
+  handlers?: HandlerRegistry;
 }
 
 export interface SubscriptionStats {
@@ -103,20 +99,6 @@ const HEARTBEAT_MS = 5000;
 /** A catch-up that has not moved for this long no longer holds the main stream back (ms). */
 const CATCHUP_STALL_MS = 10_000;
 
-/**
- * finish_batch, where a batch found finished already (by an earlier attempt whose answer
- * was lost with its connection) is not an error: whether finish_batch returns 0 or raises
- * PF005 for it.
- */
-async function finishBatch(db: pg.Pool, batchId: string): Promise<void> {
-  try {
-    await finishOpenBatch(db, batchId);
-  } catch (err) {
-    if (!(err instanceof BatchNotFoundError)) throw err;
-  }
-}
-
-
 export class SubscriptionWorker {
   readonly provider: pg.Pool;
   readonly subscriber: pg.Pool;
@@ -131,9 +113,10 @@ export class SubscriptionWorker {
   private readonly catchupProgress = new Map<string, { tick: bigint; at: number }>();
   private readonly copyRetryAt = new Map<string, { at: number; attempts: number }>();
   private readonly failing = new Set<string>();
-  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts'>> & Pick<SubscriptionWorkerOptions, 'log'>;
+  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts' | 'handlers'>> & Pick<SubscriptionWorkerOptions, 'log'>;
   readonly timeouts: ConnectionTimeouts;
-  private lockClient: pg.Client | undefined;
+  private readonly env: StreamEnv;
+  private readonly lease: Lease;
 
   constructor(options: SubscriptionWorkerOptions) {
     this.opts = {
@@ -173,6 +156,17 @@ export class SubscriptionWorker {
       copies: [],
       catchingUp: [],
     };
+    this.env = {
+      name: options.subscription,
+      provider: this.provider,
+      subscriber: this.subscriber,
+      handlers: options.handlers ?? new HandlerRegistry(),
+      fetchSize: this.opts.fetchSize,
+      maxKeysPerFlush: this.opts.maxKeysPerFlush,
+      readTimeoutMs: this.timeouts.queryMs,
+      log: (level, message) => this.log(level, message),
+    };
+    this.lease = this.subscriptionLease();
   }
 
   get name(): string {
@@ -183,7 +177,7 @@ export class SubscriptionWorker {
     if (this.loops.length) return this;
     this.abort = new AbortController();
     const signal = this.abort.signal;
-    this.loops = [this.lockLoop(signal), this.mainLoop(signal), this.superviseLoop(signal)];
+    this.loops = [this.lease.run(signal), this.mainLoop(signal), this.superviseLoop(signal)];
     return this;
   }
 
@@ -208,7 +202,7 @@ export class SubscriptionWorker {
   private closeConnections(): void {
     destroyPoolConnections(this.provider);
     destroyPoolConnections(this.subscriber);
-    if (this.lockClient) destroyConnection(this.lockClient);
+    this.lease.destroy();
   }
 
   /** Current stats, with the copies in progress. */
@@ -257,62 +251,29 @@ export class SubscriptionWorker {
   // ---- the subscription's lock -----------------------------------------------------------
 
   /**
-   * Hold a session advisory lock on the subscriber for this subscription on a connection of
-   * its own: two workers on one subscription would race their copies. A killed worker's
-   * lock goes with its connection; a worker that finds it taken stands by and retries.
+   * The subscription's lock on the subscriber, held on a connection of its own: two
+   * workers on one subscription would race their copies. A killed worker's lock goes with
+   * its connection; a worker that finds it taken stands by and retries.
    */
-  private async lockLoop(signal: AbortSignal): Promise<void> {
-    let standingBy = false;
-    while (!signal.aborted) {
-      const config = typeof this.opts.subscriber === 'string' ? { connectionString: this.opts.subscriber } : { ...this.opts.subscriber };
-      const client = new pg.Client({ ...config, ...boundedConfig(this.timeouts) });
-      this.lockClient = client;
-      let lost!: (err: Error) => void;
-      const gone = new Promise<Error>((resolve) => (lost = resolve));
-      client.on('error', (err) => lost(err));
-      client.on('end', () => lost(new Error('Connection terminated')));
-      const bound = <T>(work: Promise<T>, what: string) => untilLost(client, work, this.timeouts.queryMs, what);
-      try {
-        await client.connect();
-        // The lock lives as long as the server session: one whose worker vanished behind a
-        // cut connection (no FIN, no RST) must not keep it. The heartbeat below keeps a live
-        // session busy; a silent one is ended by the server (PostgreSQL 14+).
-        const v = await bound(client.query<{ v: number }>('SELECT current_setting($1)::int AS v', ['server_version_num']), 'version');
-        if (v.rows[0]!.v >= 140000) {
-          await bound(client.query(`SELECT set_config('idle_session_timeout', $1, false)`, [`${HEARTBEAT_MS * 6}ms`]), 'set');
-        }
-        const { rows } = await bound(client.query<{ ok: boolean }>(sql('try_subscription_lock'), [this.name]), 'the subscription lock');
-        if (rows[0]?.ok) {
-          this.stats.active = true;
-          standingBy = false;
-          await this.onSuccess('lock');
-          this.log('info', 'serving the subscription');
-          // A connection that answers nothing holds no lock we can count on: check it.
-          for (;;) {
-            const beat = await Promise.race([gone, sleep(HEARTBEAT_MS, signal).then(() => undefined)]);
-            if (beat instanceof Error) throw beat;
-            if (signal.aborted) break;
-            await bound(client.query('SELECT 1'), 'the lock heartbeat');
-          }
-          this.stats.active = false;
-        } else if (!standingBy) {
-          standingBy = true;
-          this.log('warn', 'another worker serves this subscription; standing by');
-        }
-      } catch (err) {
-        const wasActive = this.stats.active;
+  private subscriptionLease(): Lease {
+    return new Lease({
+      config: { ...clientConfig(this.opts.subscriber), ...boundedConfig(this.timeouts) },
+      tryLock: async (client) => (await client.query<{ ok: boolean }>(sql('try_subscription_lock'), [this.name])).rows[0]?.ok === true,
+      queryMs: this.timeouts.queryMs,
+      onAcquired: async () => {
+        this.stats.active = true;
+        await this.onSuccess('lock');
+        this.log('info', 'serving the subscription');
+      },
+      onStandby: () => this.log('warn', 'another worker serves this subscription; standing by'),
+      onReleased: () => {
         this.stats.active = false;
-        if (!signal.aborted) {
-          const what = wasActive ? 'lost the subscription lock' : 'cannot take the subscription lock';
-          await this.onError('lock', new Error(`${what}: ${(err as Error).message}`, { cause: err }));
-        }
-      } finally {
-        this.lockClient = undefined;
-        // end() waits for the server's goodbye, which a cut connection never sends.
-        if (!(await within(client.end(), 1000))) destroyConnection(client);
-      }
-      await sleep(1000, signal);
-    }
+      },
+      onError: async (err, held) => {
+        const what = held ? 'lost the subscription lock' : 'cannot take the subscription lock';
+        await this.onError('lock', new Error(`${what}: ${err.message}`, { cause: err }));
+      },
+    });
   }
 
   // ---- main stream -------------------------------------------------------------------
@@ -340,51 +301,14 @@ export class SubscriptionWorker {
   async mainStep(): Promise<boolean> {
     const queue = await this.ensureQueue();
     if (this.waitsForCatchup()) return false;
-    const batchId = await nextBatch(this.provider, queue, this.name);
-    if (!batchId) return false;
-    const info = await getBatchInfo(this.provider, batchId);
-    const tick = BigInt(info.tickId);
-    const sc = await this.subscriber.connect();
-    const ignore = () => undefined;
-    sc.on('error', ignore);
-    let broken: Error | undefined;
-    try {
-      await sc.query('BEGIN');
-      const at = await sc.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [this.name]);
-      if (!at.rows[0]) throw new Error(`subscription "${this.name}" has no position on the subscriber`);
-      const recorded = at.rows[0].at_tick_id;
-      if (recorded !== null && BigInt(recorded) >= tick) {
-        // Applied before a restart, not finished on the provider: just finish it.
-        await sc.query('ROLLBACK');
-        await finishBatch(this.provider, batchId);
-        this.log('info', `batch ${batchId} (tick ${tick}) was applied already; finished it`);
-        return true;
-      }
-      const tables = new Map<string, SubscribedTable>();
-      for (const t of await this.loadTables(sc)) {
-        if (t.state === 'ok' && (t.syncTick === null || BigInt(t.syncTick) < tick)) tables.set(t.source, t);
-      }
-      const r = await applyBatch({
-        provider: this.provider,
-        subscriber: sc,
-        batchId,
-        route: (ev) => (ev.extra1 === null ? undefined : tables.get(ev.extra1)),
-        fetchSize: this.opts.fetchSize,
-        maxKeys: this.opts.maxKeysPerFlush,
-        readTimeoutMs: this.timeouts.queryMs,
-      });
-      for (const [source, tr] of r.perTable) {
-        if (tr.missingUpdates || tr.missingDeletes) {
-          await sc.query(sql('count_missing'), [this.name, source, tr.missingUpdates, tr.missingDeletes]);
-          this.log('warn', `${source}: ${tr.missingUpdates} update(s) and ${tr.missingDeletes} delete(s) found no row (keys ${tr.missingKeys.join(' ')})`);
-        }
-      }
-      await sc.query(sql('record_applied_tick'), [this.name, info.tickId, batchId, r.applied]);
-      await sc.query('COMMIT');
+    const step = await mainStep(this.env, queue);
+    if (!step) return false;
+    const r = step.result;
+    if (r) {
       this.stats.batches++;
       if (r.ordered) {
         this.stats.orderedBatches++;
-        this.log('info', `batch ${batchId} (tick ${tick}) was applied in the provider's order: its changes depend on it`);
+        this.log('info', `batch ${step.batchId} (tick ${step.tickId}) was applied in the provider's order: its changes depend on it`);
       }
       this.stats.events += r.events;
       this.stats.applied += r.applied;
@@ -394,17 +318,8 @@ export class SubscriptionWorker {
       this.stats.missingUpdates += r.total.missingUpdates;
       this.stats.missingDeletes += r.total.missingDeletes;
       this.stats.lastBatchAt = new Date();
-      this.stats.appliedTick = info.tickId;
-    } catch (err) {
-      if (isConnectionError(err)) broken = err as Error;
-      else await sc.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      sc.off('error', ignore);
-      sc.release(broken);
+      this.stats.appliedTick = step.tickId;
     }
-    // A crash here leaves the batch open: the next run finds its tick recorded.
-    await finishBatch(this.provider, batchId);
     return true;
   }
 
@@ -453,9 +368,7 @@ export class SubscriptionWorker {
     );
     for (const c of consumers) {
       if (inUse.has(c.consumerName) || this.copyConsumersInUse.has(c.consumerName)) continue;
-      await unregisterConsumer(this.provider, queue, c.consumerName).catch((err: unknown) => {
-        if (!(err instanceof ConsumerNotFoundError)) throw err;
-      });
+      await unregisterConsumer(this.provider, queue, c.consumerName, { ifExists: true });
       this.log('info', `dropped unused catch-up consumer ${c.consumerName}`);
     }
   }
@@ -475,6 +388,7 @@ export class SubscriptionWorker {
         queue,
         table: t,
         copyConsumer: consumer,
+        hooks: this.env.handlers.handlerFor(t).copy ?? rowHandler.create(t, {}).copy!,
         signal,
         stallMs: this.timeouts.copyStallMs,
         onProgress: (p) => {
@@ -538,108 +452,16 @@ export class SubscriptionWorker {
     while (!signal.aborted) {
       if (!this.stats.active) return; // the supervisor starts it again once active
       try {
-        const step = await this.catchupStep(queue, t);
+        const step = await catchupStep(this.env, queue, t);
         backoff.reset();
         await this.onSuccess(scope);
-        if (step === 'done') return;
-        if (step === 'idle') await sleep(this.opts.pollIntervalMs, signal);
+        if (step.step === 'done') return;
+        if (step.step === 'worked') this.catchupProgress.set(t.source, { tick: step.tick, at: Date.now() });
+        if (step.step === 'idle') await sleep(this.opts.pollIntervalMs, signal);
       } catch (err) {
         await this.onError(scope, err);
         await sleep(backoff.next(), signal);
       }
     }
   }
-
-  private async lockTable(sc: pg.ClientBase, t: SubscribedTable): Promise<SubscribedTable | undefined> {
-    const { rows } = await sc.query<SubscriberTableRow>(sql('lock_subscriber_table'), [this.name, t.source]);
-    const cur = rows[0] ? toSubscribedTable(rows[0]) : undefined;
-    if (!cur || cur.state !== 'catching-up' || cur.copyConsumer !== t.copyConsumer) return undefined;
-    return cur;
-  }
-
-  /** The catch-up's tick was taken after the copy's snapshot (see snapshotCovers). */
-  private async tickCoversCopy(queue: string, t: SubscribedTable): Promise<boolean> {
-    const snapshot = await tickSnapshot(this.provider, queue, t.copyTick!);
-    return snapshot !== null && snapshotCovers(parseSnapshot(snapshot), parseSnapshot(t.copySnapshot!));
-  }
-
-  /** One step of a table's catch-up: hand it over, or apply one batch of its events. */
-  async catchupStep(queue: string, t: SubscribedTable): Promise<'done' | 'worked' | 'idle'> {
-    const consumer = t.copyConsumer!;
-    const sc = await this.subscriber.connect();
-    const ignore = () => undefined;
-    sc.on('error', ignore);
-    let broken: Error | undefined;
-    try {
-      // Hand-off: once the catch-up has reached the main stream's tick, the main stream
-      // applies this table's events from batches ending after the catch-up's tick.
-      await sc.query('BEGIN');
-      const at = await sc.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [this.name]);
-      const cur = await this.lockTable(sc, t);
-      if (!cur) {
-        await sc.query('ROLLBACK');
-        return 'done';
-      }
-      const mainTick = at.rows[0]?.at_tick_id ?? null;
-      const reachedMain = mainTick !== null && BigInt(cur.copyTick!) >= BigInt(mainTick);
-      if (reachedMain && (await this.tickCoversCopy(queue, cur))) {
-        await sc.query(sql('hand_off'), [this.name, t.source]);
-        await sc.query('COMMIT');
-        this.log('info', `${t.source}: caught up at tick ${cur.copyTick}; the main stream applies it from now on`);
-        await unregisterConsumer(this.provider, queue, consumer).catch(() => undefined);
-        return 'done';
-      }
-      await sc.query('COMMIT');
-
-      const batchId = await nextBatch(this.provider, queue, consumer);
-      if (!batchId) {
-        // Caught up with the main stream, but at a tick older than the copy: a newer tick
-        // is needed before the hand-off (do not wait for the ticker's idle period).
-        if (reachedMain) await forceTick(this.provider, queue);
-        return 'idle';
-      }
-      const info = await getBatchInfo(this.provider, batchId);
-      await sc.query('BEGIN');
-      const row = await this.lockTable(sc, t);
-      if (!row) {
-        await sc.query('ROLLBACK');
-        return 'done';
-      }
-      if (BigInt(row.copyTick!) >= BigInt(info.tickId)) {
-        await sc.query('ROLLBACK');
-        await finishBatch(this.provider, batchId);
-        this.catchupProgress.set(t.source, { tick: BigInt(row.copyTick!), at: Date.now() });
-        return 'worked';
-      }
-      const snapshot = parseSnapshot(row.copySnapshot!);
-      const r = await applyBatch({
-        provider: this.provider,
-        subscriber: sc,
-        batchId,
-        // Events the copy's snapshot saw are in the copied rows already.
-        route: (ev) => (ev.extra1 === row.source && !visibleInSnapshot(ev.txid, snapshot) ? row : undefined),
-        fetchSize: this.opts.fetchSize,
-        maxKeys: this.opts.maxKeysPerFlush,
-        readTimeoutMs: this.timeouts.queryMs,
-      });
-      if (r.total.missingUpdates || r.total.missingDeletes) {
-        await sc.query(sql('count_missing'), [this.name, row.source, r.total.missingUpdates, r.total.missingDeletes]);
-        this.log('warn', `${row.source}: ${r.total.missingUpdates} update(s) and ${r.total.missingDeletes} delete(s) found no row (keys ${r.total.missingKeys.join(' ')})`);
-      }
-      await sc.query(sql('record_catchup_tick'), [this.name, row.source, info.tickId]);
-      await sc.query('COMMIT');
-      this.catchupProgress.set(t.source, { tick: BigInt(info.tickId), at: Date.now() });
-      await finishBatch(this.provider, batchId);
-      return 'worked';
-    } catch (err) {
-      if (isConnectionError(err)) broken = err as Error;
-      else await sc.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      sc.off('error', ignore);
-      sc.release(broken);
-    }
-  }
 }
-
-export { ApplyError };

@@ -1,0 +1,85 @@
+/**
+ * Handlers by name: the built-in ones, and user handlers loaded from modules named in the
+ * worker's configuration. A table's handler is made once per (table, handler, arguments)
+ * and reused for every batch.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { HandlerArgsError, HandlerNotFoundError } from '../errors.js';
+import type { SubscribedTable } from '../state/subscribed-table.js';
+import { rowHandler } from './row.js';
+import type { HandlerDefinition, TableHandler } from './types.js';
+
+/** The handlers every worker knows. */
+export const BUILT_IN_HANDLERS: readonly HandlerDefinition[] = [rowHandler];
+
+export class HandlerRegistry {
+  private readonly defs = new Map<string, HandlerDefinition>();
+  private readonly made = new Map<string, TableHandler>();
+
+  constructor(definitions: readonly HandlerDefinition[] = BUILT_IN_HANDLERS) {
+    for (const d of definitions) this.register(d);
+  }
+
+  /** Add a handler (a user's): its name must not be taken. */
+  register(def: HandlerDefinition): this {
+    if (this.defs.has(def.name)) throw new HandlerArgsError(`a handler named "${def.name}" is registered already`);
+    this.defs.set(def.name, def);
+    return this;
+  }
+
+  names(): string[] {
+    return [...this.defs.keys()];
+  }
+
+  definition(name: string): HandlerDefinition {
+    const def = this.defs.get(name);
+    if (!def) {
+      throw new HandlerNotFoundError(`no handler named "${name}"`, {
+        hint: `known handlers: ${this.names().join(', ')}; a user handler must be named in the worker's configuration (handlers:)`,
+      });
+    }
+    return def;
+  }
+
+  /** The handler of `table` (made on first use, then reused while its handler and arguments stay). */
+  handlerFor(table: SubscribedTable): TableHandler {
+    const key = JSON.stringify([table.subscription, table.source, table.dest, table.columns, table.keyColumns, table.handler, table.handlerArgs]);
+    let h = this.made.get(key);
+    if (!h) {
+      h = this.definition(table.handler).create(table, table.handlerArgs);
+      this.made.set(key, h);
+    }
+    return h;
+  }
+
+  /**
+   * A registry with the built-in handlers and the user handlers of `modules` (handler
+   * name -> module path, relative to `baseDir`). A module exports the definition as its
+   * default export or as `handler`; its name is the configuration's.
+   */
+  static async load(modules: Readonly<Record<string, string>> = {}, baseDir = process.cwd()): Promise<HandlerRegistry> {
+    const registry = new HandlerRegistry();
+    for (const [name, file] of Object.entries(modules)) {
+      registry.register({ ...(await importHandler(name, path.resolve(baseDir, file))), name });
+    }
+    return registry;
+  }
+}
+
+async function importHandler(name: string, file: string): Promise<HandlerDefinition> {
+  let mod: { default?: unknown; handler?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as typeof mod;
+  } catch (err) {
+    const ts = /\.[cm]?ts$/.test(file) ? ' (a TypeScript module needs a build to .js, or the worker run through tsx)' : '';
+    throw new HandlerArgsError(`cannot load handler "${name}" from ${file}${ts}: ${(err as Error).message}`, { cause: err });
+  }
+  const def = (mod.default ?? mod.handler) as Partial<HandlerDefinition> | undefined;
+  if (!def || typeof def.create !== 'function') {
+    throw new HandlerArgsError(`module ${file} (handler "${name}") exports no handler`, {
+      hint: 'export default { description, create(table, args) { return { apply(ctx, changes) { ... } } } }',
+    });
+  }
+  return { description: `user handler from ${file}`, ...def } as HandlerDefinition;
+}

@@ -1,0 +1,78 @@
+/**
+ * Read a batch's events from the provider (a cursor: bounded memory), in one provider
+ * transaction, routing each event to the subscriber table it belongs to.
+ */
+import type pg from 'pg';
+import { streamBatchEvents, withClient, type RawEvent } from '@pgferry/queue';
+import { ApplyError } from '../errors.js';
+import type { SubscribedTable } from '../state/subscribed-table.js';
+
+/** An event and the subscriber table it goes to. */
+export interface Routed {
+  ev: RawEvent;
+  table: SubscribedTable;
+}
+
+export interface ReadBatchOptions {
+  provider: pg.Pool;
+  batchId: string;
+  /** The subscriber table an event goes to, or undefined to skip it. */
+  route: (ev: RawEvent) => SubscribedTable | undefined;
+  fetchSize?: number;
+  /** Longest wait for one fetch from the provider (ms): see streamBatchEvents. */
+  readTimeoutMs?: number;
+}
+
+/** Events read: all, and those routed to a table. */
+export interface ReadCounts {
+  events: number;
+  applied: number;
+}
+
+/**
+ * Read the batch from the provider in one transaction, handing each chunk's routed events
+ * to `onChunk` (checked: a known type, a key and an image). On an error, `onError` lets
+ * subscriber work in flight settle before the error is thrown.
+ */
+export async function readBatch(
+  o: ReadBatchOptions,
+  result: ReadCounts,
+  onChunk: (routed: Routed[]) => Promise<void>,
+  onError: () => Promise<void>,
+): Promise<void> {
+  const pc = await o.provider.connect();
+  const ignore = () => undefined;
+  pc.on('error', ignore);
+  let broken: Error | undefined;
+  try {
+    await pc.query('BEGIN');
+    for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000, { readTimeoutMs: o.readTimeoutMs })) {
+      const routed: Routed[] = [];
+      for (const ev of chunk) {
+        result.events++;
+        const table = o.route(ev);
+        if (!table) continue;
+        result.applied++;
+        if (ev.type === 'I' || ev.type === 'U' || ev.type === 'D') {
+          if (ev.extra2 === null || ev.data === null) {
+            throw new ApplyError(table.dest, null, ev.id, `event ${ev.id} of type ${ev.type} has no key or row image`);
+          }
+        } else if (ev.type !== 'T') {
+          throw new ApplyError(table.dest, ev.extra2, ev.id, `unknown event type ${JSON.stringify(ev.type)}`);
+        }
+        routed.push({ ev, table });
+      }
+      await onChunk(routed);
+    }
+    await pc.query('COMMIT');
+  } catch (err) {
+    if (err instanceof Error && !(err instanceof ApplyError)) broken = err;
+    await pc.query('ROLLBACK').catch(() => undefined);
+    await onError(); // the subscriber client is the caller's: leave it idle
+    throw err;
+  } finally {
+    pc.off('error', ignore);
+    pc.release(broken);
+  }
+}
+

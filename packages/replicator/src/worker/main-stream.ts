@@ -1,0 +1,47 @@
+/**
+ * The main stream of a subscription: one batch per step, applied for every table in state
+ * 'ok' (whose sync tick, if any, is before the batch's tick), the batch's tick recorded as
+ * the subscription's position in the same subscriber transaction.
+ */
+import { getBatchInfo, nextBatch } from '@pgferry/queue';
+import { sql } from '../sql.js';
+import { applyBatchStep } from '../stream/batch-step.js';
+import type { BatchApplyResult } from '../stream/batch-apply.js';
+import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
+import { applySettings, type StreamEnv } from './stream-env.js';
+
+export interface MainStepResult {
+  tickId: string;
+  batchId: string;
+  /** Undefined when the batch had been applied before a restart (it was only finished). */
+  result?: BatchApplyResult;
+}
+
+/** Apply the next batch of the main stream; undefined when there was none. */
+export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepResult | undefined> {
+  const batchId = await nextBatch(env.provider, queue, env.name);
+  if (!batchId) return undefined;
+  const info = await getBatchInfo(env.provider, batchId);
+  const tick = BigInt(info.tickId);
+  const step = await applyBatchStep({
+    ...applySettings(env),
+    batchId,
+    async prepare(sc) {
+      const at = await sc.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [env.name]);
+      if (!at.rows[0]) throw new Error(`subscription "${env.name}" has no position on the subscriber`);
+      const recorded = at.rows[0].at_tick_id;
+      if (recorded !== null && BigInt(recorded) >= tick) return 'applied';
+      const tables = new Map<string, SubscribedTable>();
+      for (const row of (await sc.query<SubscriberTableRow>(sql('subscriber_tables'), [env.name])).rows) {
+        const t = toSubscribedTable(row);
+        if (t.state === 'ok' && (t.syncTick === null || BigInt(t.syncTick) < tick)) tables.set(t.source, t);
+      }
+      return { route: (ev) => (ev.extra1 === null ? undefined : tables.get(ev.extra1)) };
+    },
+    async record(sc, r) {
+      await sc.query(sql('record_applied_tick'), [env.name, info.tickId, batchId, r.applied]);
+    },
+  });
+  if (step.outcome === 'applied-before') env.log('info', `batch ${batchId} (tick ${tick}) was applied already; finished it`);
+  return { tickId: info.tickId, batchId, result: step.outcome === 'applied' ? step.result : undefined };
+}
