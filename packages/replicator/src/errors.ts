@@ -14,6 +14,15 @@ export class SubscriptionInUseError extends ReplicationSetupError {
   override name = 'SubscriptionInUseError';
 }
 
+/**
+ * The replication state is not what the operation needs (a subscription with no position
+ * on the subscriber, or no consumer on the provider's queue): set up or repaired by an
+ * operator (create-leaf, drop-leaf), never by retrying.
+ */
+export class ReplicationStateError extends PgferryError {
+  override name = 'ReplicationStateError';
+}
+
 /** The node or subscription named does not exist (or is not set up in that database). */
 export class NodeNotFoundError extends PgferryError {
   override name = 'NodeNotFoundError';

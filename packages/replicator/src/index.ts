@@ -23,7 +23,15 @@ export { getStatus, formatStatus } from './status/status.js';
 export type { SubscriptionStatus, TableStatus } from './status/status.js';
 export { replicationMetrics, serveMetrics } from './status/metrics.js';
 export type { CopyProgress } from './copy/copy-table.js';
-export { ApplyError, HandlerArgsError, HandlerNotFoundError, NodeNotFoundError, ReplicationSetupError, SubscriptionInUseError } from './errors.js';
+export {
+  ApplyError,
+  HandlerArgsError,
+  HandlerNotFoundError,
+  NodeNotFoundError,
+  ReplicationSetupError,
+  ReplicationStateError,
+  SubscriptionInUseError,
+} from './errors.js';
 export { createProviderPool, createSubscriberPool } from './connections.js';
 export { Coalescer } from './stream/coalesce.js';
 export type { KeyChange, TableChanges } from './stream/coalesce.js';

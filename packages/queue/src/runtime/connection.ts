@@ -19,21 +19,29 @@ export async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<
   }
 }
 
-/** Check out a pool client for `fn`; a client that saw a connection error is destroyed. */
-export async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Check out a pool client for `fn`, with an 'error' listener while it is out (node-postgres
+ * emits 'error' on a checked-out client whose connection is lost, and with no listener that
+ * crashes the process). A client that saw a connection error is destroyed, not reused; so
+ * is one that failed with any error `discardOn` names (one left in the middle of a COPY, say).
+ */
+export async function withClient<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  options: { discardOn?: (err: unknown) => boolean } = {},
+): Promise<T> {
   const client = await pool.connect();
-  // Checked-out clients have no 'error' listener; a lost connection must not crash the process.
   const ignore = () => undefined;
   client.on('error', ignore);
-  let broken: unknown;
+  let discard: Error | undefined;
   try {
     return await fn(client);
   } catch (err) {
-    if (isConnectionError(err)) broken = err;
+    if (isConnectionError(err) || options.discardOn?.(err)) discard = err instanceof Error ? err : new Error(String(err));
     throw err;
   } finally {
     client.off('error', ignore);
-    client.release(broken instanceof Error ? broken : undefined);
+    client.release(discard);
   }
 }
 

@@ -12,7 +12,8 @@ import { pipeline } from 'node:stream/promises';
 import createDebug from 'debug';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { ConnectionLostError, capturedTable, destroyConnection, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
+import { ConnectionLostError, capturedTable, destroyConnection, withClient, getConsumerInfo, registerConsumerAt, unregisterConsumer, type Queryable } from '@pgferry/queue';
+import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import type { CopyHooks } from '../handlers/types.js';
@@ -88,7 +89,11 @@ export interface CopyTableOptions {
 export async function copyTable(o: CopyTableOptions): Promise<number | null> {
   const { table } = o;
   const [main] = await getConsumerInfo(o.provider, o.queue, table.subscription);
-  if (!main?.lastTick) throw new Error(`subscription "${table.subscription}" is not registered on queue "${o.queue}"`);
+  if (!main?.lastTick) {
+    throw new ReplicationStateError(`subscription "${table.subscription}" is not registered on queue "${o.queue}"`, {
+      hint: 'its consumer was unregistered on the provider: drop the leaf and create it again',
+    });
+  }
   await unregisterConsumer(o.provider, o.queue, o.copyConsumer, { ifExists: true });
   await registerConsumerAt(o.provider, o.queue, o.copyConsumer, main.lastTick);
 
@@ -98,74 +103,69 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
   const select = `SELECT ${cols} FROM ${table.source}${where}`;
   const estimated = await estimateRows(o.provider, select);
 
-  const pc = await o.provider.connect();
-  const sc = await o.subscriber.connect();
-  const ignore = () => undefined;
-  pc.on('error', ignore);
-  sc.on('error', ignore);
-  let broken = false;
-  const startedAt = new Date();
-  const counter = new CountingStream();
-  let lastBytes = -1;
-  let lastMove = Date.now();
-  let stalled = false;
-  const timer = setInterval(() => {
-    o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt));
-    if (counter.bytes !== lastBytes) {
-      lastBytes = counter.bytes;
-      lastMove = Date.now();
-    } else if (o.stallMs !== undefined && Date.now() - lastMove > o.stallMs && !stalled) {
-      stalled = true;
-      debug('copy %s: no byte in %d ms; closing its connections', table.source, o.stallMs);
-      destroyConnection(pc);
-      destroyConnection(sc);
+  // A connection in the middle of COPY cannot be reused: after any error both are discarded.
+  const lastTick = main.lastTick;
+  const discardOn = () => true;
+  return withClient(o.provider, (pc) => withClient(o.subscriber, (sc) => copyOn(pc, sc), { discardOn }), { discardOn });
+
+  async function copyOn(pc: pg.PoolClient, sc: pg.PoolClient): Promise<number | null> {
+    const startedAt = new Date();
+    const counter = new CountingStream();
+    let lastBytes = -1;
+    let lastMove = Date.now();
+    let stalled = false;
+    const timer = setInterval(() => {
+      o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt));
+      if (counter.bytes !== lastBytes) {
+        lastBytes = counter.bytes;
+        lastMove = Date.now();
+      } else if (o.stallMs !== undefined && Date.now() - lastMove > o.stallMs && !stalled) {
+        stalled = true;
+        debug('copy %s: no byte in %d ms; closing its connections', table.source, o.stallMs);
+        destroyConnection(pc);
+        destroyConnection(sc);
+      }
+    }, 500);
+    try {
+      await sc.query('BEGIN');
+      const st = await sc.query<{ st_state: string }>(sql('lock_subscriber_table'), [table.subscription, table.source]);
+      if (st.rows[0]?.st_state !== 'in-copy') {
+        await sc.query('ROLLBACK');
+        await unregisterConsumer(o.provider, o.queue, o.copyConsumer, { ifExists: true });
+        return null;
+      }
+      const into = await o.hooks.begin({ client: sc, table });
+      await sc.query(`SET LOCAL statement_timeout = 0`);
+      await pc.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // The first statement fixes the transaction's snapshot: this is the one COPY reads.
+      const snap = await pc.query<{ s: string }>(sql('current_snapshot'));
+      const snapshot = snap.rows[0]!.s;
+      await pc.query(`SET LOCAL statement_timeout = 0`);
+      debug('copy %s -> %s from snapshot %s', table.source, table.dest, snapshot);
+      const out = pc.query(copyTo(`COPY (${select}) TO STDOUT`));
+      const copyIn = sc.query(copyFrom(`COPY ${into} (${cols}) FROM STDIN`));
+      await pipeline(out, counter, copyIn, { signal: o.signal });
+      clearInterval(timer); // no more bytes to watch: what follows is bounded by its queries' own limits
+      await pc.query('COMMIT');
+      await o.hooks.end?.({ client: sc, table }, into);
+      const done = await sc.query(sql('copy_done'), [
+        table.subscription,
+        table.source,
+        snapshot,
+        lastTick,
+        o.copyConsumer,
+        counter.rows,
+      ]);
+      if (done.rowCount !== 1) throw new ReplicationStateError(`table ${table.source} left 'in-copy' during its copy (removed or resynced meanwhile)`);
+      await sc.query('COMMIT');
+      o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt));
+      debug('copied %s: %d rows, %d bytes', table.source, counter.rows, counter.bytes);
+      return counter.rows;
+    } catch (err) {
+      if (stalled) throw new ConnectionLostError(`copy of ${table.source} stalled: no data moved in ${o.stallMs} ms; connections closed`, 'ETIMEDOUT');
+      throw err;
+    } finally {
+      clearInterval(timer);
     }
-  }, 500);
-  try {
-    await sc.query('BEGIN');
-    const st = await sc.query<{ st_state: string }>(sql('lock_subscriber_table'), [table.subscription, table.source]);
-    if (st.rows[0]?.st_state !== 'in-copy') {
-      await sc.query('ROLLBACK');
-      await unregisterConsumer(o.provider, o.queue, o.copyConsumer, { ifExists: true });
-      return null;
-    }
-    const into = await o.hooks.begin({ client: sc, table });
-    await sc.query(`SET LOCAL statement_timeout = 0`);
-    await pc.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    // The first statement fixes the transaction's snapshot: this is the one COPY reads.
-    const snap = await pc.query<{ s: string }>(sql('current_snapshot'));
-    const snapshot = snap.rows[0]!.s;
-    await pc.query(`SET LOCAL statement_timeout = 0`);
-    debug('copy %s -> %s from snapshot %s', table.source, table.dest, snapshot);
-    const out = pc.query(copyTo(`COPY (${select}) TO STDOUT`));
-    const copyIn = sc.query(copyFrom(`COPY ${into} (${cols}) FROM STDIN`));
-    await pipeline(out, counter, copyIn, { signal: o.signal });
-    await pc.query('COMMIT');
-    await sc.query('SET LOCAL statement_timeout = DEFAULT');
-    await o.hooks.end?.({ client: sc, table }, into);
-    const done = await sc.query(sql('copy_done'), [
-      table.subscription,
-      table.source,
-      snapshot,
-      main.lastTick,
-      o.copyConsumer,
-      counter.rows,
-    ]);
-    if (done.rowCount !== 1) throw new Error(`table ${table.source} left 'in-copy' during its copy`);
-    await sc.query('COMMIT');
-    o.onProgress?.(progressOf(table.dest, counter.rows, counter.bytes, estimated, startedAt));
-    debug('copied %s: %d rows, %d bytes', table.source, counter.rows, counter.bytes);
-    return counter.rows;
-  } catch (err) {
-    // A connection in the middle of COPY cannot be reused.
-    broken = true;
-    if (stalled) throw new ConnectionLostError(`copy of ${table.source} stalled: no data moved in ${o.stallMs} ms; connections closed`, 'ETIMEDOUT');
-    throw err;
-  } finally {
-    clearInterval(timer);
-    pc.off('error', ignore);
-    sc.off('error', ignore);
-    pc.release(broken ? true : undefined);
-    sc.release(broken ? true : undefined);
   }
 }

@@ -2,6 +2,8 @@
  * pg_snapshot in TypeScript: the catch-up after a copy skips events whose txid is visible
  * in the copy's snapshot (their effects are in the copied rows).
  */
+import { InvalidArgumentError } from '@pgferry/queue';
+
 export interface Snapshot {
   xmin: bigint;
   xmax: bigint;
@@ -11,7 +13,7 @@ export interface Snapshot {
 /** Parse pg_snapshot's text form, 'xmin:xmax:xip1,xip2'. */
 export function parseSnapshot(text: string): Snapshot {
   const m = /^(\d+):(\d+):([\d,]*)$/.exec(text.trim());
-  if (!m) throw new Error(`not a pg_snapshot: ${text}`);
+  if (!m) throw new InvalidArgumentError(`not a pg_snapshot: ${text}`);
   return {
     xmin: BigInt(m[1]!),
     xmax: BigInt(m[2]!),

@@ -5,6 +5,7 @@
 import { getConsumerInfo, type Queryable } from '@pgferry/queue';
 import { progressOf, type CopyProgress } from '../copy/copy-table.js';
 import { leafNode } from '../admin/nodes.js';
+import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 
@@ -65,7 +66,7 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
   if (provider) {
     try {
       const c = (await getConsumerInfo(provider, leaf.queue, subscription)).find((x) => x.consumerName === subscription);
-      if (!c) throw new Error(`subscription "${subscription}" is not registered on queue "${leaf.queue}"`);
+      if (!c) throw new ReplicationStateError(`subscription "${subscription}" is not registered on queue "${leaf.queue}"`, { hint: 'its consumer was unregistered on the provider: drop the leaf and create it again' });
       lagSeconds = c.lagSeconds;
       pendingEvents = c.pendingEvents;
       currentBatch = c.currentBatch;

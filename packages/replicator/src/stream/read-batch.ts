@@ -40,39 +40,44 @@ export async function readBatch(
   onChunk: (routed: Routed[]) => Promise<void>,
   onError: () => Promise<void>,
 ): Promise<void> {
-  const pc = await o.provider.connect();
-  const ignore = () => undefined;
-  pc.on('error', ignore);
-  let broken: Error | undefined;
-  try {
-    await pc.query('BEGIN');
-    for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000, { readTimeoutMs: o.readTimeoutMs })) {
-      const routed: Routed[] = [];
-      for (const ev of chunk) {
-        result.events++;
-        const table = o.route(ev);
-        if (!table) continue;
-        result.applied++;
-        if (ev.type === 'I' || ev.type === 'U' || ev.type === 'D') {
-          if (ev.extra2 === null || ev.data === null) {
-            throw new ApplyError(table.dest, null, ev.id, `event ${ev.id} of type ${ev.type} has no key or row image`);
+  // After a failed read the provider connection is discarded (a cursor may be left open);
+  // the handler's or the subscriber's own errors (ApplyError) leave it clean.
+  await withClient(
+    o.provider,
+    async (pc) => {
+      try {
+        await pc.query('BEGIN');
+        for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000, { readTimeoutMs: o.readTimeoutMs })) {
+          const routed: Routed[] = [];
+          for (const ev of chunk) {
+            result.events++;
+            const table = o.route(ev);
+            if (!table) continue;
+            result.applied++;
+            checkEvent(ev, table);
+            routed.push({ ev, table });
           }
-        } else if (ev.type !== 'T') {
-          throw new ApplyError(table.dest, ev.extra2, ev.id, `unknown event type ${JSON.stringify(ev.type)}`);
+          await onChunk(routed);
         }
-        routed.push({ ev, table });
+        await pc.query('COMMIT');
+      } catch (err) {
+        await pc.query('ROLLBACK').catch(() => undefined);
+        await onError(); // the subscriber client is the caller's: leave it idle
+        throw err;
       }
-      await onChunk(routed);
+    },
+    { discardOn: (err) => !(err instanceof ApplyError) },
+  );
+}
+
+/** A change event has a key and a row image; a truncate has neither; nothing else is known. */
+function checkEvent(ev: RawEvent, table: SubscribedTable): void {
+  if (ev.type === 'I' || ev.type === 'U' || ev.type === 'D') {
+    if (ev.extra2 === null || ev.data === null) {
+      throw new ApplyError(table.dest, null, ev.id, `event ${ev.id} of type ${ev.type} has no key or row image`);
     }
-    await pc.query('COMMIT');
-  } catch (err) {
-    if (err instanceof Error && !(err instanceof ApplyError)) broken = err;
-    await pc.query('ROLLBACK').catch(() => undefined);
-    await onError(); // the subscriber client is the caller's: leave it idle
-    throw err;
-  } finally {
-    pc.off('error', ignore);
-    pc.release(broken);
+  } else if (ev.type !== 'T') {
+    throw new ApplyError(table.dest, ev.extra2, ev.id, `unknown event type ${JSON.stringify(ev.type)}`);
   }
 }
 

@@ -4,6 +4,7 @@
  * the subscription's position in the same subscriber transaction.
  */
 import { getBatchInfo, nextBatch } from '@pgferry/queue';
+import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { applyBatchStep } from '../stream/batch-step.js';
 import type { BatchApplyResult } from '../stream/batch-apply.js';
@@ -28,7 +29,11 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
     batchId,
     async prepare(sc) {
       const at = await sc.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [env.name]);
-      if (!at.rows[0]) throw new Error(`subscription "${env.name}" has no position on the subscriber`);
+      if (!at.rows[0]) {
+        throw new ReplicationStateError(`subscription "${env.name}" has no position on the subscriber`, {
+          hint: 'its leaf was dropped on the subscriber: create it again (create-leaf), or take it out of the worker\'s configuration',
+        });
+      }
       const recorded = at.rows[0].at_tick_id;
       if (recorded !== null && BigInt(recorded) >= tick) return 'applied';
       const tables = new Map<string, SubscribedTable>();
