@@ -3,7 +3,7 @@
  * maintenance) on each provider, leader-elected so that any number of processes may run it.
  */
 import createDebug from 'debug';
-import { DEFAULT_TIMEOUTS, Ticker, boundedConfig, within, type ConnectionTimeouts } from '@pgferry/queue';
+import { DEFAULT_TIMEOUTS, Ticker, boundedConfig, clientConfig, within, type ConnectionTimeouts } from '@pgferry/queue';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { SubscriptionWorker, type SubscriptionStats, type SubscriptionWorkerOptions } from './subscription-worker.js';
 
@@ -36,7 +36,7 @@ export class ReplicationWorker {
       for (const p of providers.values()) {
         // The ticker runs plain queries only: node-postgres' own query_timeout bounds them.
         const t = { ...DEFAULT_TIMEOUTS, ...this.options.timeouts };
-        const config = { ...(typeof p === 'string' ? { connectionString: p } : p), ...boundedConfig(t), query_timeout: t.queryMs };
+        const config = { ...clientConfig(p), ...boundedConfig(t), query_timeout: t.queryMs };
         this.tickers.push(new Ticker(config, { tickIntervalMs: this.options.tickIntervalMs ?? 100 }).start());
       }
     }
