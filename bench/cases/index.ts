@@ -9,6 +9,7 @@ import { memory } from './memory.js';
 import { captureBulk, captureSingle } from './capture.js';
 import { apply } from './apply.js';
 import { metadata } from './metadata.js';
+import { compare } from './compare.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -21,4 +22,5 @@ export const CASES: BenchCase[] = [
   rotation,
   memory,
   metadata,
+  compare,
 ];

@@ -14,6 +14,7 @@ export { EventValidationError } from './events.js';
 export type { EventSchemas } from './events.js';
 export * from './admin.js';
 export * from './capture.js';
+export * from './snapshot-tick.js';
 export * from './batch.js';
 export * from './runtime/index.js';
 export { sqlFiles } from './sql.js';

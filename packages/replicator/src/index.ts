@@ -33,6 +33,8 @@ export {
   SubscriptionInUseError,
 } from './errors.js';
 export { createProviderPool, createSubscriberPool } from './connections.js';
+export { compareTable } from './sync/compare.js';
+export type { CompareOptions, CompareProgress, CompareResult, ComparePhase } from './sync/compare.js';
 export { Coalescer } from './stream/coalesce.js';
 export type { KeyChange, TableChanges } from './stream/coalesce.js';
 export { HandlerRegistry, BUILT_IN_HANDLERS } from './handlers/registry.js';

@@ -191,7 +191,8 @@ export async function listTables(subscriber: Queryable, subscription: string): P
   return rows.map(toSubscribedTable);
 }
 
-async function findTable(subscriber: Queryable, subscription: string, table: string): Promise<SubscribedTable> {
+/** A table of the subscription, by its source or destination name (`public.` may be left out). */
+export async function findTable(subscriber: Queryable, subscription: string, table: string): Promise<SubscribedTable> {
   const all = await listTables(subscriber, subscription);
   const t = all.find((x) => x.source === table || x.dest === table) ??
     all.find((x) => x.source === `public.${table}` || x.dest === `public.${table}`);

@@ -19,7 +19,9 @@ export type StepPlan =
   /** The stream's position is at or past the batch: it was applied before a restart. */
   | 'applied'
   /** The stream has nothing to do with the batch any more (a table that left catch-up). */
-  | 'gone';
+  | 'gone'
+  /** Not now: the batch stays open and comes again (the stream is paused at a tick). */
+  | 'wait';
 
 export interface BatchStepOptions extends Omit<BatchApplyOptions, 'subscriber' | 'route'> {
   subscriber: pg.Pool;
@@ -32,16 +34,16 @@ export interface BatchStepOptions extends Omit<BatchApplyOptions, 'subscriber' |
   log(level: 'info' | 'warn', message: string): void;
 }
 
-export type StepOutcome = { outcome: 'applied'; result: BatchApplyResult } | { outcome: 'applied-before' | 'gone' };
+export type StepOutcome = { outcome: 'applied'; result: BatchApplyResult } | { outcome: 'applied-before' | 'gone' | 'wait' };
 
 export async function applyBatchStep(o: BatchStepOptions): Promise<StepOutcome> {
   const outcome = await withClient(o.subscriber, async (sc): Promise<StepOutcome> => {
     await sc.query('BEGIN');
     try {
       const plan = await o.prepare(sc);
-      if (plan === 'applied' || plan === 'gone') {
+      if (typeof plan === 'string') {
         await sc.query('ROLLBACK');
-        return { outcome: plan === 'applied' ? 'applied-before' : 'gone' };
+        return { outcome: plan === 'applied' ? 'applied-before' : plan };
       }
       const result = await applyBatch({ ...o, subscriber: sc, route: plan.route });
       for (const [source, tr] of result.perTable) {
@@ -60,7 +62,7 @@ export async function applyBatchStep(o: BatchStepOptions): Promise<StepOutcome> 
     }
   });
   // A crash here leaves the batch open: the next step finds its position recorded.
-  if (outcome.outcome !== 'gone') await finishAppliedBatch(o.provider, o.batchId);
+  if (outcome.outcome === 'applied' || outcome.outcome === 'applied-before') await finishAppliedBatch(o.provider, o.batchId);
   return outcome;
 }
 

@@ -28,7 +28,7 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
     ...applySettings(env),
     batchId,
     async prepare(sc) {
-      const at = await sc.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [env.name]);
+      const at = await sc.query<{ at_tick_id: string | null; pause_tick: string | null }>(sql('lock_applied_tick'), [env.name]);
       if (!at.rows[0]) {
         throw new ReplicationStateError(`subscription "${env.name}" has no position on the subscriber`, {
           hint: 'its leaf was dropped on the subscriber: create it again (create-leaf), or take it out of the worker\'s configuration',
@@ -36,6 +36,8 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       }
       const recorded = at.rows[0].at_tick_id;
       if (recorded !== null && BigInt(recorded) >= tick) return 'applied';
+      // Paused at a tick (online compare): this batch waits, open, until the pause ends.
+      if (at.rows[0].pause_tick !== null && tick > BigInt(at.rows[0].pause_tick)) return 'wait';
       const tables = new Map<string, SubscribedTable>();
       for (const row of (await sc.query<SubscriberTableRow>(sql('subscriber_tables'), [env.name])).rows) {
         const t = toSubscribedTable(row);
@@ -47,6 +49,7 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       await sc.query(sql('record_applied_tick'), [env.name, info.tickId, batchId, r.applied]);
     },
   });
+  if (step.outcome === 'wait') return undefined;
   if (step.outcome === 'applied-before') env.log('info', `batch ${batchId} (tick ${tick}) was applied already; finished it`);
   return { tickId: info.tickId, batchId, result: step.outcome === 'applied' ? step.result : undefined };
 }

@@ -1,0 +1,131 @@
+/**
+ * Online compare and repair, on two servers while the provider is written to: equal tables
+ * compare equal; a corrupted subscriber (rows deleted, changed — also only in a value's
+ * text form — and added, in random places) lists exactly those keys; repair fixes them and
+ * the table then compares equal; the stream goes on meanwhile, and its pause is lifted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { SubscriptionWorker, addTable, compareTable, listTables, type CompareProgress } from '@pgferry/replicator';
+import { rng, startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
+
+const SEED = Number(process.env.PGFERRY_FAULT_SEED ?? Date.now() % 100_000);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Writes to ids 1..5000 of `items` until stopped (the corrupted rows are above 5000). */
+function writer(db: pg.Pool, random: () => number) {
+  let stopping = false;
+  let commits = 0;
+  const int = (n: number) => 1 + Math.floor(random() * n);
+  const loop = (async () => {
+    while (!stopping) {
+      const id = int(5000);
+      const op = int(3);
+      if (op === 1) await db.query(`UPDATE items SET v = v || '+', n = n + 1 WHERE id = $1`, [id]);
+      else if (op === 2) await db.query(`DELETE FROM items WHERE id = $1`, [id]);
+      else await db.query(`INSERT INTO items VALUES ($1, 'new', 1, now(), NULL) ON CONFLICT (id) DO UPDATE SET v = 'again'`, [id]);
+      commits++;
+      await sleep(2);
+    }
+  })();
+  return {
+    get commits() {
+      return commits;
+    },
+    stop: async () => {
+      stopping = true;
+      await loop;
+    },
+  };
+}
+
+describe(`online compare and repair (seed ${SEED})`, () => {
+  let r: Replication;
+  const random = rng(SEED);
+
+  beforeAll(async () => {
+    r = await startReplication('compare');
+    await r.provider.query(`CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL, n numeric, ts timestamptz, note text)`);
+    await r.provider.query(
+      `INSERT INTO items SELECT g, 'v' || g, g / 10.0, '2026-01-01'::timestamptz + g * interval '1 minute', CASE WHEN g % 7 = 0 THEN NULL ELSE 'n' END
+         FROM generate_series(1, 20000) g`,
+    );
+    await addTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'items', create: true });
+    await waitFor('items ok', async () => (await listTables(r.subscriber, 'leaf1'))[0]?.state === 'ok');
+  });
+  afterAll(() => stopReplication(r));
+
+  it('says equal, lists exactly the corrupted keys, repairs them, then says equal; replication goes on meanwhile', async () => {
+    const w = writer(r.provider, random);
+    try {
+      const phases = new Set<string>();
+      const onProgress = (p: CompareProgress) => phases.add(p.phase);
+      const first = await compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'items', onProgress });
+      expect(first).toMatchObject({ equal: true, missing: [], extra: [], changed: [] });
+      expect(first.providerRows).toBe(first.subscriberRows);
+      expect([...phases]).toEqual(expect.arrayContaining(['pausing', 'waiting', 'hashing', 'drilling', 'done']));
+
+      // Corrupt the subscriber in random places the writer does not touch.
+      const pick = new Set<number>();
+      while (pick.size < 15) pick.add(5001 + Math.floor(random() * 15000));
+      const [deleted, changed, retyped] = [[...pick].slice(0, 5), [...pick].slice(5, 10), [...pick].slice(10, 15)];
+      await r.subscriber.query('DELETE FROM items WHERE id = ANY($1)', [deleted]);
+      await r.subscriber.query(`UPDATE items SET v = v || '!' WHERE id = ANY($1)`, [changed]);
+      // Equal as numbers, not as text: a replica must hold the provider's exact value.
+      await r.subscriber.query(`UPDATE items SET n = n::numeric(20,4) WHERE id = ANY($1)`, [retyped]);
+      const extra = [-1, -2, -3];
+      await r.subscriber.query(`INSERT INTO items SELECT g, 'extra', 0, now(), NULL FROM unnest($1::int[]) g`, [extra]);
+      const keys = (ids: number[]) => ids.map((id) => `(${id})`).sort();
+
+      const found = await compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'items' });
+      expect(found.equal).toBe(false);
+      expect([...found.missing].sort()).toEqual(keys(deleted));
+      expect([...found.changed].sort()).toEqual(keys([...changed, ...retyped]));
+      expect([...found.extra].sort()).toEqual(keys(extra));
+      expect(Number(found.tick)).toBeGreaterThan(Number(first.tick));
+
+      const repaired = await compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'items', repair: true });
+      expect(repaired.repaired).toEqual({ deleted: 3 + 10, written: 5 + 10 });
+      const after = await compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'items' });
+      expect(after).toMatchObject({ equal: true, missing: [], extra: [], changed: [] });
+
+      // The stream went on: the writer's changes after the last compare arrive.
+      const applied = r.worker.stats.batches;
+      const commits = w.commits;
+      await waitFor('more writes', async () => w.commits > commits + 20);
+      await waitFor('more batches', async () => r.worker.stats.batches > applied);
+    } finally {
+      await w.stop();
+    }
+    await waitFor('tables equal', async () => (await tableJson(r.provider, 'items')) === (await tableJson(r.subscriber, 'items')));
+    const { rows } = await r.subscriber.query(`SELECT at_pause_tick, at_pause_until FROM pgferry.applied_tick`);
+    expect(rows).toEqual([{ at_pause_tick: null, at_pause_until: null }]);
+  });
+
+  it('gives up with a clear error when no worker applies the subscription, and leaves no pause behind', async () => {
+    await r.worker.stop();
+    try {
+      await expect(
+        compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'items', waitMs: 1500 }),
+      ).rejects.toThrow(/did not reach tick \d+ within 1500 ms.*is a worker serving it/);
+      const { rows } = await r.subscriber.query(`SELECT at_pause_tick FROM pgferry.applied_tick`);
+      expect(rows).toEqual([{ at_pause_tick: null }]);
+      await expect(compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'nope' })).rejects.toThrow(
+        /table "nope" is not in subscription "leaf1"/,
+      );
+    } finally {
+      r.worker = new SubscriptionWorker({ subscription: 'leaf1', provider: r.providerUrl, subscriber: r.subscriberUrl, pollIntervalMs: 50 }).start();
+    }
+    // With a worker again, the stream catches up and compare says equal.
+    const again = await compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'items' });
+    expect(again.equal).toBe(true);
+  });
+
+  it('a pause left by a compare that died expires by itself', async () => {
+    const { rows } = await r.subscriber.query<{ at_tick_id: string }>(`SELECT at_tick_id FROM pgferry.applied_tick`);
+    // Paused at the current position for 1.5 s, as a compare that was killed would leave it.
+    await r.subscriber.query(`UPDATE pgferry.applied_tick SET at_pause_tick = $1, at_pause_until = clock_timestamp() + interval '1.5 seconds'`, [rows[0]!.at_tick_id]);
+    await r.provider.query(`INSERT INTO items VALUES (-100, 'after the pause', 0, now(), NULL)`);
+    await waitFor('the row after the pause', async () => (await r.subscriber.query('SELECT 1 FROM items WHERE id = -100')).rowCount === 1, 30_000);
+  });
+});
