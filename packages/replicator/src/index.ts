@@ -10,6 +10,8 @@
 export { createLeafNode, createRootNode, dropLeafNode, leafNode, listNodes, rootNode } from './admin/nodes.js';
 export type { DropLeafResult, NodeInfo } from './admin/nodes.js';
 export { addTable, listTables, removeTable, resyncTable, tableInfo } from './admin/tables.js';
+export { executeSql, EXECUTE_EVENT } from './admin/execute.js';
+export type { CaptureChange, ExecuteResult } from './admin/execute.js';
 export type { AddTableOptions } from './admin/tables.js';
 export { checkNodeName, copyConsumerName, isCopyConsumerOf, maxNodeNameLength } from './admin/node-name.js';
 export { installReplication } from './state/schema.js';

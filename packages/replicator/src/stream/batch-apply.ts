@@ -54,6 +54,11 @@ export interface BatchApplyOptions {
   readTimeoutMs?: number;
   /** Log lines of the handlers. */
   log?: (level: 'info' | 'warn', message: string) => void;
+  /**
+   * Run an execute event (DDL) at its point of the batch: what came before it is applied
+   * first. Without it, execute events are not delivered (a catch-up's stream).
+   */
+  execute?: (client: pg.ClientBase, ev: RawEvent) => Promise<void>;
 }
 
 /** SQLSTATEs of constraints whose outcome can depend on the order of changes. */
@@ -177,10 +182,18 @@ async function applyCoalesced(o: BatchApplyOptions): Promise<BatchApplyResult> {
   };
 
   await readBatch(
-    o,
+    { ...o, executes: o.execute !== undefined },
     result,
     async (routed) => {
       for (const { ev, table } of routed) {
+        if (table === null) {
+          // DDL: everything before it lands first, everything after it on the new shape.
+          await flush();
+          await inflight;
+          if (failed) throw failed.err;
+          await o.execute!(o.subscriber, ev);
+          continue;
+        }
         tables.set(table.source, table);
         coalesce(coalescer, ev, table);
       }
@@ -203,16 +216,16 @@ async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
   const result = newResult(true);
   const scope = batchScope();
   // Events of the current provider transaction that conflicted, to retry at its end.
-  let deferred: Routed[] = [];
+  let deferred: (Routed & { table: SubscribedTable })[] = [];
   let txid: string | null = null;
 
   /** One event alone, through its table's handler. */
-  const applyOne = async ({ ev, table }: Routed) => {
+  const applyOne = async ({ ev, table }: Routed & { table: SubscribedTable }) => {
     const single = new Coalescer();
     coalesce(single, ev, table);
     addTableResult(result, table.source, await applyTable(o, scope, table, single.tables.get(table.source)!));
   };
-  const tryApply = async (r: Routed): Promise<'done' | 'conflict'> => {
+  const tryApply = async (r: Routed & { table: SubscribedTable }): Promise<'done' | 'conflict'> => {
     await o.subscriber.query('SAVEPOINT pgferry_event');
     try {
       await applyOne(r);
@@ -226,7 +239,7 @@ async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
   };
   const retryDeferred = async () => {
     while (deferred.length) {
-      const left: Routed[] = [];
+      const left: (Routed & { table: SubscribedTable })[] = [];
       for (const r of deferred) if ((await tryApply(r)) === 'conflict') left.push(r);
       if (left.length === deferred.length) {
         // No progress: this is a real conflict, not an order the batch lost. Report it.
@@ -237,7 +250,7 @@ async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
   };
 
   await readBatch(
-    o,
+    { ...o, executes: o.execute !== undefined },
     result,
     async (routed) => {
       for (const r of routed) {
@@ -245,7 +258,10 @@ async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
           await retryDeferred();
           txid = r.ev.txid;
         }
-        if ((await tryApply(r)) === 'conflict') deferred.push(r);
+        if (r.table === null) {
+          await retryDeferred();
+          await o.execute!(o.subscriber, r.ev);
+        } else if ((await tryApply(r)) === 'conflict') deferred.push(r);
       }
     },
     async () => undefined,

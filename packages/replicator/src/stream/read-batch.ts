@@ -4,14 +4,12 @@
  */
 import type pg from 'pg';
 import { streamBatchEvents, withClient, type RawEvent } from '@pgferry/queue';
+import { EXECUTE_EVENT } from '../admin/execute.js';
 import { ApplyError } from '../errors.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 
-/** An event and the subscriber table it goes to. */
-export interface Routed {
-  ev: RawEvent;
-  table: SubscribedTable;
-}
+/** An event and the subscriber table it goes to; `table` null: an execute event (DDL). */
+export type Routed = { ev: RawEvent; table: SubscribedTable } | { ev: RawEvent; table: null };
 
 export interface ReadBatchOptions {
   provider: pg.Pool;
@@ -21,6 +19,8 @@ export interface ReadBatchOptions {
   fetchSize?: number;
   /** Longest wait for one fetch from the provider (ms): see streamBatchEvents. */
   readTimeoutMs?: number;
+  /** Deliver execute events (DDL, see admin/execute.ts): the main stream runs them. */
+  executes?: boolean;
 }
 
 /** Events read: all, and those routed to a table. */
@@ -48,9 +48,17 @@ export async function readBatch(
       try {
         await pc.query('BEGIN');
         for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000, { readTimeoutMs: o.readTimeoutMs })) {
-          const routed: Routed[] = [];
+          let routed: Routed[] = [];
           for (const ev of chunk) {
             result.events++;
+            if (ev.type === EXECUTE_EVENT) {
+              if (!o.executes) continue;
+              // The events after it are routed once it ran: it may change the tables.
+              await onChunk(routed);
+              routed = [];
+              await onChunk([{ ev, table: null }]);
+              continue;
+            }
             const table = o.route(ev);
             if (!table) continue;
             result.applied++;

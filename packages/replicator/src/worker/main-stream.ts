@@ -3,7 +3,9 @@
  * 'ok' (whose sync tick, if any, is before the batch's tick), the batch's tick recorded as
  * the subscription's position in the same subscriber transaction.
  */
+import type pg from 'pg';
 import { getBatchInfo, nextBatch } from '@pgferry/queue';
+import { applyExecute } from '../stream/execute.js';
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { applyBatchStep } from '../stream/batch-step.js';
@@ -24,9 +26,24 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
   if (!batchId) return undefined;
   const info = await getBatchInfo(env.provider, batchId);
   const tick = BigInt(info.tickId);
+  // The tables the batch applies to: in state 'ok', handed over before this batch.
+  const tables = new Map<string, SubscribedTable>();
+  const loadTables = async (sc: pg.ClientBase) => {
+    tables.clear();
+    for (const row of (await sc.query<SubscriberTableRow>(sql('subscriber_tables'), [env.name])).rows) {
+      const t = toSubscribedTable(row);
+      if (t.state === 'ok' && (t.syncTick === null || BigInt(t.syncTick) < tick)) tables.set(t.source, t);
+    }
+  };
   const step = await applyBatchStep({
     ...applySettings(env),
     batchId,
+    // DDL from the provider, at its point of the batch; the tables' columns change with it.
+    execute: async (sc, ev) => {
+      await applyExecute(sc, env.name, ev);
+      env.log('info', `executed ${ev.extra2} (event ${ev.id}, batch ${batchId})`);
+      await loadTables(sc);
+    },
     async prepare(sc) {
       const at = await sc.query<{ at_tick_id: string | null; pause_tick: string | null }>(sql('lock_applied_tick'), [env.name]);
       if (!at.rows[0]) {
@@ -38,11 +55,7 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       if (recorded !== null && BigInt(recorded) >= tick) return 'applied';
       // Paused at a tick (online compare): this batch waits, open, until the pause ends.
       if (at.rows[0].pause_tick !== null && tick > BigInt(at.rows[0].pause_tick)) return 'wait';
-      const tables = new Map<string, SubscribedTable>();
-      for (const row of (await sc.query<SubscriberTableRow>(sql('subscriber_tables'), [env.name])).rows) {
-        const t = toSubscribedTable(row);
-        if (t.state === 'ok' && (t.syncTick === null || BigInt(t.syncTick) < tick)) tables.set(t.source, t);
-      }
+      await loadTables(sc);
       return { route: (ev) => (ev.extra1 === null ? undefined : tables.get(ev.extra1)) };
     },
     async record(sc, r) {
