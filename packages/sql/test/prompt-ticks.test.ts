@@ -58,32 +58,56 @@ describe('prompt ticks', () => {
     expect(await ticker(Q)).toBeNull();
   });
 
-  it('sees a transaction that was running at the tick at or past its snapshot\'s xmax', async () => {
-    // A snapshot's xmax is one past the newest finished txid: a transaction that took its
-    // txid (and wrote its events) just before the tick, with nothing finishing in between,
-    // is not in the xip list. Such a last tick is set up by hand: its xmax is the writer's txid.
-    const Q = 'late_xmax';
-    const id = await quietQueue(Q);
+  for (const bound of ['unknown', 'known'] as const) {
+    it(`sees a transaction that was running at the tick at or past its snapshot's xmax (writers' bound ${bound})`, async () => {
+      // A snapshot's xmax is one past the newest finished txid: a transaction that took its
+      // txid (and wrote its events) just before the tick, with nothing finishing in between,
+      // is not in the xip list. Such a last tick is set up by hand: its xmax is the writer's
+      // txid, and its bound (a txid above its writers) unknown or the next one.
+      const Q = `late_xmax_${bound}`;
+      const id = await quietQueue(Q);
+      await register(db.pool, Q, 'c');
+      const w = await openWriter(Q, 'edge');
+      try {
+        const seq = await value<string>(db.pool, `SELECT pgferry._event_seq_value(queue_event_seq) FROM pgferry.queue WHERE queue_id = $1`, [id]);
+        const t = await value<string>(
+          db.pool,
+          `INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq, tick_snapshot, tick_xid_bound)
+           VALUES ($1, nextval('pgferry.tick_id_seq'), $2, ($3 || ':' || $3 || ':')::pg_snapshot,
+                   CASE WHEN $4 THEN ($3::bigint + 1)::text::xid8 END) RETURNING tick_id`,
+          [id, seq, w.txid, bound === 'known'],
+        );
+        await drain(db.pool, Q, 'c');
+        expect(await value<string>(db.pool, `SELECT last_tick FROM pgferry.get_consumer_info($1, 'c')`, [Q])).toBe(t);
+        await commitSomethingElse();
+        expect(await ticker(Q)).toBeNull();
+        await w.c.query('COMMIT');
+      } finally {
+        await w.c.end();
+      }
+      expect(await ticker(Q)).not.toBeNull();
+      expect(dataOf(await drain(db.pool, Q, 'c'))).toEqual(['edge']);
+    });
+  }
+
+  it('ticks a transaction running across the two last ticks (no id drawn between them) when it commits', async () => {
+    const Q = 'late_two';
+    await quietQueue(Q);
     await register(db.pool, Q, 'c');
-    const w = await openWriter(Q, 'edge');
+    const w = await openWriter(Q, 'long');
     try {
-      const seq = await value<string>(db.pool, `SELECT pgferry._event_seq_value(queue_event_seq) FROM pgferry.queue WHERE queue_id = $1`, [id]);
-      const t = await value<string>(
-        db.pool,
-        `INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq, tick_snapshot)
-         VALUES ($1, nextval('pgferry.tick_id_seq'), $2, ($3 || ':' || $3 || ':')::pg_snapshot) RETURNING tick_id`,
-        [id, seq, w.txid],
-      );
-      await drain(db.pool, Q, 'c');
-      expect(await value<string>(db.pool, `SELECT last_tick FROM pgferry.get_consumer_info($1, 'c')`, [Q])).toBe(t);
       await commitSomethingElse();
+      await tick(db.pool, Q);
+      await commitSomethingElse();
+      await tick(db.pool, Q);
+      expect(dataOf(await drain(db.pool, Q, 'c'))).toEqual([]);
       expect(await ticker(Q)).toBeNull();
       await w.c.query('COMMIT');
     } finally {
       await w.c.end();
     }
     expect(await ticker(Q)).not.toBeNull();
-    expect(dataOf(await drain(db.pool, Q, 'c'))).toEqual(['edge']);
+    expect(dataOf(await drain(db.pool, Q, 'c'))).toEqual(['long']);
   });
 
   it('ticks late commits after ticker_max_lag when no consumer waits', async () => {
