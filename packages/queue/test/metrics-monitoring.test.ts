@@ -82,7 +82,7 @@ describe('monitoring files', () => {
     const alertRefs = metricRefs(alerts);
     expect(alertRefs.length).toBeGreaterThanOrEqual(8);
     expect(alertRefs.filter((n) => !names.has(n))).toEqual([]);
-    for (const required of ['pgferry_consumer_lag_seconds', 'pgferry_queue_ticker_lag_seconds', 'pgferry_queue_rotation_blocked', 'pgferry_queue_dead_letters']) {
+    for (const required of ['pgferry_consumer_pending_age_seconds', 'pgferry_queue_ticker_lag_seconds', 'pgferry_queue_rotation_blocked', 'pgferry_queue_dead_letters']) {
       expect(alerts).toContain(required);
     }
 
@@ -141,7 +141,7 @@ describe('monitoring files', () => {
           const name = `${q.key}_${c.name}`;
           expect(names.has(name), name).toBe(true);
           // Figures that do not depend on the moment of reading agree exactly.
-          if (/lag_seconds|last_seen|ticker_lag|batch_age/.test(c.name) || q.key === 'pgferry_queue_rotation_blocker') continue;
+          if (/lag_seconds|last_seen|ticker_lag|batch_age|pending_age/.test(c.name) || q.key === 'pgferry_queue_rotation_blocker') continue;
           // (Timestamps: JavaScript dates hold milliseconds, PostgreSQL microseconds.)
           expect(Number(row[c.name]), `${name}{${labelText}}`).toBeCloseTo(figures.get(`${name}{${labelText}}`)!, 2);
         }
