@@ -237,7 +237,7 @@ describe('a real Prometheus scraping pgferry', () => {
     const labelsOf = (key: string) => results.get(key)!.map((s) => s.metric);
     // The queue, the consumer, the subscription's consumer on the provider, the table.
     expect(labelsOf('Events inserted /s/A')).toContainEqual({ database: DATABASE, queue: QUEUE });
-    expect(labelsOf('Consumer lag/A')).toContainEqual(expect.objectContaining({ database: DATABASE, queue: QUEUE, consumer: CONSUMER }));
+    expect(labelsOf('Consumer lag: oldest pending event, position tick age/A')).toContainEqual(expect.objectContaining({ database: DATABASE, queue: QUEUE, consumer: CONSUMER }));
     expect(labelsOf('Events processed /s (consumer processes)/A')).toContainEqual({ queue: QUEUE, consumer: CONSUMER });
     expect(labelsOf('Rotation blocked by/A')).toContainEqual(expect.objectContaining({ queue: QUEUE, consumer: IDLE_CONSUMER }));
     expect(labelsOf('Replication lag/A')).toContainEqual(expect.objectContaining({ database: DATABASE, queue: 'repl', consumer: SUBSCRIPTION }));

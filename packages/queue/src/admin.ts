@@ -195,8 +195,17 @@ export async function getQueueInfo(db: Queryable, queue?: string): Promise<Queue
 export interface ConsumerInfo {
   queueName: string;
   consumerName: string;
-  /** Seconds between now and the consumer's position tick. */
+  /**
+   * Seconds between now and the consumer's position tick (PGQ's lag). On a quiet queue it
+   * grows between idle ticks even when nothing is pending: see pendingAgeSeconds.
+   */
   lagSeconds: number;
+  /**
+   * How long the oldest event the consumer has yet to consume has been waiting, in seconds;
+   * 0 when none is. Counted from the first tick after the consumer's position whose batch
+   * holds an event (so at most one tick interval short); events not ticked yet do not count.
+   */
+  pendingAgeSeconds: number;
   /** Seconds since the consumer last asked for a batch (updated at most every 10 s when idle). */
   lastSeenSeconds: number;
   lastTick: string | null;
@@ -216,6 +225,7 @@ export async function getConsumerInfo(db: Queryable, queue?: string, consumer?: 
     queueName: r.queue_name as string,
     consumerName: r.consumer_name as string,
     lagSeconds: (r.lag_s as number | null) ?? 0,
+    pendingAgeSeconds: (r.pending_age_s as number | null) ?? 0,
     lastSeenSeconds: r.seen_s as number,
     lastTick: (r.last_tick as string | null) ?? null,
     ticksBehind: Number(r.ticks_behind ?? 0),

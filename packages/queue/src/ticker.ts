@@ -14,7 +14,12 @@ const debug = createDebug('pgferry:ticker');
 export const TICKER_LOCK_KEY = 0x70676674;
 
 export interface TickerOptions {
-  /** How often the ticker rules are checked (ms). Default 50. */
+  /**
+   * How often the ticker rules are checked (ms). Default 50. Also the longest wait for the
+   * tick of events a consumer waits for: committed events its position's tick missed (a
+   * burst's last ones, a transaction that was open at that tick) are ticked at the next
+   * check (README: "When a queue ticks").
+   */
   tickIntervalMs?: number;
   /** How often maintenance runs: rotation, retry mover, tick cleanup (ms). Default 2000. */
   maintIntervalMs?: number;

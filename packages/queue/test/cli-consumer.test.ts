@@ -31,10 +31,12 @@ describe('pgferry CLI: consumers', () => {
     );
     await forceTick(db.pool, 'jobs');
 
-    const list = await pgferryJson<{ consumerName: string; pendingEvents: number; ticksBehind: number }[]>([
+    await new Promise((r) => setTimeout(r, 50));
+    const list = await pgferryJson<{ consumerName: string; pendingEvents: number; ticksBehind: number; pendingAgeSeconds: number }[]>([
       'consumer', 'list', 'jobs', '--db', db.url,
     ]);
     expect(list).toMatchObject([{ consumerName: 'worker', pendingEvents: 4, ticksBehind: 1 }]);
+    expect(list[0]!.pendingAgeSeconds).toBeGreaterThanOrEqual(0.05);
 
     const status = await pgferryJson<{ queueName: string; consumerList: { consumerName: string }[] }>([
       'queue', 'status', 'jobs', '--db', db.url,
@@ -44,11 +46,17 @@ describe('pgferry CLI: consumers', () => {
 
     const lag = await pgferry(['consumer', 'lag', 'jobs', '--max-pending', '2', '--db', db.url]);
     expect(lag.code).toBe(1);
-    expect(lag.stdout).toMatch(/^QUEUE\s+CONSUMER\s+LAG\s+LAG \(S\)\s+PENDING\s+TICKS BEHIND\s+STATUS/);
+    expect(lag.stdout).toMatch(/^QUEUE\s+CONSUMER\s+LAG\s+LAG \(S\)\s+PENDING AGE\s+PENDING\s+TICKS BEHIND\s+STATUS/);
     expect(lag.stdout).toMatch(/jobs\s+worker\s+.*\s4\s+1\s+OVER/);
     expect(lag.stderr).toContain('consumer "worker" on queue "jobs"');
     const ok = await pgferry(['consumer', 'lag', 'jobs', '--max-pending', '10', '--db', db.url]);
     expect(ok.code).toBe(0);
+    // The oldest pending event's age: over 0 s now; 0 once consumed, however old the last tick.
+    expect((await pgferry(['consumer', 'lag', 'jobs', '--max-pending-age', '0', '--db', db.url])).code).toBe(1);
+    for (let b; (b = await nextBatch(db.pool, 'jobs', 'worker')); ) await finishBatch(db.pool, b);
+    const caughtUp = await pgferry(['consumer', 'lag', 'jobs', '--max-pending-age', '0', '--json', '--db', db.url]);
+    expect(caughtUp.code).toBe(0);
+    expect(JSON.parse(caughtUp.stdout)).toMatchObject([{ consumer: 'worker', pendingAgeSeconds: 0 }]);
 
     const unreg = await pgferry(['consumer', 'unregister', 'jobs', 'worker', '--db', db.url]);
     expect(unreg.code).toBe(0);

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { freePort } from '@pgferry/test/pg-server';
-import { Consumer, Producer, Ticker, createQueue, registerConsumer, setQueueConfig } from '../src/index.js';
+import { Consumer, Producer, Ticker, createQueue, forceTick, registerConsumer, setQueueConfig } from '../src/index.js';
 import { createMetricsRegistry, instrumentConsumer, registerQueueMetrics, serveMetrics } from '../src/metrics/index.js';
 
 /** Parse Prometheus text format into "name{labels}" -> value. */
@@ -84,6 +84,14 @@ describe('metrics endpoint', () => {
     expect(inserted.get(`pgferry_consumer_pending_events${c}`)).toBe(100);
     expect(inserted.get(`pgferry_queue_pending_events${q}`)).toBe(100);
     expect(inserted.get(`pgferry_consumer_lag_seconds${c}`)).toBeGreaterThan(0);
+    // Not ticked yet: not pending for the consumer (the ticker's figures show them).
+    expect(inserted.get(`pgferry_consumer_pending_age_seconds${c}`)).toBe(0);
+    // Ticked and not consumed: the oldest has been waiting since that tick.
+    await forceTick(db.pool, 'orders');
+    await new Promise((r) => setTimeout(r, 20));
+    const ticked = await scrape();
+    expect(ticked.get(`pgferry_consumer_pending_age_seconds${c}`)).toBeGreaterThanOrEqual(0.02);
+    expect(ticked.get(`pgferry_queue_pending_age_seconds${q}`)).toBe(ticked.get(`pgferry_consumer_pending_age_seconds${c}`));
 
     // Now tick and consume: every 10th event is dead-lettered, every 10th+1 retried once.
     const ticker = new Ticker({ connectionString: db.url }, { tickIntervalMs: 20, maintIntervalMs: 100 }).start();
@@ -122,6 +130,8 @@ describe('metrics endpoint', () => {
     const idle = await until(scrape, (m) => m.get(`pgferry_consumer_pending_events${c}`) === 0, 'the consumer to catch up');
     expect(idle.get(`pgferry_consumer_ticks_behind${c}`)).toBe(0);
     expect(idle.get(`pgferry_queue_pending_events${q}`)).toBe(0);
+    expect(idle.get(`pgferry_consumer_pending_age_seconds${c}`)).toBe(0);
+    expect(idle.get(`pgferry_queue_pending_age_seconds${q}`)).toBe(0);
     expect(idle.get(`pgferry_queue_last_tick_id${q}`)).toBeGreaterThan(first.get(`pgferry_queue_last_tick_id${q}`)!);
 
     // More events: the counter goes on from where it was (rate() works on it).

@@ -1,6 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
-import { Consumer, Producer, Ticker, createQueue, registerConsumer, getQueueInfo, runMaintenance, type QueueFailure } from '../src/index.js';
+import {
+  Consumer,
+  Producer,
+  Ticker,
+  createQueue,
+  finishBatch,
+  forceTick,
+  getConsumerInfo,
+  getQueueInfo,
+  nextBatch,
+  registerConsumer,
+  runMaintenance,
+  type QueueFailure,
+} from '../src/index.js';
 
 async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -91,5 +104,108 @@ describe('ticker', () => {
       await db.pool.query(`ALTER TABLE pgferry.queue ADD CONSTRAINT queue_rotation_period_range
         CHECK (queue_rotation_period BETWEEN interval '1 millisecond' AND interval '1 year')`);
     }
+  });
+
+  describe('latency that does not depend on traffic', () => {
+    // Count, lag and idle rules an hour away: only the new rules can tick within a test.
+    const HOUR = 3_600_000;
+    const quiet = { ticker_max_lag: HOUR, ticker_idle_period: HOUR, ticker_max_count: 1_000_000 };
+
+    /** A consumer that collects payloads, woken only by NOTIFY (its fallback poll is an hour). */
+    function collect(queue: string) {
+      const consumer = new Consumer(db.pool, { queue, name: 'c', pollIntervalMs: HOUR });
+      const ac = new AbortController();
+      const got: unknown[] = [];
+      const running = consumer.run(
+        async (batch) => {
+          for await (const ev of batch.events()) got.push(ev.payload);
+        },
+        { signal: ac.signal },
+      );
+      return {
+        got,
+        async stop() {
+          ac.abort();
+          await running;
+          await consumer.close();
+        },
+      };
+    }
+    const position = async (queue: string) => (await getConsumerInfo(db.pool, queue, 'c'))[0]!.lastTick;
+
+    it('delivers the events of a transaction that was open at a tick soon after it commits', async () => {
+      await createQueue(db.pool, 'late', { config: quiet });
+      await registerConsumer(db.pool, 'late', 'c');
+      tickers.push(new Ticker({ connectionString: db.url }, { tickIntervalMs: 20 }).start());
+      const c = collect('late');
+      const writer = await db.connect();
+      try {
+        await writer.query('BEGIN');
+        await new Producer(db.pool, { queue: 'late' }).insert('big', { n: 1 }, { client: writer });
+        await db.pool.query('SELECT pg_current_xact_id()'); // something else commits meanwhile
+        const t = await forceTick(db.pool, 'late');
+        await until(async () => (await position('late')) === t, 'the consumer to take the tick made while the writer was open');
+        await writer.query('COMMIT');
+        const committed = Date.now();
+        // The old rules waited for ticker_idle_period (an hour here).
+        await until(() => c.got.length === 1, 'the late commit delivered', 10_000);
+        expect(Date.now() - committed).toBeLessThan(10_000);
+        expect(c.got).toEqual([{ n: 1 }]);
+      } finally {
+        await writer.end();
+        await c.stop();
+      }
+    });
+
+    it('delivers the last events of a burst without waiting for ticker_max_lag while the consumer waits', async () => {
+      await createQueue(db.pool, 'burst', { config: quiet });
+      await registerConsumer(db.pool, 'burst', 'c');
+      tickers.push(new Ticker({ connectionString: db.url }, { tickIntervalMs: 20 }).start());
+      const c = collect('burst');
+      try {
+        const producer = new Producer(db.pool, { queue: 'burst' });
+        for (let round = 0; round < 3; round++) {
+          await producer.insertMany(Array.from({ length: 5 }, (_, i) => ({ type: 'e', payload: { round, i } })));
+          await until(() => c.got.length === (round + 1) * 5, `burst ${round} delivered`, 10_000);
+        }
+      } finally {
+        await c.stop();
+      }
+    });
+
+    it('gives an idle queue no ticks while the rest of the database is busy', async () => {
+      await createQueue(db.pool, 'idle', { config: { ...quiet, ticker_max_lag: 1 } });
+      await registerConsumer(db.pool, 'idle', 'c'); // at the newest tick: waiting
+      await createQueue(db.pool, 'other', { config: { ticker_max_lag: 1 } });
+      await db.pool.query('CREATE TABLE IF NOT EXISTS unrelated (n int)');
+      const ticker = new Ticker({ connectionString: db.url }, { tickIntervalMs: 10 }).start();
+      tickers.push(ticker);
+      const producer = new Producer(db.pool, { queue: 'other' });
+      const writer = await db.connect();
+      try {
+        // The last tick of the idle queue is made while an unrelated transaction is open,
+        // and the consumer is at it (waiting).
+        await writer.query('BEGIN');
+        await writer.query('INSERT INTO unrelated VALUES (0)');
+        await db.pool.query('SELECT pg_current_xact_id()');
+        const before = await forceTick(db.pool, 'idle');
+        for (let b; (b = await nextBatch(db.pool, 'idle', 'c')); ) await finishBatch(db.pool, b);
+        await writer.query('COMMIT');
+        const end = Date.now() + 1500;
+        for (let n = 0; Date.now() < end; n++) {
+          // Transactions open across ticks of the other queue, committing and rolling back,
+          // some writing events into the other queue.
+          await writer.query('BEGIN');
+          await writer.query('INSERT INTO unrelated VALUES ($1)', [n]);
+          if (n % 2) await producer.insert('e', { n }, { client: writer });
+          await new Promise((r) => setTimeout(r, 15));
+          await writer.query(n % 3 ? 'COMMIT' : 'ROLLBACK');
+        }
+        expect(ticker.stats.ticks).toBeGreaterThan(0); // the other queue ticked
+        expect((await getQueueInfo(db.pool, 'idle'))[0]!.lastTickId).toBe(before);
+      } finally {
+        await writer.end();
+      }
+    });
   });
 });

@@ -275,7 +275,11 @@ const ENTRY_POINTS: Step[] = [
       expect((await rows(c, 'FETCH ALL FROM cur')).length).toBe(3);
       await c.query('COMMIT');
       expect(await one(c, 'SELECT pgferry.finish_batch($1)', [batch])).toBe(1);
-      await one(c, `SELECT pgferry.next_batch('q', 'c')`); // idle poll
+      // ticker('q') ticked the events at once ("c" was waiting): force_tick's empty batch
+      // is left; then the idle poll.
+      for (let b; (b = await one<string | null>(c, `SELECT pgferry.next_batch('q', 'c')`)) !== null; ) {
+        await one(c, 'SELECT pgferry.finish_batch($1)', [b]);
+      }
     },
   },
   {
@@ -347,7 +351,11 @@ const ENTRY_POINTS: Step[] = [
       await rows(c, `SELECT * FROM pgferry._queue('q'::pg_catalog.text)`);
       await one(c, `SELECT pgferry._check_name('queue', 'q')`);
       await one(c, `SELECT pgferry._consumer_id('c')`);
-      await one(c, `SELECT pgferry._make_tick(pgferry._queue('q'::pg_catalog.text), 0)`);
+      await one(c, `SELECT pgferry._make_tick(pgferry._queue('q'::pg_catalog.text), 0, true)`);
+      const qid = `(pgferry._queue('q'::pg_catalog.text)).queue_id`;
+      await one(c, `SELECT pgferry._events_between(${qid}, '1:1:'::pg_catalog.pg_snapshot, pg_catalog.pg_current_snapshot())`);
+      await one(c, `SELECT pgferry._pending_since(${qid}, 0::pg_catalog.int8)`);
+      await one(c, `SELECT pgferry._tick_writers(x) FROM pgferry.tick x WHERE x.tick_queue OPERATOR(pg_catalog.=) ${qid} LIMIT 1`);
       await one(c, `SELECT pgferry._session_is_admin()`);
       await one(c, `SELECT pgferry._check_consumer_access(pgferry._consumer_id('c'))`);
       await one(c, `SELECT pgferry._check_capture_only_insert('q')`);

@@ -19,6 +19,7 @@ export const consumerColumns: Column<ConsumerInfo>[] = [
   { header: 'QUEUE', value: (c) => c.queueName },
   { header: 'CONSUMER', value: (c) => c.consumerName },
   { header: 'LAG', value: (c) => formatDuration(c.lagSeconds), align: 'right' },
+  { header: 'PENDING AGE', value: (c) => formatDuration(c.pendingAgeSeconds), align: 'right' },
   { header: 'PENDING', value: (c) => c.pendingEvents },
   { header: 'TICKS BEHIND', value: (c) => c.ticksBehind },
   { header: 'LAST TICK', value: (c) => c.lastTick, align: 'right' },
@@ -110,15 +111,17 @@ export function consumerCommands(program: Command): void {
   examples(
     consumer
       .command('lag')
-      .description('consumer lag in seconds and events; with --max-lag/--max-pending, exit 1 when over (for checks)')
+      .description('consumer lag in seconds and events; with --max-pending-age/--max-lag/--max-pending, exit 1 when over (for checks)')
       .argument('[queue]', 'queue name (default: all)')
-      .option('--max-lag <seconds>', 'fail when a consumer lags more than this', parseNonNegative)
+      .option('--max-pending-age <seconds>', 'fail when a consumer\'s oldest pending event is older than this (0 when caught up)', parseNonNegative)
+      .option('--max-lag <seconds>', 'fail when a consumer\'s position tick is older than this (grows on a quiet queue too)', parseNonNegative)
       .option('--max-pending <events>', 'fail when a consumer has more pending events than this', parseNonNegative)
       .action(
-        action(async (ctx, queue: string | undefined, opts: { maxLag?: number; maxPending?: number }) => {
+        action(async (ctx, queue: string | undefined, opts: { maxPendingAge?: number; maxLag?: number; maxPending?: number }) => {
           const rows = await ctx.rows((pool) => getConsumerInfo(pool, queue));
           const over = rows.filter(
             (c) =>
+              (opts.maxPendingAge !== undefined && c.pendingAgeSeconds > opts.maxPendingAge) ||
               (opts.maxLag !== undefined && c.lagSeconds > opts.maxLag) ||
               (opts.maxPending !== undefined && c.pendingEvents > opts.maxPending),
           );
@@ -127,6 +130,7 @@ export function consumerCommands(program: Command): void {
             queue: c.queueName,
             consumer: c.consumerName,
             lagSeconds: c.lagSeconds,
+            pendingAgeSeconds: c.pendingAgeSeconds,
             pendingEvents: c.pendingEvents,
             ticksBehind: c.ticksBehind,
             over: over.includes(c),
@@ -138,9 +142,10 @@ export function consumerCommands(program: Command): void {
               { header: 'CONSUMER', value: (c) => c.consumer },
               { header: 'LAG', value: (c) => formatDuration(c.lagSeconds), align: 'right' },
               { header: 'LAG (S)', value: (c) => Number(c.lagSeconds.toFixed(3)) },
+              { header: 'PENDING AGE', value: (c) => formatDuration(c.pendingAgeSeconds), align: 'right' },
               { header: 'PENDING', value: (c) => c.pendingEvents },
               { header: 'TICKS BEHIND', value: (c) => c.ticksBehind },
-              ...(opts.maxLag !== undefined || opts.maxPending !== undefined
+              ...(opts.maxPendingAge !== undefined || opts.maxLag !== undefined || opts.maxPending !== undefined
                 ? [{ header: 'STATUS', value: (c: (typeof view)[number]) => (c.over ? 'OVER' : 'ok') }]
                 : []),
             ],
@@ -148,13 +153,13 @@ export function consumerCommands(program: Command): void {
           );
           for (const c of over) {
             ctx.errors.push({
-              message: `consumer "${c.consumerName}" on queue "${c.queueName}"${c.database ? ` (${c.database})` : ''} lags ${formatDuration(c.lagSeconds)}, ${c.pendingEvents} events`,
+              message: `consumer "${c.consumerName}" on queue "${c.queueName}"${c.database ? ` (${c.database})` : ''} lags ${formatDuration(c.lagSeconds)}, oldest pending event ${formatDuration(c.pendingAgeSeconds)}, ${c.pendingEvents} events`,
               exitCode: EXIT.FAILED,
             });
           }
         }),
       ),
-    ['pgferry consumer lag', 'pgferry consumer lag orders --max-lag 60 --max-pending 100000   # for a cron check'],
+    ['pgferry consumer lag', 'pgferry consumer lag orders --max-pending-age 60 --max-pending 100000   # for a cron check'],
   );
 
   examples(

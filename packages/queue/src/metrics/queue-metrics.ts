@@ -162,6 +162,22 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
       }
     },
   });
+  new Gauge({
+    name: 'pgferry_queue_pending_age_seconds',
+    help: 'Age of the oldest event a consumer of the queue has yet to consume, the slowest consumer\'s (0 when all are caught up or without consumers)',
+    labelNames: queueLabels,
+    registers: [registry],
+    async collect() {
+      const snap = await snapshot();
+      this.reset();
+      for (const s of snap.sources) {
+        for (const q of s.queues) {
+          const ages = s.consumers.filter((c) => c.queueName === q.queueName).map((c) => c.pendingAgeSeconds);
+          this.set({ database: s.name, queue: q.queueName }, Math.max(0, ...ages));
+        }
+      }
+    },
+  });
   queueGauge('pgferry_queue_ticker_lag_seconds', 'Seconds since the queue\'s last tick', (q) => q.tickerLagSeconds);
   queueGauge('pgferry_queue_last_tick_id', 'Id of the queue\'s last tick', (q) => (q.lastTickId == null ? null : Number(q.lastTickId)));
   queueGauge('pgferry_queue_ticker_max_lag_seconds', 'ticker_max_lag setting', (q) => q.tickerMaxLagSeconds);
@@ -212,7 +228,16 @@ export function registerQueueMetrics(registry: Registry, options: QueueMetricsOp
   });
   queueGauge('pgferry_queue_status_error', '1 when some of the queue\'s figures could not be read (a damaged queue; see `pgferry queue status`)', (q) => Number(q.statusError !== null));
 
-  consumerGauge('pgferry_consumer_lag_seconds', 'Seconds between now and the consumer\'s position tick', (c) => c.lagSeconds);
+  consumerGauge(
+    'pgferry_consumer_lag_seconds',
+    'Seconds between now and the consumer\'s position tick (PGQ\'s lag: grows between idle ticks of a quiet queue; see pgferry_consumer_pending_age_seconds)',
+    (c) => c.lagSeconds,
+  );
+  consumerGauge(
+    'pgferry_consumer_pending_age_seconds',
+    'Age of the oldest event the consumer has yet to consume, from the tick that brought it (0 when caught up)',
+    (c) => c.pendingAgeSeconds,
+  );
   consumerGauge('pgferry_consumer_pending_events', 'Events inserted after the consumer\'s position (an estimate)', (c) => c.pendingEvents);
   consumerGauge('pgferry_consumer_ticks_behind', 'Ticks after the consumer\'s position', (c) => c.ticksBehind);
   consumerGauge('pgferry_consumer_last_seen_seconds', 'Seconds since the consumer last asked for a batch', (c) => c.lastSeenSeconds);

@@ -3,8 +3,9 @@
 CREATE OR REPLACE FUNCTION pgferry.force_tick(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  v_fresh boolean := pg_catalog.pg_current_xact_id_if_assigned() IS NULL;  -- before the counter is read
   q pgferry.queue;
 BEGIN
   q := pgferry._queue(i_queue_name);
-  RETURN pgferry._make_tick(q, pgferry._event_seq_value(q.queue_event_seq));
+  RETURN pgferry._make_tick(q, pgferry._event_seq_value(q.queue_event_seq), v_fresh);
 END $$;

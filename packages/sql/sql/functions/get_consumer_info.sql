@@ -1,11 +1,17 @@
 -- Consumer status (all, one queue's, or one consumer's): lag in time and in ticks, pending
 -- events (estimated from event ids drawn since its position), last seen, open batch.
+-- lag is PGQ's: the age of the consumer's position tick, which keeps growing on a quiet
+-- queue between idle ticks even when nothing is pending. pending_age is the age of the
+-- oldest event the consumer has yet to consume, 0 when none is pending (see
+-- _pending_since: counted from the first tick after its position whose batch holds an
+-- event, so it is at most one tick interval short; events not ticked yet do not count).
 CREATE OR REPLACE FUNCTION pgferry.get_consumer_info(
   i_queue_name text DEFAULT NULL, i_consumer_name text DEFAULT NULL,
   OUT queue_name text, OUT consumer_name text, OUT lag interval, OUT last_seen interval,
   OUT last_tick bigint, OUT ticks_behind bigint, OUT pending_events bigint,
   OUT current_batch bigint, OUT next_tick bigint, OUT batch_age interval,
-  OUT is_subconsumer boolean, OUT retry_pending bigint, OUT dead_letters bigint)
+  OUT is_subconsumer boolean, OUT retry_pending bigint, OUT dead_letters bigint,
+  OUT pending_age interval)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF i_queue_name IS NOT NULL THEN
@@ -22,7 +28,8 @@ BEGIN
            s.sub_batch, s.sub_next_tick, now() - s.sub_batch_start,
            s.sub_parent IS NOT NULL,
            (SELECT count(*) FROM pgferry.retry_queue r WHERE r.ev_owner = s.sub_id),
-           (SELECT count(*) FROM pgferry.dead_letter d WHERE d.dl_queue = q.queue_id AND d.dl_consumer = s.sub_consumer)
+           (SELECT count(*) FROM pgferry.dead_letter d WHERE d.dl_queue = q.queue_id AND d.dl_consumer = s.sub_consumer),
+           coalesce(now() - pgferry._pending_since(q.queue_id, coalesce(s.sub_last_tick, p.sub_last_tick)), interval '0')
       FROM pgferry.subscription s
       JOIN pgferry.queue q ON q.queue_id = s.sub_queue
       JOIN pgferry.consumer c ON c.co_id = s.sub_consumer

@@ -68,8 +68,8 @@ BEGIN
     CONTINUE WHEN v_needed > greatest(v_unneeded, c_copy_max);
     CONTINUE WHEN NOT pgferry._lock_nowait(format('pgferry.tick_%s', v_part));
     -- Under the lock no tick can be added to or read from this partition: copy and empty it.
-    INSERT INTO pgferry.tick (tick_queue, tick_id, tick_time, tick_snapshot, tick_event_seq, tick_part)
-    SELECT t.tick_queue, t.tick_id, t.tick_time, t.tick_snapshot, t.tick_event_seq, v_cur
+    INSERT INTO pgferry.tick (tick_queue, tick_id, tick_time, tick_snapshot, tick_event_seq, tick_xid_bound, tick_part)
+    SELECT t.tick_queue, t.tick_id, t.tick_time, t.tick_snapshot, t.tick_event_seq, t.tick_xid_bound, v_cur
       FROM pgferry._tick_cuts() c
       CROSS JOIN LATERAL (SELECT * FROM pgferry.tick x
                            WHERE x.tick_queue = c.queue_id AND x.tick_id >= c.cut AND x.tick_part = v_part) t;
