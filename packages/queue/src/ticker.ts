@@ -6,7 +6,7 @@
 import createDebug from 'debug';
 import pg from 'pg';
 import { q } from './db.js';
-import { Backoff, destroyConnection, isConnectionError, sleep } from './runtime/index.js';
+import { Lease, isConnectionError, sleep } from './runtime/index.js';
 
 const debug = createDebug('pgferry:ticker');
 
@@ -132,47 +132,40 @@ export class Ticker {
     this.loop = undefined;
   }
 
-  private async run(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff({ minMs: 100, maxMs: 10_000 });
-    while (!signal.aborted) {
-      const client = new pg.Client(this.config);
-      client.on('error', () => undefined);
-      let failed = false;
-      try {
-        await client.connect();
+  private run(signal: AbortSignal): Promise<void> {
+    return new Lease({
+      config: this.config,
+      tryLock: async (client) => (await q<{ ok: boolean }>(client, 'SELECT pg_catalog.pg_try_advisory_lock($1) AS ok', [TICKER_LOCK_KEY]))[0]?.ok === true,
+      standbyMs: this.standbyInterval,
+      retryMs: 100,
+      maxRetryMs: 10_000,
+      // The ticker's own queries keep the session busy: no heartbeat, no idle timeout.
+      idleSessionMs: 0,
+      whileHeld: (client, sig) => this.serve(client, sig),
+      onConnected: () => {
         this.stats.connected = true;
-        backoff.reset();
-        await this.serve(client, signal);
-      } catch (err) {
-        // Not connected (nor leader) while backing off: stats are read by monitoring.
-        this.stats.isLeader = false;
+      },
+      onDisconnected: () => {
         this.stats.connected = false;
-        failed = true;
+      },
+      onAcquired: () => {
+        this.stats.isLeader = true;
+        debug('became ticker leader');
+      },
+      onReleased: () => {
+        this.stats.isLeader = false;
+      },
+      onError: (err) => {
         this.stats.errors++;
-        this.stats.lastError = (err as Error).message;
-        this.options.onError?.(err as Error);
-        const wait = backoff.next();
-        debug('ticker error: %s (retry in %d ms)', (err as Error).message, wait);
-        await sleep(wait, signal);
-      } finally {
-        this.stats.isLeader = false;
-        this.stats.connected = false;
-        // end() waits for the server's goodbye, which a stalled or cut connection never sends.
-        if (failed) destroyConnection(client);
-        await client.end().catch(() => undefined);
-      }
-    }
+        this.stats.lastError = err.message;
+        this.options.onError?.(err);
+        debug('ticker error: %s (retrying with backoff)', err.message);
+      },
+    }).run(signal);
   }
 
+  /** The leader's work, on the lease's connection, until `signal` aborts. */
   private async serve(client: pg.Client, signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const rows = await q<{ ok: boolean }>(client, 'SELECT pg_try_advisory_lock($1) AS ok', [TICKER_LOCK_KEY]);
-      if (rows[0]?.ok) break;
-      await sleep(this.standbyInterval, signal);
-    }
-    if (signal.aborted) return;
-    this.stats.isLeader = true;
-    debug('became ticker leader');
     // A table locked by someone else holds up one queue's operation for this long at most.
     await client.query(`SET lock_timeout = '5s'`);
     let nextMaint = 0;

@@ -7,6 +7,7 @@
  */
 import pg from 'pg';
 import { destroyConnection, untilLost } from './connection.js';
+import { Backoff } from './backoff.js';
 import { sleep, within } from './sleep.js';
 
 export interface LeaseOptions {
@@ -30,8 +31,14 @@ export interface LeaseOptions {
    * connection (no FIN, no RST) must not keep the lock. Default 6 × heartbeatMs; 0: off.
    */
   idleSessionMs?: number;
-  /** Wait before trying again after standing by or failing (ms). Default 1000. */
+  /** While another session holds the lock, how often it is tried again (ms). Default 1000. */
+  standbyMs?: number;
+  /** After a failure, the first and the longest wait before connecting again (ms). Defaults 1000 and 10000. */
   retryMs?: number;
+  maxRetryMs?: number;
+  /** The lease's connection is up (standing by or holding), and gone. */
+  onConnected?: () => void;
+  onDisconnected?: () => void;
   /** The lease was taken. */
   onAcquired?: () => void | Promise<void>;
   /** Another session holds the lock (called when that starts, not on every try). */
@@ -55,47 +62,57 @@ export class Lease {
     const queryMs = o.queryMs ?? 30_000;
     const heartbeatMs = o.heartbeatMs ?? 5000;
     const idleSessionMs = o.idleSessionMs ?? heartbeatMs * 6;
+    const backoff = new Backoff({ minMs: o.retryMs ?? 1000, maxMs: o.maxRetryMs ?? 10_000 });
     let standingBy = false;
     while (!signal.aborted) {
       const client = new pg.Client(o.config);
       this.client = client;
-      client.on('error', () => undefined); // seen by the query in flight, or by `gone` below
+      client.on('error', () => undefined); // seen by the query in flight, or by the heartbeat
       const bound = <T>(work: Promise<T>, what: string) => untilLost(client, work, queryMs, what);
+      let failed = false;
       try {
         await client.connect();
+        o.onConnected?.();
+        backoff.reset();
         if (idleSessionMs > 0) {
           const v = await bound(client.query<{ v: number }>(`SELECT pg_catalog.current_setting('server_version_num')::int AS v`), 'version');
           if (v.rows[0]!.v >= 140000) {
             await bound(client.query(`SELECT pg_catalog.set_config('idle_session_timeout', $1, false)`, [`${idleSessionMs}ms`]), 'set');
           }
         }
-        if (await bound(o.tryLock(client), 'the lock')) {
-          this.held = true;
-          standingBy = false;
-          await o.onAcquired?.();
-          await (o.whileHeld ?? heartbeat(heartbeatMs, queryMs))(client, signal);
-        } else if (!standingBy) {
-          standingBy = true;
-          o.onStandby?.();
+        // Stand by on this connection until the lock is ours.
+        while (!signal.aborted && !(await bound(o.tryLock(client), 'the lock'))) {
+          if (!standingBy) {
+            standingBy = true;
+            o.onStandby?.();
+          }
+          await sleep(o.standbyMs ?? 1000, signal);
         }
+        if (signal.aborted) return;
+        this.held = true;
+        standingBy = false;
+        await o.onAcquired?.();
+        await (o.whileHeld ?? heartbeat(heartbeatMs, queryMs))(client, signal);
       } catch (err) {
+        failed = true;
         const held = this.held;
-        if (held) {
-          this.held = false;
-          o.onReleased?.();
-        }
+        this.release();
         if (!signal.aborted) await o.onError?.(err as Error, held);
       } finally {
-        if (this.held) {
-          this.held = false;
-          o.onReleased?.();
-        }
+        this.release();
         this.client = undefined;
-        // end() waits for the server's goodbye, which a cut connection never sends.
-        if (!(await within(client.end(), 1000))) destroyConnection(client);
+        // end() waits for the server's goodbye, which a cut or stalled connection never sends.
+        if (failed || !(await within(client.end(), 1000))) destroyConnection(client);
+        o.onDisconnected?.();
       }
-      await sleep(o.retryMs ?? 1000, signal);
+      if (failed) await sleep(backoff.next(), signal);
     }
+  }
+
+  private release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.options.onReleased?.();
   }
 
   /** Close the lease's connection now (a stop that must not wait for it). */

@@ -260,6 +260,8 @@ export class SubscriptionWorker {
       config: { ...clientConfig(this.opts.subscriber), ...boundedConfig(this.timeouts) },
       tryLock: async (client) => (await client.query<{ ok: boolean }>(sql('try_subscription_lock'), [this.name])).rows[0]?.ok === true,
       queryMs: this.timeouts.queryMs,
+      retryMs: this.opts.retryMinMs,
+      maxRetryMs: this.opts.retryMaxMs,
       onAcquired: async () => {
         this.stats.active = true;
         await this.onSuccess('lock');
