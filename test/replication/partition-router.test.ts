@@ -1,0 +1,371 @@
+/**
+ * The partition router (handler "partition") on real servers.
+ *
+ * add-table refuses bad arguments and unfit destinations with a message naming the argument
+ * and what to do, and changes nothing on either side.
+ *
+ * Under a randomized workload (inserts, bulk inserts, updates of plain columns, updates that
+ * move a row to another period or hash bucket, key changes, deletes, transactions rolled
+ * back, three writers at once) with the worker (a child process) SIGKILLed again and again,
+ * five layouts end identical to their provider table row for row, read through the parent
+ * (declarative) or the base table (tables):
+ * - declarative by day (dest created by add-table, PARTITION BY RANGE),
+ * - declarative by month in Europe/Tallinn (dest and one partition made by the user),
+ * - declarative by hash of the key (4 partitions),
+ * - tables by month (one table per month inheriting from the base),
+ * - tables by hash of a non-key column (a row moves between tables when it changes).
+ * Each table has rows before it is added, over several periods: the initial copy lands them
+ * in their partitions. Afterwards: every row is in the partition its value chooses (so a
+ * moved row is in exactly one), partitions for periods only the stream brought exist (made
+ * on demand), no row sits in a base table itself, no update or delete missed its row.
+ *
+ * Replay with PGFERRY_PARTITION_SEED=<seed>.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { capturedTable } from '@pgferry/queue';
+import {
+  HandlerArgsError,
+  ReplicationSetupError,
+  addTable,
+  createLeafNode,
+  createRootNode,
+  getStatus,
+  listTables,
+  type AddTableOptions,
+  type ReplicationWorkerOptions,
+} from '@pgferry/replicator';
+import { rng, startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SEED = Number(process.env.PGFERRY_PARTITION_SEED ?? Date.now() % 100_000);
+const KILLS = 6;
+const COLS = 'id, ts, collector, bytes, note';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A worker process (worker-launcher.ts); SIGKILL ends it where it is. */
+class WorkerProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<unknown> = Promise.resolve();
+  log = '';
+  kills = 0;
+  constructor(private readonly options: ReplicationWorkerOptions) {}
+
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'test/replication/worker-launcher.ts'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, DEBUG: '', PGFERRY_WORKER_OPTIONS: JSON.stringify(this.options) },
+    });
+    const ready = new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        const text = d.toString();
+        this.log = (this.log + text).slice(-30_000);
+        if (text.includes('ready\n')) resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code, signal) => reject(new Error(`worker exited before it was ready (${code ?? signal}): ${this.log.slice(-2000)}`)));
+    });
+    child.stdin!.on('error', () => undefined);
+    this.exited = new Promise((r) => child.once('exit', r));
+    await ready;
+    child.stdin!.write('go\n');
+    this.child = child;
+  }
+
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child) return;
+    child.kill('SIGKILL');
+    await this.exited;
+    this.kills++;
+  }
+}
+
+interface Layout {
+  table: string;
+  args: Record<string, string>;
+  keyColumns?: string[];
+  /** The dest is made by the test (else by add-table's create). */
+  ddl?: string;
+  /** The partition a row belongs in, as SQL over the row `t` (the test's own statement of the rule). */
+  expected: string;
+  /** A period only the stream brings (not in the copied rows): its partition is made on demand. */
+  streamOnly?: string;
+}
+
+const LAYOUTS: Layout[] = [
+  {
+    table: 'ev_day',
+    args: { column: 'ts', period: 'day' },
+    keyColumns: ['id', 'ts'],
+    expected: `'ev_day_' || to_char(t.ts AT TIME ZONE 'UTC', 'YYYY_MM_DD')`,
+    streamOnly: 'ev_day_2024_07_15',
+  },
+  {
+    table: 'ev_month',
+    args: { column: 'ts', period: 'month', timezone: 'Europe/Tallinn' },
+    keyColumns: ['id', 'ts'],
+    ddl: `CREATE TABLE ev_month (id bigint NOT NULL, ts timestamptz NOT NULL, collector int NOT NULL, bytes bigint, note text, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
+          CREATE TABLE ev_month_2024_02 PARTITION OF ev_month FOR VALUES FROM ('2024-02-01 00:00+02') TO ('2024-03-01 00:00+02');`,
+    expected: `'ev_month_' || to_char(t.ts AT TIME ZONE 'Europe/Tallinn', 'YYYY_MM')`,
+    streamOnly: 'ev_month_2024_07',
+  },
+  {
+    table: 'ev_hash',
+    args: { column: 'id', hash: '4' },
+    // The server routes by its own hash: the partition's bound says which rows it takes.
+    expected: `(SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'ev_hash'::regclass
+                   AND satisfies_hash_partition('ev_hash'::regclass, 4, substring(pg_get_expr(c.relpartbound, c.oid) FROM 'remainder (\\d+)')::int, t.id))`,
+  },
+  {
+    table: 'ev_tab',
+    args: { column: 'ts', period: 'month', mode: 'tables' },
+    expected: `'ev_tab_' || to_char(t.ts AT TIME ZONE 'UTC', 'YYYY_MM')`,
+    streamOnly: 'ev_tab_2024_07',
+  },
+  {
+    table: 'ev_thash',
+    args: { column: 'collector', hash: '3', mode: 'tables' },
+    expected: `'ev_thash_p' || mod(abs(hashtext(t.collector::text)::int8), 3)`,
+  },
+];
+
+describe(`partition router (seed ${SEED})`, () => {
+  let env: TwoServers;
+  let worker: WorkerProcess | undefined;
+  const add = (o: Partial<AddTableOptions> & { table: string }) => addTable(env.provider, env.subscriber, { subscription: 'leaf1', ...o });
+
+  beforeAll(async () => {
+    env = await startTwoServers('partition');
+    await createRootNode(env.provider, { node: 'root', queue: 'repl' });
+    await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
+  });
+
+  afterAll(async () => {
+    await worker?.kill().catch(() => undefined);
+    await stopTwoServers(env);
+  });
+
+  describe('add-table refuses bad arguments and unfit destinations, changing nothing', () => {
+    const state = async () => ({
+      captured: (await env.provider.query(`SELECT table_name FROM pgferry.capture_tables() ORDER BY 1`)).rows,
+      triggers: (await env.provider.query(`SELECT tgrelid::regclass::text AS t, tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2`)).rows,
+      subscribed: (await env.subscriber.query(`SELECT st_source, st_dest FROM pgferry.subscriber_table ORDER BY 1`)).rows,
+      tables: (await env.subscriber.query(`SELECT oid::regclass::text AS t, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY 1`)).rows,
+    });
+    const refused = async (o: Partial<AddTableOptions> & { table: string }, type: typeof ReplicationSetupError, message: RegExp) => {
+      const before = await state();
+      const err = await add(o).then(() => undefined, (e: unknown) => e);
+      expect(err, JSON.stringify(o)).toBeInstanceOf(type);
+      expect((err as Error).message).toMatch(message);
+      expect(await state()).toEqual(before);
+      expect(await capturedTable(env.provider, 'repl', `public.${o.table}`)).toBeUndefined();
+    };
+
+    beforeAll(async () => {
+      await env.provider.query(`
+        CREATE TABLE bad (id bigint PRIMARY KEY, ts timestamptz NOT NULL, d date NOT NULL, n int NOT NULL);
+        CREATE TABLE bad_long_name_of_a_table_that_leaves_no_room_for_a_suffix_xx (id bigint PRIMARY KEY, ts timestamptz NOT NULL)`);
+      await env.subscriber.query(`
+        CREATE TABLE bad_plain (id bigint, ts timestamptz NOT NULL, d date NOT NULL, n int NOT NULL, PRIMARY KEY (id, ts));
+        CREATE TABLE bad_parted (id bigint, ts timestamptz NOT NULL, d date NOT NULL, n int NOT NULL, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
+        CREATE TABLE bad_by_n (id bigint, ts timestamptz NOT NULL, d date NOT NULL, n int NOT NULL, PRIMARY KEY (id, n)) PARTITION BY HASH (n)`);
+    });
+
+    const H = { table: 'bad', handler: 'partition', create: true };
+    it('refuses arguments that are missing, unknown or invalid', async () => {
+      await refused({ ...H, handlerArgs: { period: 'day' } }, HandlerArgsError, /argument "column" is missing/);
+      await refused({ ...H, handlerArgs: { column: 'ts' } }, HandlerArgsError, /argument "period" or "hash" is missing/);
+      await refused({ ...H, handlerArgs: { column: 'ts', period: 'week', mode: 'tables' } }, HandlerArgsError, /argument "period" is "week".*period=hour\|day\|month\|year/);
+      await refused({ ...H, handlerArgs: { column: 'ts', period: 'day', hash: '4' } }, HandlerArgsError, /"period" and "hash" are both given/);
+      await refused({ ...H, handlerArgs: { column: 'id', hash: '0' } }, HandlerArgsError, /argument "hash" is "0".*integer from 1 to 1024/);
+      await refused({ ...H, handlerArgs: { column: 'id', hash: '4x' } }, HandlerArgsError, /argument "hash" is "4x"/);
+      await refused({ ...H, handlerArgs: { column: 'ts', period: 'day', mode: 'sideways' } }, HandlerArgsError, /argument "mode" is "sideways"/);
+      await refused({ ...H, handlerArgs: { column: 'ts', period: 'day', partitions: '3' } }, HandlerArgsError, /unknown argument "partitions"/);
+      await refused({ ...H, handlerArgs: { column: 'nope', period: 'day', mode: 'tables' } }, HandlerArgsError, /argument "column": "nope" is not a replicated column/);
+      await refused({ ...H, columns: ['id', 'n'], handlerArgs: { column: 'ts', period: 'day', mode: 'tables' } }, HandlerArgsError, /"ts" is not a replicated column/);
+      await refused({ ...H, handlerArgs: { column: 'id', hash: '4', timezone: 'UTC' } }, HandlerArgsError, /"timezone" is given with hash/);
+    });
+
+    it('refuses declarative partitioning by a column that is not a key column', async () => {
+      await refused({ ...H, handlerArgs: { column: 'ts', period: 'day' } }, HandlerArgsError, /"ts", which is not a key column.*keyColumns id,ts.*or use mode=tables/);
+    });
+
+    it('refuses a destination the layout cannot use, and a bad time zone (in the registering transaction)', async () => {
+      const K = { table: 'bad', handler: 'partition', keyColumns: ['id', 'ts'] };
+      await refused({ ...K, dest: 'bad_plain', handlerArgs: { column: 'ts', period: 'day' } }, HandlerArgsError, /mode=declarative: public.bad_plain is not a partitioned table.*PARTITION BY RANGE \("ts"\)/);
+      await refused({ ...K, dest: 'bad_parted', handlerArgs: { column: 'ts', period: 'day', mode: 'tables' } }, HandlerArgsError, /mode=tables: public.bad_parted is a partitioned table.*use mode=declarative/);
+      await refused({ ...K, dest: 'bad_by_n', keyColumns: ['id', 'n'], handlerArgs: { column: 'n', period: 'day', mode: 'declarative' } }, HandlerArgsError, /column "n" of public.bad_by_n is pg_catalog.int4: period=day needs a timestamptz, timestamp or date column/);
+      await refused({ ...K, dest: 'bad_parted', keyColumns: ['id', 'ts'], handlerArgs: { column: 'ts', hash: '4' } }, HandlerArgsError, /not partitioned BY HASH \("ts"\) alone/);
+      await refused({ ...K, dest: 'bad_plain', handlerArgs: { column: 'd', period: 'hour', mode: 'tables' } }, HandlerArgsError, /column "d" of public.bad_plain is a date: it has no hours/);
+      await refused({ ...K, dest: 'bad_plain', handlerArgs: { column: 'd', period: 'day', mode: 'tables', timezone: 'Europe/Tallinn' } }, HandlerArgsError, /"timezone" applies to a timestamptz column/);
+      await refused({ ...K, dest: 'bad_parted', handlerArgs: { column: 'ts', period: 'day', timezone: 'Mars/Olympus' } }, HandlerArgsError, /argument "timezone" is "Mars\/Olympus"/);
+      await refused(
+        { table: 'bad_long_name_of_a_table_that_leaves_no_room_for_a_suffix_xx', handler: 'partition', create: true, handlerArgs: { column: 'ts', period: 'hour', mode: 'tables' } },
+        HandlerArgsError,
+        /would be longer than 63 bytes/,
+      );
+      // add-table's create with declarative mode makes the table partitioned; a failing
+      // prepare (here: the time zone) takes the created table back with it.
+      await refused({ ...H, dest: 'bad_created', keyColumns: ['id', 'ts'], handlerArgs: { column: 'ts', period: 'day', timezone: 'Nowhere/Land' } }, HandlerArgsError, /"timezone" is "Nowhere\/Land"/);
+    });
+  });
+
+  it('routes a randomized workload into partitions made on demand, through worker SIGKILLs, for both layouts', { timeout: 240_000 }, async () => {
+    const random = rng(SEED);
+    const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    // Copied rows: January to April 2024, and rows at month edges (UTC vs Tallinn).
+    for (const l of LAYOUTS) {
+      await env.provider.query(`CREATE TABLE ${l.table} (id bigint PRIMARY KEY, ts timestamptz NOT NULL, collector int NOT NULL, bytes bigint, note text)`);
+      await env.provider.query(
+        `INSERT INTO ${l.table}
+         SELECT g, '2024-01-01 00:00+00'::timestamptz + (g * 7919 % 120) * interval '1 day' + (g * 104729 % 86400) * interval '1 second',
+                g % 11, g * 100, CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' || g END
+           FROM generate_series(1, 3000) g;
+         INSERT INTO ${l.table}
+         SELECT 10000 + m * 2 + k, date_trunc('month', '2024-01-01 00:00+00'::timestamptz + m * interval '1 month') + (CASE k WHEN 0 THEN -1 ELSE 1 END) * interval '90 minutes', 0, 0, 'edge'
+           FROM generate_series(1, 3) m, generate_series(0, 1) k`,
+      );
+      if (l.ddl) await env.subscriber.query(l.ddl);
+    }
+    worker = new WorkerProcess({
+      subscriptions: [{ subscription: 'leaf1', provider: env.providerUrl, subscriber: env.subscriberUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 1000, parallelCopies: 2 }],
+      tickIntervalMs: 50,
+    });
+    for (const l of LAYOUTS) {
+      await add({ table: l.table, handler: 'partition', handlerArgs: l.args, keyColumns: l.keyColumns, create: !l.ddl });
+    }
+    await worker.start();
+
+    // The workload. Times from December 2023 to August 2024: the stream brings periods the copy had not.
+    let nextId = 100_000;
+    const stats = { commits: 0, rollbacks: 0, errors: 0, moves: 0 };
+    const randomTs = () => new Date(Date.UTC(2023, 11, 1) + Math.floor(random() * 270 * 86400) * 1000).toISOString();
+    type Op = (c: pg.PoolClient, t: string) => Promise<number>;
+    /** Rows whose partition column an update changed (ts partitions most tables; ev_hash and ev_thash not). */
+    const byTime = (t: string) => t !== 'ev_hash' && t !== 'ev_thash';
+    const move: Op = async (c, t) => {
+      const r = await c.query(`UPDATE ${t} SET ts = ts + $2 * interval '1 day' WHERE id = $1`, [int(1, 3000), pick([-40, -3, 1, 2, 35, 95])]);
+      return byTime(t) ? r.rowCount ?? 0 : 0;
+    };
+    const ops: Op[] = [
+      (c, t) => c.query(`INSERT INTO ${t} VALUES ($1, $2, $3, 1, 'new')`, [++nextId, randomTs(), int(0, 20)]).then(() => 0),
+      (c, t) => {
+        const from = nextId + 1;
+        nextId += 50;
+        return c.query(`INSERT INTO ${t} SELECT g, $3::timestamptz + (g % 50) * interval '1 hour', g % 13, g, 'bulk' FROM generate_series($1::bigint, $2::bigint) g`, [from, nextId, randomTs()]).then(() => 0);
+      },
+      (c, t) => c.query(`UPDATE ${t} SET bytes = bytes + 1, note = 'upd' WHERE id = $1`, [int(1, 3000)]).then(() => 0),
+      move,
+      (c, t) => c.query(`UPDATE ${t} SET ts = ts + interval '1 month' WHERE id BETWEEN $1 AND $1 + 5`, [int(1, 3000)]).then((r) => (byTime(t) ? r.rowCount ?? 0 : 0)),
+      (c, t) => c.query(`UPDATE ${t} SET collector = collector + 1 WHERE id = $1`, [int(1, 3000)]).then((r) => (t === 'ev_thash' ? r.rowCount ?? 0 : 0)),
+      (c, t) => c.query(`UPDATE ${t} SET id = $1 WHERE id = $2`, [++nextId, int(1, 3000)]).then(() => 0),
+      (c, t) => c.query(`DELETE FROM ${t} WHERE id = $1`, [int(1, 3000)]).then(() => 0),
+      (c, t) => c.query(`DELETE FROM ${t} WHERE id BETWEEN $1 AND $1 + 3`, [int(1, 3000)]).then(() => 0),
+    ];
+    let stopping = false;
+    const writer = async () => {
+      while (!stopping) {
+        const c = await env.provider.connect();
+        let moves = 0;
+        try {
+          await c.query('BEGIN');
+          for (let i = int(1, 5); i > 0; i--) {
+            const op = pick(ops);
+            moves += await op(c, pick(LAYOUTS).table);
+          }
+          if (random() < 0.2) {
+            await c.query('ROLLBACK');
+            stats.rollbacks++;
+          } else {
+            await c.query('COMMIT');
+            stats.commits++;
+            stats.moves += moves;
+          }
+        } catch {
+          // Two writers on the same rows may deadlock: that transaction is gone, the run goes on.
+          stats.errors++;
+          await c.query('ROLLBACK').catch(() => undefined);
+        } finally {
+          c.release();
+        }
+        await sleep(int(1, 15));
+      }
+    };
+    const writers = [writer(), writer(), writer()];
+    while (worker.kills < KILLS) {
+      await sleep(int(700, 2500));
+      await worker.kill();
+      await worker.start();
+    }
+    await sleep(1000);
+    stopping = true;
+    await Promise.all(writers);
+
+    const identical = async () => {
+      const tables = await listTables(env.subscriber, 'leaf1');
+      if (tables.length !== LAYOUTS.length || tables.some((t) => t.state !== 'ok')) return false;
+      for (const l of LAYOUTS) {
+        if ((await tableJson(env.provider, l.table, 'id', COLS)) !== (await tableJson(env.subscriber, l.table, 'id', COLS))) return false;
+      }
+      return true;
+    };
+    try {
+      await waitFor('every partitioned table to equal its provider table', identical, 90_000, 250);
+    } catch (err) {
+      console.error(JSON.stringify(await getStatus(env.subscriber, 'leaf1', env.provider).catch(String), null, 2), '\n--- worker log ---\n', worker.log.slice(-5000));
+      throw err;
+    }
+
+    for (const l of LAYOUTS) {
+      const sub = env.subscriber;
+      // Every row in the partition its value chooses: a moved row left its old partition.
+      const misplaced = await sub.query(`SELECT t.id, t.ts, t.tableoid::regclass::text AS part, ${l.expected} AS expected FROM ${l.table} t WHERE t.tableoid::regclass::text IS DISTINCT FROM ${l.expected} LIMIT 5`);
+      expect(misplaced.rows, `${l.table}: rows outside their partition`).toEqual([]);
+      // And once: a key in two partitions would show twice through the parent.
+      const twice = await sub.query(`SELECT id FROM ${l.table} GROUP BY id HAVING count(*) > 1`);
+      expect(twice.rows, `${l.table}: keys in two partitions`).toEqual([]);
+      const only = await sub.query(`SELECT count(*)::int AS n FROM ONLY ${l.table}`);
+      expect(only.rows[0].n, `${l.table}: rows in the parent itself`).toBe(0);
+      const parts = await sub.query<{ name: string; n: number }>(
+        `SELECT c.relname AS name, (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM ONLY %I', c.relname), false, false, '')))[1]::text::int AS n
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass ORDER BY 1`,
+        [l.table],
+      );
+      const names = parts.rows.map((p) => p.name);
+      // Each period or bucket holding rows on the provider has its partition, holding them.
+      const expected = await env.provider.query<{ name: string; n: number }>(
+        l.table === 'ev_hash'
+          ? `SELECT NULL AS name, count(*)::int AS n FROM ${l.table}`
+          : `SELECT ${l.expected} AS name, count(*)::int AS n FROM ${l.table} t GROUP BY 1 ORDER BY 1`,
+      );
+      if (l.table !== 'ev_hash') {
+        for (const e of expected.rows) expect(parts.rows.find((p) => p.name === e.name)?.n, `${l.table}: partition ${e.name}`).toBe(e.n);
+      }
+      if (l.streamOnly) expect(names, `${l.table}: a partition only the stream needed`).toContain(l.streamOnly);
+      expect(names.length, `${l.table}: partitions`).toBeGreaterThan(1);
+    }
+    // The partition the user made is used, not duplicated.
+    expect((await env.subscriber.query(`SELECT count(*)::int AS n FROM ONLY ev_month_2024_02`)).rows[0].n).toBeGreaterThan(0);
+    // tables mode: partitions are tables like the base (its key) inheriting from it.
+    const pk = await env.subscriber.query(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = 'ev_tab_2024_07'::regclass AND indisprimary`);
+    expect(pk.rows[0].n).toBe(1);
+
+    for (const t of await listTables(env.subscriber, 'leaf1')) {
+      expect([t.source, t.handler, t.missingUpdates, t.missingDeletes]).toEqual([t.source, 'partition', 0, 0]);
+    }
+    expect(worker.kills).toBe(KILLS);
+    expect(stats.commits).toBeGreaterThan(20);
+    expect(stats.rollbacks).toBeGreaterThan(0);
+    expect(stats.moves, 'committed updates that moved a row to another partition').toBeGreaterThan(10);
+    console.log(`seed ${SEED}: ${worker.kills} SIGKILLs; ${stats.commits} commits (${stats.moves} partition moves), ${stats.rollbacks} rollbacks, ${stats.errors} failed transactions`);
+  });
+});
