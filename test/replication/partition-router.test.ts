@@ -25,10 +25,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { capturedTable } from '@pgferry/queue';
+import { Ticker, capturedTable } from '@pgferry/queue';
 import {
   HandlerArgsError,
   ReplicationSetupError,
+  SubscriptionWorker,
   addTable,
   createLeafNode,
   createRootNode,
@@ -215,6 +216,7 @@ describe(`partition router (seed ${SEED})`, () => {
       await refused({ ...H, handlerArgs: { column: 'nope', period: 'day', mode: 'tables' } }, HandlerArgsError, /argument "column": "nope" is not a replicated column/);
       await refused({ ...H, columns: ['id', 'n'], handlerArgs: { column: 'ts', period: 'day', mode: 'tables' } }, HandlerArgsError, /"ts" is not a replicated column/);
       await refused({ ...H, handlerArgs: { column: 'id', hash: '4', timezone: 'UTC' } }, HandlerArgsError, /"timezone" is given with hash/);
+      await refused({ ...H, handlerArgs: { column: 'ts', period: 'hour', mode: 'tables', timezone: 'Asia/Kolkata' } }, HandlerArgsError, /"timezone" is given with period=hour.*UTC hours/);
     });
 
     it('refuses declarative partitioning by a column that is not a key column', async () => {
@@ -391,5 +393,30 @@ describe(`partition router (seed ${SEED})`, () => {
         `${stats.rollbacks} rollbacks, ${stats.errors} failed transactions; converged ${((Date.now() - started) / 1000 - workloadSeconds).toFixed(0)} s later`,
     );
     console.log(worker.log.split('\n').filter((l) => / (warn|error) /.test(l)).slice(-20).join('\n'));
+  });
+
+  it('stops at a table that has a partition\'s name but is not one, naming it, and goes on once it is one', { timeout: 60_000 }, async () => {
+    await createLeafNode(env.provider, env.subscriber, { node: 'leaf2' });
+    await env.provider.query(`CREATE TABLE late (id bigint PRIMARY KEY, ts timestamptz NOT NULL)`);
+    await env.subscriber.query(`CREATE TABLE late_2024_05 (id bigint NOT NULL, ts timestamptz NOT NULL)`);
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf2', table: 'late', create: true, handler: 'partition', handlerArgs: { column: 'ts', period: 'month', mode: 'tables' } });
+    const ticker = new Ticker({ connectionString: env.providerUrl }, { tickIntervalMs: 20 }).start();
+    const w = new SubscriptionWorker({ subscription: 'leaf2', provider: env.providerUrl, subscriber: env.subscriberUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 300 }).start();
+    try {
+      await waitFor('late to be copied', async () => (await listTables(env.subscriber, 'leaf2'))[0]?.state === 'ok');
+      await env.provider.query(`INSERT INTO late VALUES (1, '2024-05-10 12:00+00'), (2, '2024-06-10 12:00+00')`);
+      await waitFor('the error naming the table', async () =>
+        /"public"\."late_2024_05" exists but is not a partition inheriting from "public"\."late"/.test((await getStatus(env.subscriber, 'leaf2')).lastError ?? ''),
+      );
+      // Nothing of the failed batch landed (nor the partition it would have made for June).
+      expect((await env.subscriber.query(`SELECT count(*)::int AS n FROM late`)).rows[0].n).toBe(0);
+      expect((await env.subscriber.query(`SELECT to_regclass('late_2024_06') AS r`)).rows[0].r).toBeNull();
+      await env.subscriber.query(`ALTER TABLE late_2024_05 INHERIT late`);
+      await waitFor('the rows through the base table', async () => (await tableJson(env.subscriber, 'late')) === (await tableJson(env.provider, 'late')));
+      expect((await env.subscriber.query(`SELECT tableoid::regclass::text AS t FROM late ORDER BY id`)).rows.map((r) => r.t)).toEqual(['late_2024_05', 'late_2024_06']);
+    } finally {
+      await w.stop();
+      await ticker.stop();
+    }
   });
 });

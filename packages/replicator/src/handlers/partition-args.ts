@@ -71,6 +71,10 @@ export function parsePartitionArgs(table: Pick<SubscribedTable, 'dest' | 'column
   }
   if (args.period !== undefined) {
     if (!PERIODS.includes(args.period as Period)) fail(`argument "period" is "${args.period}"`, `period=${PERIODS.join('|')}`);
+    if (args.period === 'hour' && args.timezone !== undefined && args.timezone !== 'UTC') {
+      // A local hour can occur twice (or not at all) at a DST change, and some zones are off by half hours.
+      fail('argument "timezone" is given with period=hour', 'hour partitions are UTC hours; leave timezone out');
+    }
     if (args.timezone === '') fail('argument "timezone" is empty', 'a time zone name (timezone=UTC, timezone=Europe/Tallinn), or leave it out (UTC)');
     scheme = { kind: 'period', period: args.period as Period, timezone: args.timezone ?? 'UTC' };
   } else if (args.hash !== undefined) {

@@ -31,6 +31,8 @@ export interface PartitionGroup {
   lo: string;
   hi: string;
   present: boolean;
+  /** A relation of the partition's name exists (attached or not). */
+  taken: boolean;
   /** The 1-based positions of the rows in the images given (JSON source only). */
   ords: string[] | null;
 }
@@ -92,7 +94,11 @@ export function routeStatement(spec: PartitionSpec, d: PartitionDest, source: Ro
     ? `pg_catalog.json_array_elements($1::pg_catalog.json) WITH ORDINALITY AS e(j, o)`
     : `${source.relation} AS s`;
   const ord = source.kind === 'json' ? 'e.o' : 'NULL::pg_catalog.int8';
-  const present = (name: string) => `pg_catalog.to_regclass(pg_catalog.format('%I.%I', ${lit(d.schema)}, ${name})) IS NOT NULL`;
+  const rel = (name: string) => `pg_catalog.to_regclass(pg_catalog.format('%I.%I', ${lit(d.schema)}, ${name}))`;
+  // A partition is present when it is attached to (declarative) or inherits from (tables) dest.
+  const present = (name: string) =>
+    `EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) ${rel(name)} AND i.inhparent OPERATOR(pg_catalog.=) ${lit(d.oid)}::pg_catalog.oid)`;
+  const taken = (name: string) => `${rel(name)} IS NOT NULL AS taken`;
   // Without rows, still the rows of a NULL time (to name one in the error).
   const ords = withRows ? 'pg_catalog.array_agg(r.o)::pg_catalog.text[]' : 'CASE WHEN r.g IS NULL THEN pg_catalog.array_agg(r.o)::pg_catalog.text[] END';
   const scheme = spec.scheme;
@@ -105,6 +111,7 @@ export function routeStatement(spec: PartitionSpec, d: PartitionDest, source: Ro
              (${bound(spec, d, 'r.g')})::pg_catalog.text AS lo,
              (${bound(spec, d, `r.g OPERATOR(pg_catalog.+) ${lit(`1 ${scheme.period}`)}::pg_catalog.interval`)})::pg_catalog.text AS hi,
              r.g IS NOT NULL AND ${present(partition)} AS present,
+             r.g IS NOT NULL AND ${taken(partition)},
              ${ords} AS ords
         FROM (SELECT ${ord} AS o, ${g} AS g FROM ${from}) r
        GROUP BY r.g`;
@@ -112,7 +119,7 @@ export function routeStatement(spec: PartitionSpec, d: PartitionDest, source: Ro
     const partition = `pg_catalog.concat(${lit(d.name)}, '_p', r.g)`;
     groups = `
       SELECT ${partition} AS partition, ${lit(String(scheme.modulus))} AS lo, r.g::pg_catalog.text AS hi,
-             ${present(partition)} AS present, ${ords} AS ords
+             ${present(partition)} AS present, ${taken(partition)}, ${ords} AS ords
         FROM (SELECT ${ord} AS o, ${tablesHash(scheme.modulus, v)} AS g FROM ${from}) r
        GROUP BY r.g`;
   } else {
@@ -121,7 +128,8 @@ export function routeStatement(spec: PartitionSpec, d: PartitionDest, source: Ro
     const partition = `pg_catalog.concat(${lit(d.name)}, '_p', m.r)`;
     return `
       WITH v AS MATERIALIZED (SELECT ${v} AS v FROM ${from})
-      SELECT ${partition} AS partition, ${lit(String(scheme.modulus))} AS lo, m.r::pg_catalog.text AS hi, false AS present, NULL::pg_catalog.text[] AS ords
+      SELECT ${partition} AS partition, ${lit(String(scheme.modulus))} AS lo, m.r::pg_catalog.text AS hi, false AS present,
+             ${taken(partition)}, NULL::pg_catalog.text[] AS ords
         FROM pg_catalog.generate_series(0, ${scheme.modulus - 1}) AS m(r)
        WHERE NOT ${present(partition)}
          AND EXISTS (SELECT FROM v WHERE pg_catalog.satisfies_hash_partition(${lit(d.oid)}::pg_catalog.oid, ${scheme.modulus}, m.r, v.v))`;

@@ -127,6 +127,13 @@ async function ensurePartitions(
   const groups = (await client.query<PartitionGroup>(route, params)).rows;
   for (const g of groups) {
     if (g.partition === null || g.present) continue;
+    if (g.taken) {
+      // CREATE TABLE IF NOT EXISTS would do nothing, and the rows would land elsewhere or nowhere.
+      const [how, fix] = spec.mode === 'declarative'
+        ? ['attached to', `ALTER TABLE ${qualifiedDest(d)} ATTACH PARTITION ${qualifiedPartition(d, g.partition)} FOR VALUES ... (the period of its name)`]
+        : ['inheriting from', `ALTER TABLE ${qualifiedPartition(d, g.partition)} INHERIT ${qualifiedDest(d)} (its rows in the period of its name)`];
+      throw new ApplyError(qualifiedDest(d), null, null, `${qualifiedPartition(d, g.partition)} exists but is not a partition ${how} ${qualifiedDest(d)} (make it one: ${fix}; or rename it)`, { handler: 'partition' });
+    }
     await client.query(createPartitionStatement(spec, d, g));
     g.present = true;
     log(`created partition ${qualifiedPartition(d, g.partition)}`);
