@@ -6,10 +6,9 @@
  *
  * - mode=declarative (default): dest is a partitioned table (PARTITION BY RANGE or HASH on
  *   the column); partitions are created PARTITION OF it, and rows land through dest as the
- *   row handler lands them: the server routes inserts, an UPDATE through dest moves a row
- *   whose time changed to its new partition, a DELETE finds a row in any partition.
- *   PostgreSQL requires the column in the partitioned table's primary key, so it must be a
- *   key column.
+ *   row handler lands them (the server routes them). PostgreSQL requires the column in a
+ *   partitioned table's primary key, so it must be a key column: a row whose column changes
+ *   changes its key, captured as a delete of the old key and an insert of the new one.
  * - mode=tables: dest is a plain base table; each partition is a table like it that
  *   inherits from it (one table per period, the Londiste dispatch layout). Inserts go to
  *   their partition; deletes go through dest (they find the row anywhere); an update is a
@@ -37,7 +36,7 @@ import {
   type PartitionGroup,
 } from './partition-layout.js';
 import { applyRows } from './row.js';
-import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, type HandlerDefinition, type TableHandler } from './types.js';
+import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, type HandlerContext, type HandlerDefinition, type TableHandler } from './types.js';
 
 const debug = createDebug('pgferry:replicator:partition');
 
@@ -191,7 +190,7 @@ class PartitionRouter implements TableHandler {
     return byPartition;
   }
 
-  async apply(ctx: Parameters<TableHandler['apply']>[0], changes: TableChanges): Promise<ApplyResult> {
+  async apply(ctx: HandlerContext, changes: TableChanges): Promise<ApplyResult> {
     const { client, scope } = ctx;
     const d = await this.dest(client, scope);
     const log = (message: string) => {
@@ -200,7 +199,7 @@ class PartitionRouter implements TableHandler {
     };
     const landing = [...changes.keys.values()].filter((c) => c.image !== null);
     if (this.spec.mode === 'declarative') {
-      // The server routes rows (and moves updated ones): its partitions must exist first.
+      // The server routes the rows: their partitions must exist first.
       if (landing.length) await this.route(client, d, landing, false, log);
       return applyRows(client, scope, this.table, changes);
     }
