@@ -170,6 +170,8 @@ describe(`partition router (seed ${SEED})`, () => {
     env = await startTwoServers('partition');
     await createRootNode(env.provider, { node: 'root', queue: 'repl' });
     await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
+    // leaf2: tables served by an in-process worker, one test at a time.
+    await createLeafNode(env.provider, env.subscriber, { node: 'leaf2' });
   });
 
   afterAll(async () => {
@@ -396,7 +398,6 @@ describe(`partition router (seed ${SEED})`, () => {
   });
 
   it('stops at a table that has a partition\'s name but is not one, naming it, and goes on once it is one', { timeout: 60_000 }, async () => {
-    await createLeafNode(env.provider, env.subscriber, { node: 'leaf2' });
     await env.provider.query(`CREATE TABLE late (id bigint PRIMARY KEY, ts timestamptz NOT NULL)`);
     await env.subscriber.query(`CREATE TABLE late_2024_05 (id bigint NOT NULL, ts timestamptz NOT NULL)`);
     await addTable(env.provider, env.subscriber, { subscription: 'leaf2', table: 'late', create: true, handler: 'partition', handlerArgs: { column: 'ts', period: 'month', mode: 'tables' } });
@@ -414,6 +415,44 @@ describe(`partition router (seed ${SEED})`, () => {
       await env.subscriber.query(`ALTER TABLE late_2024_05 INHERIT late`);
       await waitFor('the rows through the base table', async () => (await tableJson(env.subscriber, 'late')) === (await tableJson(env.provider, 'late')));
       expect((await env.subscriber.query(`SELECT tableoid::regclass::text AS t FROM late ORDER BY id`)).rows.map((r) => r.t)).toEqual(['late_2024_05', 'late_2024_06']);
+    } finally {
+      await w.stop();
+      await ticker.stop();
+    }
+  });
+
+  it('partitions by a date (declarative, by month) and a timestamp without time zone (tables, by hour)', { timeout: 60_000 }, async () => {
+    await env.provider.query(`
+      CREATE TABLE daily (id bigint PRIMARY KEY, day date NOT NULL, v int);
+      INSERT INTO daily SELECT g, date '2024-01-01' + g * 3, g FROM generate_series(1, 100) g;
+      CREATE TABLE hourly (id bigint PRIMARY KEY, at timestamp NOT NULL, v int);
+      INSERT INTO hourly SELECT g, timestamp '2024-03-31 00:00' + g * interval '17 minutes', g FROM generate_series(1, 100) g`);
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf2', table: 'daily', create: true, keyColumns: ['id', 'day'], handler: 'partition', handlerArgs: { column: 'day', period: 'month' } });
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf2', table: 'hourly', create: true, handler: 'partition', handlerArgs: { column: 'at', period: 'hour', mode: 'tables' } });
+    const ticker = new Ticker({ connectionString: env.providerUrl }, { tickIntervalMs: 20 }).start();
+    const w = new SubscriptionWorker({ subscription: 'leaf2', provider: env.providerUrl, subscriber: env.subscriberUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 300 }).start();
+    try {
+      await waitFor('the copies', async () => (await listTables(env.subscriber, 'leaf2')).every((t) => t.state === 'ok'), 20_000);
+      await env.provider.query(`
+        UPDATE daily SET day = day + 45 WHERE id % 4 = 0;
+        DELETE FROM daily WHERE id % 7 = 0;
+        INSERT INTO daily VALUES (1000, '2025-02-28', 0);
+        UPDATE hourly SET at = at + interval '5 hours', v = -v WHERE id % 3 = 0;
+        DELETE FROM hourly WHERE id % 5 = 0;
+        INSERT INTO hourly VALUES (1000, '2024-12-31 23:59:59.999999', 0)`);
+      for (const [t, key] of [['daily', 'id'], ['hourly', 'id']]) {
+        await waitFor(`${t} to match`, async () => (await tableJson(env.subscriber, t!, key)) === (await tableJson(env.provider, t!, key)), 20_000);
+      }
+      const misplaced = await env.subscriber.query(`
+        SELECT tableoid::regclass::text AS t, id FROM daily WHERE tableoid::regclass::text <> 'daily_' || to_char(day, 'YYYY_MM')
+        UNION ALL
+        SELECT tableoid::regclass::text, id FROM hourly WHERE tableoid::regclass::text <> 'hourly_' || to_char(at, 'YYYY_MM_DD_HH24')`);
+      expect(misplaced.rows).toEqual([]);
+      const parts = await env.subscriber.query(`SELECT inhrelid::regclass::text AS t FROM pg_inherits WHERE inhrelid::regclass::text IN ('daily_2025_02', 'hourly_2024_12_31_23') ORDER BY 1`);
+      expect(parts.rows.map((r) => r.t)).toEqual(['daily_2025_02', 'hourly_2024_12_31_23']);
+    } catch (err) {
+      console.error(JSON.stringify(await getStatus(env.subscriber, 'leaf2').catch(String), null, 2));
+      throw err;
     } finally {
       await w.stop();
       await ticker.stop();

@@ -70,7 +70,7 @@ function localTime(spec: PartitionSpec, d: PartitionDest, v: string): string {
 function bound(spec: PartitionSpec, d: PartitionDest, local: string): string {
   if (spec.scheme.kind !== 'period') throw new Error('not a period scheme');
   if (d.time_kind === 'timestamptz') return `pg_catalog.timezone(${lit(spec.scheme.timezone)}, ${local})`;
-  if (d.time_kind === 'date') return `${local}::pg_catalog.date`;
+  if (d.time_kind === 'date') return `(${local})::pg_catalog.date`;
   return local;
 }
 
