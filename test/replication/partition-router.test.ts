@@ -19,6 +19,11 @@
  * moved row is in exactly one), partitions for periods only the stream brought exist (made
  * on demand), no row sits in a base table itself, no update or delete missed its row.
  *
+ * Also: a date column (declarative by month) and a timestamp column (tables by hour); an
+ * update whose row the subscriber lost is counted and not landed, the rest of its batch
+ * moves; a table that has a partition's name but is not one stops the stream with an error
+ * naming it (nothing of the batch lands, no partition is left behind) until it is made one.
+ *
  * Replay with PGFERRY_PARTITION_SEED=<seed>.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -450,6 +455,16 @@ describe(`partition router (seed ${SEED})`, () => {
       expect(misplaced.rows).toEqual([]);
       const parts = await env.subscriber.query(`SELECT inhrelid::regclass::text AS t FROM pg_inherits WHERE inhrelid::regclass::text IN ('daily_2025_02', 'hourly_2024_12_31_23') ORDER BY 1`);
       expect(parts.rows.map((r) => r.t)).toEqual(['daily_2025_02', 'hourly_2024_12_31_23']);
+
+      // An update whose row the subscriber lost is counted, as by the row handler, and the
+      // other updates of its batch land (moved to their new hour).
+      await env.subscriber.query(`DELETE FROM hourly WHERE id = 1`);
+      await env.provider.query(`UPDATE hourly SET at = at + interval '3 hours', v = 1000 WHERE id IN (1, 2, 4)`);
+      await waitFor('the updates', async () => (await env.subscriber.query(`SELECT count(*)::int AS n FROM hourly WHERE v = 1000`)).rows[0].n === 2, 20_000);
+      const hourly = (await listTables(env.subscriber, 'leaf2')).find((t) => t.source === 'public.hourly')!;
+      expect([hourly.missingUpdates, hourly.missingDeletes]).toEqual([1, 0]);
+      const rows = await env.subscriber.query(`SELECT id, tableoid::regclass::text = 'hourly_' || to_char(at, 'YYYY_MM_DD_HH24') AS placed FROM hourly WHERE id IN (1, 2, 4) ORDER BY id`);
+      expect(rows.rows).toEqual([{ id: '2', placed: true }, { id: '4', placed: true }]);
     } catch (err) {
       console.error(JSON.stringify(await getStatus(env.subscriber, 'leaf2').catch(String), null, 2));
       throw err;
