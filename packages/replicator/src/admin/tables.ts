@@ -140,7 +140,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       return `${pg.escapeIdentifier(c)} ${col.type}${col.not_null ? ' NOT NULL' : ''}`;
     });
     defs.push(`PRIMARY KEY (${keys.map(pg.escapeIdentifier).join(', ')})`);
-    createSql = `CREATE TABLE ${quoted} (${defs.join(', ')})`;
+    createSql = `CREATE TABLE ${quoted} (${defs.join(', ')})${handler.createClause?.(handlerArgs) ?? ''}`;
     await checkCreateRuns(subscriber, destName, createSql);
   } else {
     throw new ReplicationSetupError(`table "${destName}" does not exist on the subscriber (add it with create: true / --create)`);

@@ -93,6 +93,11 @@ export interface HandlerDefinition {
    */
   destIsTable?: boolean;
   /**
+   * add-table with create, when dest does not exist: a clause appended to its CREATE TABLE
+   * (` PARTITION BY RANGE ("ts")`, say). Called after create() accepted `args`. Default none.
+   */
+  createClause?(args: HandlerArgs): string;
+  /**
    * Check `args` (throw a HandlerArgsError naming the argument and what is expected) and
    * make the table's handler. Called at add-table (to refuse bad arguments before anything
    * changes) and by the worker.
