@@ -7,11 +7,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HandlerArgsError, HandlerNotFoundError } from '../errors.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
+import { aggregateHandler } from './aggregate.js';
+import { requeueHandler } from './requeue.js';
 import { rowHandler } from './row.js';
 import type { HandlerDefinition, TableHandler } from './types.js';
 
 /** The handlers every worker knows. */
-export const BUILT_IN_HANDLERS: readonly HandlerDefinition[] = [rowHandler];
+export const BUILT_IN_HANDLERS: readonly HandlerDefinition[] = [rowHandler, aggregateHandler, requeueHandler];
 
 export class HandlerRegistry {
   private readonly defs = new Map<string, HandlerDefinition>();
