@@ -7,7 +7,7 @@
  * TRUNCATE), while the worker (a child process) is SIGKILLed now and then and the table is
  * resynced in the middle. Bad arguments are refused at add-table, with nothing registered.
  *
- * Replay a run with PGFERRY_AGG_SEED=<seed>.
+ * Replay a run with PGFERRY_AGG_SEED=<seed>; PGFERRY_AGG_LOG=1 prints the workers' log at the end.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
@@ -35,6 +35,14 @@ const providerSummary = (db: pg.Pool) =>
   tableJson(db, `(SELECT region, product, ${AGGREGATES} FROM sales GROUP BY region, product) AS x`, 'region, product');
 const subscriberSummary = (db: pg.Pool) => tableJson(db, 'sales_summary', 'region, product', `region, product, ${OUTPUTS}`);
 
+// Column names the handler's statements use as aliases, one to be quoted, and a summary
+// whose name needs quotes: every name must be quoted and qualified.
+const ODD = `(id int PRIMARY KEY, g text NOT NULL, "S" int, d int, m numeric)`;
+const ODD_ARGS = { summary: '"Odd Summary"', group: 'g', aggregates: 'count, sum:S, max:d, min:m, avg:m' };
+const oddProvider = (db: pg.Pool) =>
+  tableJson(db, `(SELECT g, count(*) AS count, sum("S") AS "sum_S", max(d) AS max_d, min(m) AS min_m, avg(m) AS avg_m FROM odd GROUP BY g) AS x`, 'g');
+const oddSubscriber = (db: pg.Pool) => tableJson(db, '"Odd Summary"', 'g', 'g, count, "sum_S", max_d, min_m, avg_m');
+
 describe(`aggregate handler (seed ${SEED})`, () => {
   let env: TwoServers;
   let worker: WorkerProcess | undefined;
@@ -50,6 +58,8 @@ describe(`aggregate handler (seed ${SEED})`, () => {
                                CASE WHEN g % 11 = 0 THEN NULL ELSE (g % 97) * 1.25 END, g % 13,
                                '2024-01-01'::timestamptz + g * interval '17 minutes', g, NULL
         FROM generate_series(1, 3000) g`);
+    await env.provider.query(`CREATE TABLE odd ${ODD}`);
+    await env.provider.query(`INSERT INTO odd SELECT x, 'g' || x % 7, x % 10, x, x / 3.0 FROM generate_series(1, 500) x`);
   });
 
   afterAll(async () => {
@@ -101,6 +111,7 @@ describe(`aggregate handler (seed ${SEED})`, () => {
       SELECT (SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'sales_summary'::regclass AND contype = 'p') AS pk,
              EXISTS (SELECT FROM pg_index WHERE indrelid = 'sales'::regclass AND indkey::text = '2 3') AS idx`);
     expect(made.rows[0]).toEqual({ pk: 'PRIMARY KEY (region, product)', idx: true });
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'odd', create: true, handler: 'aggregate', handlerArgs: ODD_ARGS });
 
     worker = new WorkerProcess({
       subscriptions: [{
@@ -112,12 +123,15 @@ describe(`aggregate handler (seed ${SEED})`, () => {
     const t0 = Date.now();
     await worker.start();
     const synced = async () => {
-      const [t] = await listTables(env.subscriber, 'leaf1');
-      return t?.state === 'ok' && (await providerSummary(env.provider)) === (await subscriberSummary(env.subscriber));
+      const tables = await listTables(env.subscriber, 'leaf1');
+      return tables.length === 2 && tables.every((t) => t.state === 'ok') &&
+        (await providerSummary(env.provider)) === (await subscriberSummary(env.subscriber)) &&
+        (await oddProvider(env.provider)) === (await oddSubscriber(env.subscriber));
     };
     // The initial state, from the copy alone.
     await waitFor('the summary of the copied rows', synced);
     expect(JSON.parse(await subscriberSummary(env.subscriber))).toHaveLength(20);
+    expect(JSON.parse(await oddSubscriber(env.subscriber))).toHaveLength(7);
 
     const copiedAt = Date.now();
     const random = rng(SEED);
@@ -127,7 +141,11 @@ describe(`aggregate handler (seed ${SEED})`, () => {
     let nextId = 10_000;
     let nextRef = 10_000;
     const stats = { commits: 0, rollbacks: 0, errors: 0, swaps: 0 };
+    let nextOdd = 1000;
     const ops: ((c: pg.PoolClient) => Promise<unknown>)[] = [
+      (c) => c.query(`INSERT INTO odd VALUES ($1, $2, $3, $1, $4)`, [++nextOdd, `g${int(0, 8)}`, int(0, 20), (int(0, 9999) / 7).toFixed(3)]),
+      (c) => c.query(`UPDATE odd SET g = $2, "S" = "S" + 1, m = m - 1 WHERE id = $1`, [int(1, 500), `g${int(0, 8)}`]),
+      (c) => c.query(`DELETE FROM odd WHERE id = $1`, [int(1, 500)]),
       (c) => c.query(`INSERT INTO sales VALUES ($1, $2, $3, $4, $5, now() - $6 * interval '1 hour', $7)`,
         [++nextId, pick(regions), int(1, 6), random() < 0.1 ? null : (int(0, 100_000) / 100).toFixed(2), int(-5, 50), int(0, 5000), ++nextRef]),
       (c) => {
@@ -235,8 +253,8 @@ describe(`aggregate handler (seed ${SEED})`, () => {
     await waitFor('the summary after a batch applied in order', async () => ordered() > orderedBefore && (await synced()));
     expect(await tableJson(env.subscriber, 'sales')).toBe(await tableJson(env.provider, 'sales'));
     expect(JSON.parse(await subscriberSummary(env.subscriber)).length).toBeGreaterThan(10);
-    const [t] = await listTables(env.subscriber, 'leaf1');
-    expect([t!.missingUpdates, t!.missingDeletes]).toEqual([0, 0]);
+    for (const t of await listTables(env.subscriber, 'leaf1')) expect([t.source, t.missingUpdates, t.missingDeletes]).toEqual([t.source, 0, 0]);
+    expect(await tableJson(env.subscriber, 'odd')).toBe(await tableJson(env.provider, 'odd'));
     expect(worker.kills).toBeGreaterThanOrEqual(5);
     expect([truncated, resynced]).toEqual([true, true]);
     expect(stats.commits).toBeGreaterThan(50);

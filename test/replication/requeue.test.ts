@@ -15,7 +15,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const INITIAL = 200;
 
 /** An event as compared: type, table, key, image and whether it came from the copy. */
-const image = (id: number, v: string | null, n: number | null) => JSON.stringify({ id: String(id), v, n: n === null ? null : String(n) });
+// A column named c: the copy's requeue statement reads the rows under that alias.
+const image = (id: number, v: string | null, c: number | null) => JSON.stringify({ id: String(id), v, c: c === null ? null : String(c) });
 const expectEvent = (type: string, id: number | null, data: string | null, copy = false) =>
   [type, 'public.ev', id === null ? null : JSON.stringify([String(id)]), data, copy].join(' | ');
 const normalize = (json: string | null) => (json === null ? null : JSON.stringify(JSON.parse(json)));
@@ -29,7 +30,7 @@ describe('requeue handler', () => {
     env = await startTwoServers('repl-requeue');
     await createRootNode(env.provider, { node: 'root', queue: 'repl' });
     await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
-    await env.provider.query(`CREATE TABLE ev (id int PRIMARY KEY, v text, n int)`);
+    await env.provider.query(`CREATE TABLE ev (id int PRIMARY KEY, v text, c int)`);
     await env.provider.query(`INSERT INTO ev SELECT g, 'v' || g, g FROM generate_series(1, ${INITIAL}) g`);
   });
 
@@ -101,7 +102,7 @@ describe('requeue handler', () => {
             mine.push(expectEvent('I', k, image(k, 'new', k)));
           } else if (kind === 1) {
             await c.query(`INSERT INTO ev VALUES ($1, 'new', 1)`, [k]);
-            await c.query(`UPDATE ev SET v = 'changed', n = n + 1 WHERE id = $1`, [k]);
+            await c.query(`UPDATE ev SET v = 'changed', c = c + 1 WHERE id = $1`, [k]);
             mine.push(expectEvent('I', k, image(k, 'changed', 2)));
           } else if (kind === 2) {
             await c.query(`INSERT INTO ev VALUES ($1, 'gone', 1)`, [k]);
@@ -110,7 +111,7 @@ describe('requeue handler', () => {
             const id = take();
             if (id === undefined) return;
             if (kind === 3) {
-              await c.query(`UPDATE ev SET v = NULL, n = -n WHERE id = $1`, [id]);
+              await c.query(`UPDATE ev SET v = NULL, c = -c WHERE id = $1`, [id]);
               mine.push(expectEvent('U', id, image(id, null, -id)));
             } else if (kind === 4) {
               await c.query(`DELETE FROM ev WHERE id = $1`, [id]);
@@ -169,7 +170,7 @@ describe('requeue handler', () => {
     expect(got.findIndex((e) => e.extra2 === '["5000001"]')).toBeGreaterThan(t);
     expect(got.filter((e) => e.extra3 !== 'copy' && e.type !== 'T').every((e) => /^\d+$/.test(e.extra3 ?? ''))).toBe(true);
     // Payloads as a Consumer decodes them: the row's columns as text.
-    expect(got.find((e) => e.extra2 === '["5000002"]')!.payload).toEqual({ id: '5000002', v: 'sentinel', n: '8' });
+    expect(got.find((e) => e.extra2 === '["5000002"]')!.payload).toEqual({ id: '5000002', v: 'sentinel', c: '8' });
     expect(worker.kills).toBeGreaterThanOrEqual(3);
     expect(stats.commits).toBeGreaterThan(20);
     expect(stats.rollbacks).toBeGreaterThan(0);

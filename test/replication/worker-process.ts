@@ -1,7 +1,8 @@
 /**
  * A replication worker as a child process (test/replication/worker-launcher.ts), for tests
  * that SIGKILL it: one process is kept loaded ahead, so that start() after a kill lets it
- * go at once (loading takes seconds on a busy machine).
+ * go at once (loading takes seconds on a busy machine). PGFERRY_WORKER_DEBUG sets the
+ * workers' DEBUG (their output is in `log`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -105,10 +105,11 @@ export const requeueHandler: HandlerDefinition = {
           if (config.initial === 'none') return;
           // One scan: the arrays are aggregated in the same row order. Images and keys are
           // built as the capture triggers build them (row_to_json of text forms; json_build_array).
+          // c.* is the row even where a column is named c.
           const key = `pg_catalog.json_build_array(${table.keyColumns.map((k) => `c.${pg.escapeIdentifier(k)}`).join(', ')})::pg_catalog.text`;
           await ctx.client.query(
             `SELECT pgferry.insert_events($1, ARRAY['I'], a.datas, a.tables, a.keys, a.ids, NULL)
-               FROM (SELECT pg_catalog.array_agg(pg_catalog.row_to_json(c)::pg_catalog.text) AS datas,
+               FROM (SELECT pg_catalog.array_agg(pg_catalog.row_to_json(c.*)::pg_catalog.text) AS datas,
                             pg_catalog.array_agg($2::pg_catalog.text) AS tables,
                             pg_catalog.array_agg(${key}) AS keys,
                             pg_catalog.array_agg('copy'::pg_catalog.text) AS ids
