@@ -12,7 +12,8 @@ import { startTwoServers, stopTwoServers, waitFor, type TwoServers } from './hel
 import { WorkerProcess } from './worker-process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const INITIAL = 200;
+/** Rows before add-table: more than the copy requeues per statement. */
+const INITIAL = 12_000;
 
 /** An event as compared: type, table, key, image and whether it came from the copy. */
 // A column named c: the copy's requeue statement reads the rows under that alias.
@@ -140,7 +141,7 @@ describe('requeue handler', () => {
         await sleep(Math.floor(Math.random() * 15));
       }
     };
-    const writers = [writer(1000), writer(1_000_000)];
+    const writers = [writer(100_000), writer(1_000_000)];
     while (worker.kills < 3) {
       await sleep(1500 + Math.floor(Math.random() * 1500));
       await worker.kill();

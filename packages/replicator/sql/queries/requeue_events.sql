@@ -1,5 +1,5 @@
 -- The requeue handler's events, into local queue $1 in the caller's transaction: types $2
--- (one per event), datas $3 as one JSON array (an image, or JSON null for no data: the
+-- (one per event, or one for all), datas $3 as one JSON array (an image, or JSON null for no data: the
 -- images travel untouched and are split here), ev_extra1..3 $4..$6 (one per event).
 SELECT pgferry.insert_events($1, $2::pg_catalog.text[],
          ARRAY(SELECT CASE WHEN pg_catalog.json_typeof(a.d) <> 'null' THEN a.d::pg_catalog.text END

@@ -183,6 +183,7 @@ export const aggregateHandler: HandlerDefinition = {
         if (changes.truncate) {
           const r = await applyRows(ctx.client, ctx.scope, table, changes);
           await rebuild(ctx.client, st);
+          ctx.log('info', `TRUNCATE: summary ${summaryTable(config, table.dest)} rebuilt`);
           return r;
         }
         if (!changes.keys.size) return emptyApplyResult();

@@ -57,6 +57,20 @@ function netType(c: KeyChange): 'I' | 'U' | 'D' | null {
   return c.existedBefore ? 'D' : null;
 }
 
+/** Rows of the copy requeued per statement (read through a cursor: bounded memory). */
+const COPY_CHUNK = 10_000;
+
+/** Insert events (one type, or one per event; datas JSON texts or 'null') in one statement. */
+async function insertEvents(
+  client: Queryable,
+  queue: string,
+  table: SubscribedTable,
+  types: string[],
+  e: { datas: string[]; keys: (string | null)[]; ids: (string | null)[] },
+): Promise<void> {
+  await client.query(sql('requeue_events'), [queue, types, `[${e.datas.join(',')}]`, e.datas.map(() => table.source), e.keys, e.ids]);
+}
+
 async function requeue(client: Queryable, config: RequeueConfig, table: SubscribedTable, changes: TableChanges): Promise<ApplyResult> {
   const result = emptyApplyResult();
   const types: string[] = [];
@@ -80,10 +94,7 @@ async function requeue(client: Queryable, config: RequeueConfig, table: Subscrib
     else if (type === 'U') result.updated++;
     else result.deleted++;
   }
-  if (!types.length) return result;
-  await client.query(sql('requeue_events'), [
-    config.queue, types, `[${datas.join(',')}]`, types.map(() => table.source), keys, ids,
-  ]);
+  if (types.length) await insertEvents(client, config.queue, table, types, { datas, keys, ids });
   return result;
 }
 
@@ -103,20 +114,21 @@ export const requeueHandler: HandlerDefinition = {
         },
         async end(ctx, relation) {
           if (config.initial === 'none') return;
-          // One scan: the arrays are aggregated in the same row order. Images and keys are
-          // built as the capture triggers build them (row_to_json of text forms; json_build_array).
-          // c.* is the row even where a column is named c.
+          // Images and keys as the capture triggers build them (row_to_json of text forms;
+          // json_build_array); c.* is the row even where a column is named c.
           const key = `pg_catalog.json_build_array(${table.keyColumns.map((k) => `c.${pg.escapeIdentifier(k)}`).join(', ')})::pg_catalog.text`;
           await ctx.client.query(
-            `SELECT pgferry.insert_events($1, ARRAY['I'], a.datas, a.tables, a.keys, a.ids, NULL)
-               FROM (SELECT pg_catalog.array_agg(pg_catalog.row_to_json(c.*)::pg_catalog.text) AS datas,
-                            pg_catalog.array_agg($2::pg_catalog.text) AS tables,
-                            pg_catalog.array_agg(${key}) AS keys,
-                            pg_catalog.array_agg('copy'::pg_catalog.text) AS ids
-                       FROM ${relation} AS c) AS a
-              WHERE a.datas IS NOT NULL`,
-            [config.queue, table.source],
+            `DECLARE pgferry_requeue_rows NO SCROLL CURSOR FOR
+               SELECT pg_catalog.row_to_json(c.*)::pg_catalog.text AS data, ${key} AS key FROM ${relation} AS c`,
           );
+          for (;;) {
+            const { rows } = await ctx.client.query<{ data: string; key: string }>(`FETCH ${COPY_CHUNK} FROM pgferry_requeue_rows`);
+            if (!rows.length) break;
+            await insertEvents(ctx.client, config.queue, table, ['I'], {
+              datas: rows.map((r) => r.data), keys: rows.map((r) => r.key), ids: rows.map(() => 'copy'),
+            });
+          }
+          await ctx.client.query('CLOSE pgferry_requeue_rows');
         },
       },
     };
