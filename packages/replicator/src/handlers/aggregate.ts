@@ -145,7 +145,13 @@ async function statements(client: Queryable, table: SubscribedTable, config: Agg
       `SELECT DISTINCT ${g.map((c) => `d.${q(c)}::pg_catalog.text AS ${q(c)}`).join(', ')} FROM ${dest} AS d ` +
       `WHERE EXISTS (SELECT FROM ${recordset(table.keyColumns)} WHERE ${match('d', table.keyColumns)})) AS g`,
     deleteGroups: `DELETE FROM ${summary} AS m WHERE EXISTS (SELECT FROM ${recordset(g)} WHERE ${match('m', g)})`,
-    insertGroups: `INSERT INTO ${into} ${select} WHERE EXISTS (SELECT FROM ${recordset(g)} WHERE ${match('d', g)}) GROUP BY ${groupBy}`,
+    // Group by group (LATERAL, through dest's index on the group columns): as a join, the
+    // planner takes the JSON for 100 rows whatever it holds, and scans all of dest.
+    insertGroups:
+      `INSERT INTO ${into} SELECT ${g.map((c) => `a.${q(c)}`).join(', ')}, ${config.aggregates.map((a) => `x.${q(a.output)}`).join(', ')} ` +
+      `FROM (SELECT DISTINCT ${g.map((c) => `${value(c)} AS ${q(c)}`).join(', ')} FROM ${recordset(g)}) AS a ` +
+      `CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS pgferry_rows, ${aggs.join(', ')} FROM ${dest} AS d ` +
+      `WHERE ${g.map((c) => `d.${q(c)} OPERATOR(${col(c).eq_schema}.=) a.${q(c)}`).join(' AND ')}) AS x WHERE x.pgferry_rows > 0`,
     deleteAll: `DELETE FROM ${summary}`,
     insertAll: `INSERT INTO ${into} ${select} GROUP BY ${groupBy}`,
     selectAll: `${select} GROUP BY ${groupBy}`,
