@@ -18,8 +18,8 @@ const INITIAL = 12_000;
 /** An event as compared: type, table, key, image and whether it came from the copy. */
 // A column named c: the copy's requeue statement reads the rows under that alias.
 const image = (id: number, v: string | null, c: number | null) => JSON.stringify({ id: String(id), v, c: c === null ? null : String(c) });
-const expectEvent = (type: string, id: number | null, data: string | null, copy = false) =>
-  [type, 'public.ev', id === null ? null : JSON.stringify([String(id)]), data, copy].join(' | ');
+const expectEvent = (type: string, id: number | null, data: string | null, copy = false, table = 'public.ev') =>
+  [type, table, id === null ? null : JSON.stringify([String(id)]), data, copy].join(' | ');
 const normalize = (json: string | null) => (json === null ? null : JSON.stringify(JSON.parse(json)));
 const gotEvent = (ev: QueueEvent) => [ev.type, ev.extra1, normalize(ev.extra2), normalize(ev.data), ev.extra3 === 'copy'].join(' | ');
 
@@ -33,6 +33,7 @@ describe('requeue handler', () => {
     await createLeafNode(env.provider, env.subscriber, { node: 'leaf1' });
     await env.provider.query(`CREATE TABLE ev (id int PRIMARY KEY, v text, c int)`);
     await env.provider.query(`INSERT INTO ev SELECT g, 'v' || g, g FROM generate_series(1, ${INITIAL}) g`);
+    await env.provider.query(`CREATE TABLE quiet (id int PRIMARY KEY); INSERT INTO quiet SELECT generate_series(1, 50)`);
   });
 
   afterAll(async () => {
@@ -62,6 +63,8 @@ describe('requeue handler', () => {
   it('requeues the copy, then each batch\'s net changes, exactly once across worker kills', { timeout: 180_000 }, async () => {
     const added = await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'ev', handler: 'requeue', handlerArgs: { queue: 'local_ev' } });
     expect(added.handler).toBe('requeue');
+    // Into the same queue (there already), without its copied rows.
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'quiet', handler: 'requeue', handlerArgs: { queue: 'local_ev', initial: 'none' } });
     // The queue is there from add-table: a consumer registered now sees everything requeued.
     await registerConsumer(env.subscriber, 'local_ev', 'reader');
     const consumer = new Consumer(env.subscriber, { queue: 'local_ev', name: 'reader', listen: false });
@@ -83,7 +86,7 @@ describe('requeue handler', () => {
       tickIntervalMs: 100,
     });
     await worker.start();
-    await waitFor('the copy', async () => (await listTables(env.subscriber, 'leaf1'))[0]?.state === 'ok');
+    await waitFor('the copies', async () => (await listTables(env.subscriber, 'leaf1')).every((t) => t.state === 'ok'));
 
     // Each key is changed by one transaction at most after the copy: its events are then
     // those of that transaction's net effect, whatever the batches.
@@ -157,6 +160,8 @@ describe('requeue handler', () => {
     }, 90_000, 300);
     await env.provider.query(`BEGIN; TRUNCATE ev; INSERT INTO ev VALUES (5000001, 'after', 7); COMMIT`);
     expected.push(expectEvent('T', null, null), expectEvent('I', 5000001, image(5000001, 'after', 7)));
+    await env.provider.query(`INSERT INTO quiet VALUES (51)`);
+    expected.push(expectEvent('I', 51, JSON.stringify({ id: '51' }), false, 'public.quiet'));
     // A last row: once it is in, every batch before it is (batches are applied in order).
     await env.provider.query(`INSERT INTO ev VALUES (5000002, 'sentinel', 8)`);
     expected.push(expectEvent('I', 5000002, image(5000002, 'sentinel', 8)));
@@ -168,6 +173,7 @@ describe('requeue handler', () => {
     expect(got.map(gotEvent).sort()).toEqual(expected.sort());
     // The T came before the I of its batch; stream events name their provider event.
     const t = got.findIndex((e) => e.type === 'T');
+    expect(t).toBeGreaterThan(-1);
     expect(got.findIndex((e) => e.extra2 === '["5000001"]')).toBeGreaterThan(t);
     expect(got.filter((e) => e.extra3 !== 'copy' && e.type !== 'T').every((e) => /^\d+$/.test(e.extra3 ?? ''))).toBe(true);
     // Payloads as a Consumer decodes them: the row's columns as text.
