@@ -16,7 +16,9 @@
  * row's; for T none), ev_extra1 the provider's table name, ev_extra2 the key (JSON array of
  * text forms), ev_extra3 the id of the provider's last event for the key ("copy" for the
  * rows of the copy). Several changes of a key within one batch arrive as one event; the
- * order of events of different keys within a batch is not the provider's.
+ * order of events of different keys within a batch is not the provider's. A batch applied
+ * in the provider's order (another table's constraint needed it) hands over each event
+ * alone: its events are then the provider's own, one for one, in order.
  *
  * Where the changes start: the copy's snapshot. Changes committed before it (after
  * add-table too) are in the copied rows, requeued as I events unless initial=none.
