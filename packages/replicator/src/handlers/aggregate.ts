@@ -199,6 +199,7 @@ export const aggregateHandler: HandlerDefinition = {
         const r = await applyRows(ctx.client, ctx.scope, table, changes);
         const after = keys.filter((c) => c.image !== null).map((c) => c.image!);
         const groups = joinArrays([before.rows[0]!.groups, `[${after.join(',')}]`]);
+        if (groups === '[]') return r; // keys inserted and deleted within the batch only
         await ctx.client.query(st.deleteGroups, [groups]);
         await ctx.client.query(st.insertGroups, [groups]);
         return r;
