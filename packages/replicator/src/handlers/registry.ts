@@ -7,12 +7,14 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HandlerArgsError, HandlerNotFoundError } from '../errors.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
+import { aggregateHandler } from './aggregate.js';
 import { partitionHandler } from './partition.js';
+import { requeueHandler } from './requeue.js';
 import { rowHandler } from './row.js';
 import type { HandlerDefinition, TableHandler } from './types.js';
 
 /** The handlers every worker knows. */
-export const BUILT_IN_HANDLERS: readonly HandlerDefinition[] = [rowHandler, partitionHandler];
+export const BUILT_IN_HANDLERS: readonly HandlerDefinition[] = [rowHandler, partitionHandler, aggregateHandler, requeueHandler];
 
 export class HandlerRegistry {
   private readonly defs = new Map<string, HandlerDefinition>();

@@ -1,0 +1,93 @@
+/**
+ * A replication worker as a child process (test/replication/worker-launcher.ts), for tests
+ * that SIGKILL it: one process is kept loaded ahead, so that start() after a kill lets it
+ * go at once (loading takes seconds on a busy machine). PGFERRY_WORKER_DEBUG sets the
+ * workers' DEBUG (their output is in `log`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ReplicationWorkerOptions } from '@pgferry/replicator';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Launched {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export class WorkerProcess {
+  private active: Launched | undefined;
+  private standby: Launched | undefined;
+  /** The last lines of the workers' output. */
+  log = '';
+  kills = 0;
+
+  constructor(private readonly options: ReplicationWorkerOptions) {}
+
+  private launch(): Launched {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'test/replication/worker-launcher.ts'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, DEBUG: process.env.PGFERRY_WORKER_DEBUG ?? '', PGFERRY_WORKER_OPTIONS: JSON.stringify(this.options) },
+    });
+    let readyNow!: () => void;
+    let failed!: (err: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      readyNow = resolve;
+      failed = reject;
+    });
+    ready.catch(() => undefined);
+    const onData = (d: Buffer) => {
+      const text = d.toString();
+      if (text.includes('ready\n')) readyNow();
+      this.log = (this.log + text).slice(-20_000);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.stdin!.on('error', () => undefined);
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code, signal) => {
+        failed(new Error(`worker process exited before it was ready (${code ?? signal}): ${this.log.slice(-2000)}`));
+        resolve(code);
+      }),
+    );
+    return { child, ready, exited };
+  }
+
+  async start(): Promise<void> {
+    const next = this.standby ?? this.launch();
+    this.standby = this.launch();
+    await next.ready;
+    next.child.stdin!.write('go\n');
+    this.active = next;
+  }
+
+  /** SIGKILL the running worker. */
+  async kill(): Promise<void> {
+    const w = this.active;
+    if (!w) return;
+    this.active = undefined;
+    w.child.kill('SIGKILL');
+    await w.exited;
+    this.kills++;
+  }
+
+  /** SIGTERM the running worker: resolves with its exit code. */
+  async stop(): Promise<number | null> {
+    const w = this.active;
+    if (!w) return null;
+    this.active = undefined;
+    w.child.kill('SIGTERM');
+    return w.exited;
+  }
+
+  async close(): Promise<void> {
+    for (const w of [this.standby, this.active]) {
+      if (!w) continue;
+      w.child.kill('SIGKILL');
+      await w.exited;
+    }
+    this.standby = this.active = undefined;
+  }
+}
