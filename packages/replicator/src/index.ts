@@ -41,6 +41,9 @@ export { Coalescer } from './stream/coalesce.js';
 export type { KeyChange, TableChanges } from './stream/coalesce.js';
 export { HandlerRegistry, BUILT_IN_HANDLERS } from './handlers/registry.js';
 export { rowHandler, applyRows } from './handlers/row.js';
+export { partitionHandler } from './handlers/partition.js';
+export { aggregateHandler } from './handlers/aggregate.js';
+export { requeueHandler } from './handlers/requeue.js';
 export type { RowTarget } from './handlers/row.js';
 export type {
   ApplyResult,

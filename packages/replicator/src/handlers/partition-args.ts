@@ -7,6 +7,7 @@
 import pg from 'pg';
 import { HandlerArgsError } from '../errors.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
+import { checkKnownArgs, requiredArg } from './handler-args.js';
 import type { HandlerArgs } from './types.js';
 
 export type Period = 'hour' | 'day' | 'month' | 'year';
@@ -51,13 +52,10 @@ export function parsePartitionArgs(table: Pick<SubscribedTable, 'dest' | 'column
     throw new HandlerArgsError(`handler "partition" for ${table.dest}: ${message}`, { hint });
   };
   const usage = 'column=<column> and period=hour|day|month|year or hash=<n>; optional mode=declarative|tables, timezone=<zone>';
-  const unknown = Object.keys(args).filter((k) => !KNOWN.includes(k));
-  if (unknown.length) fail(`unknown argument${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}`, `the arguments are ${usage}`);
-
-  const column = args.column;
-  if (column === undefined || column === '') fail('argument "column" is missing: the column that chooses a row\'s partition', `give ${usage}`);
-  if (!table.columns.includes(column!)) {
-    fail(`argument "column": ${pg.escapeIdentifier(column!)} is not a replicated column`, `one of ${table.columns.map((c) => pg.escapeIdentifier(c)).join(', ')}`);
+  checkKnownArgs('partition', args, KNOWN);
+  const column = requiredArg('partition', args, 'column', '<the column that chooses a row\'s partition>');
+  if (!table.columns.includes(column)) {
+    fail(`argument "column": ${pg.escapeIdentifier(column)} is not a replicated column`, `one of ${table.columns.map((c) => pg.escapeIdentifier(c)).join(', ')}`);
   }
 
   const mode = args.mode ?? 'declarative';
@@ -87,11 +85,11 @@ export function parsePartitionArgs(table: Pick<SubscribedTable, 'dest' | 'column
   }
 
   // PostgreSQL: a unique constraint of a partitioned table must include its partition key.
-  if (mode === 'declarative' && !table.keyColumns.includes(column!)) {
+  if (mode === 'declarative' && !table.keyColumns.includes(column)) {
     fail(
-      `mode=declarative partitions by ${pg.escapeIdentifier(column!)}, which is not a key column (the key is ${table.keyColumns.map((c) => pg.escapeIdentifier(c)).join(', ')}): a partitioned table's primary key must include its partition column`,
-      `add it to the key columns (add-table keyColumns ${[...table.keyColumns, column!].join(',')}), or use mode=tables`,
+      `mode=declarative partitions by ${pg.escapeIdentifier(column)}, which is not a key column (the key is ${table.keyColumns.map((c) => pg.escapeIdentifier(c)).join(', ')}): a partitioned table's primary key must include its partition column`,
+      `add it to the key columns (add-table keyColumns ${[...table.keyColumns, column].join(',')}), or use mode=tables`,
     );
   }
-  return { column: column!, scheme: scheme!, mode: mode as PartitionSpec['mode'] };
+  return { column: column, scheme: scheme!, mode: mode as PartitionSpec['mode'] };
 }

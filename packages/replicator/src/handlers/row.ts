@@ -39,7 +39,9 @@ interface DestColumn {
   eq_schema: string;
 }
 
+/** Statements by table shape; bounded (a partition router makes a table per period). */
 const statementCache = new Map<string, Statements>();
+const STATEMENT_CACHE_MAX = 1000;
 
 /**
  * The table's apply statements, or null when the table does not exist. They depend on the
@@ -84,6 +86,7 @@ export async function applyStatements(
     missing: `SELECT ${key} AS k FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match})`,
     truncate: `TRUNCATE ${t.dest}`,
   };
+  if (statementCache.size >= STATEMENT_CACHE_MAX) statementCache.delete(statementCache.keys().next().value!);
   statementCache.set(cacheKey, s);
   return s;
 }

@@ -15,7 +15,7 @@
  *
  * Built-in handlers: `row` (the default: rows into a table of the same shape), and those
  * registered in handlers/registry.ts. User handlers are modules named in the worker's
- * configuration (see handlers/module.ts).
+ * configuration (see HandlerRegistry.load in handlers/registry.ts).
  */
 import type pg from 'pg';
 import type { TableChanges } from '../stream/coalesce.js';
