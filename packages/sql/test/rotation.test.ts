@@ -58,7 +58,10 @@ describe('rotation', () => {
     let rotations = 0;
     try {
       const produce = async (c: pg.Client, p: number) => {
-        for (let j = 0; j < 60; j++) {
+        // At least 60 transactions, and on until the tables went round (a loaded machine
+        // may produce the 60 before the fourth rotation: without events, no ticks move the
+        // consumers past the switch and rotation would wait for the idle period).
+        for (let j = 0; j < 60 || (rotations < 4 && j < 20_000); j++) {
           await c.query('BEGIN');
           const mine = [`${p}-${j}-a`, `${p}-${j}-b`];
           for (const d of mine) await insertEvent(c, Q, 't', d, `${p}-${j}`);
