@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('consumer under connection faults', () => {
   const db = useTestDatabase();
 
-  it('recovers from drops, stalls, half-open connections and terminated backends; exactly once', { timeout: 120_000 }, async () => {
+  it('recovers from drops, stalls, half-open connections and terminated backends; exactly once', { timeout: 300_000 }, async () => {
     await createQueue(db.pool, 'faults');
     await registerConsumer(db.pool, 'faults', 'c');
     await db.pool.query('CREATE TABLE seen (id bigint PRIMARY KEY)');
@@ -69,7 +69,8 @@ describe('consumer under connection faults', () => {
         () => (ended = 'returned'),
         (err: unknown) => (ended = err),
       );
-      for (let i = 0; i < 600 && (await count()) < N * PER && ended === 'still running'; i++) await sleep(100);
+      // Up to 3 minutes: a loaded machine (the whole suite on two cores) is slow, not wrong.
+      for (let i = 0; i < 1800 && (await count()) < N * PER && ended === 'still running'; i++) await sleep(100);
       expect([await count(), String(ended)]).toEqual([N * PER, 'still running']);
       expect(consumer.stats.reconnects).toBeGreaterThanOrEqual(4);
     } finally {
