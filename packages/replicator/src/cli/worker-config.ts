@@ -33,46 +33,56 @@ const timeoutsSchema = z.strictObject({
   copyStallMs: ms.optional(),
 });
 
-const subscriptionSchema = z.strictObject({
-  /** The leaf node (its consumer on the root's queue). */
-  subscription: z.string().min(1),
-  provider: z.string().min(1),
-  subscriber: z.string().min(1),
-  parallelCopies: count.optional(),
-  pollIntervalMs: ms.optional(),
-  fetchSize: count.optional(),
-  maxKeysPerFlush: count.optional(),
-  retryMinMs: ms.optional(),
-  retryMaxMs: ms.optional(),
-  stopTimeoutMs: ms.optional(),
-  timeouts: timeoutsSchema.optional(),
-});
-
-export const workerConfigSchema = z
+const subscriptionSchema = z
   .strictObject({
-    subscriptions: z.array(subscriptionSchema).min(1, 'give at least one subscription'),
-    /** User handlers: name -> module (relative to the config file). */
-    handlers: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'a handler name is letters, digits, _ . -'), z.string().min(1))
-      .default({}),
-    /** Run a ticker (and queue maintenance) on each provider. */
-    ticker: z.boolean().default(true),
-    tickIntervalMs: ms.default(100),
-    metrics: metricsConfigSchema.optional(),
-    logFormat: z.enum(['text', 'json']).default('text'),
+    /** The leaf node (its consumer on the root's queue). */
+    subscription: z.string().min(1),
+    provider: z.string().min(1),
+    subscriber: z.string().min(1),
+    parallelCopies: count.optional(),
+    pollIntervalMs: ms.optional(),
+    fetchSize: count.optional(),
+    maxKeysPerFlush: count.optional(),
+    retryMinMs: ms.optional(),
+    retryMaxMs: ms.optional(),
+    stopTimeoutMs: ms.optional(),
+    timeouts: timeoutsSchema.optional(),
   })
-  .superRefine((cfg, ctx) => {
-    const seen = new Set<string>();
-    cfg.subscriptions.forEach((s, i) => {
-      if (seen.has(s.subscription)) {
-        ctx.addIssue({ code: 'custom', path: ['subscriptions', i, 'subscription'], message: `duplicate subscription "${s.subscription}"` });
-      }
-      seen.add(s.subscription);
-      if (s.retryMinMs !== undefined && s.retryMaxMs !== undefined && s.retryMinMs > s.retryMaxMs) {
-        ctx.addIssue({ code: 'custom', path: ['subscriptions', i, 'retryMaxMs'], message: 'must be at least retryMinMs' });
-      }
-    });
+  .refine((s) => s.retryMinMs === undefined || s.retryMaxMs === undefined || s.retryMinMs <= s.retryMaxMs, {
+    path: ['retryMaxMs'],
+    message: 'must be at least retryMinMs',
   });
+
+const subscriptionsSchema = z
+  .array(subscriptionSchema)
+  .min(1, 'give at least one subscription')
+  .superRefine(
+    (subs, ctx) => {
+      const seen = new Set<unknown>();
+      subs.forEach((s, i) => {
+        const name = (s as { subscription?: unknown } | undefined)?.subscription;
+        if (typeof name === 'string' && seen.has(name)) {
+          ctx.addIssue({ code: 'custom', path: [i, 'subscription'], message: `duplicate subscription "${name}"` });
+        }
+        seen.add(name);
+      });
+    },
+    // Also when some subscription has other errors: every problem is reported at once.
+    { when: () => true },
+  );
+
+export const workerConfigSchema = z.strictObject({
+  subscriptions: subscriptionsSchema,
+  /** User handlers: name -> module (relative to the config file). */
+  handlers: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'a handler name is letters, digits, _ . -'), z.string().min(1))
+    .default({}),
+  /** Run a ticker (and queue maintenance) on each provider. */
+  ticker: z.boolean().default(true),
+  tickIntervalMs: ms.default(100),
+  metrics: metricsConfigSchema.optional(),
+  logFormat: z.enum(['text', 'json']).default('text'),
+});
 
 export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
 
