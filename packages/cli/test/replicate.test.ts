@@ -128,6 +128,11 @@ describe('pgferry replicate', () => {
     const problems = lines.slice(1).map((l) => l.trim().split(':')[0]);
     expect(problems.sort()).toEqual(['(top)', 'handlers.bad name', 'metrics.port', 'subscriptions.0.parallelCopies', 'subscriptions.1.retryMaxMs', 'subscriptions.1.subscription'].sort());
 
+    writeFileSync(config, '{ "subscriptions": "oops" }');
+    const notList = await pgferry(['replicate', 'worker', '--config', config]);
+    expect(notList.code).toBe(2);
+    expect(notList.stderr).toMatch(/\n {2}subscriptions: Invalid input: expected array/);
+
     writeFileSync(config, '{ "subscriptions": [');
     const json = await pgferry(['replicate', 'worker', '--config', config]);
     expect(json.code).toBe(2);

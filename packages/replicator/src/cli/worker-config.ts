@@ -58,6 +58,7 @@ const subscriptionsSchema = z
   .min(1, 'give at least one subscription')
   .superRefine(
     (subs, ctx) => {
+      if (!Array.isArray(subs)) return; // reported as such
       const seen = new Set<unknown>();
       subs.forEach((s, i) => {
         const name = (s as { subscription?: unknown } | undefined)?.subscription;

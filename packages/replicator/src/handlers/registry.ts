@@ -86,7 +86,7 @@ async function importHandler(name: string, file: string): Promise<HandlerDefinit
     if (st) url.search = `v=${st.mtimeMs}-${st.size}`;
     mod = (await import(url.href)) as typeof mod;
   } catch (err) {
-    const ts = /\.[cm]?ts$/.test(file) ? ' (a TypeScript module needs a build to .js, or the worker run through tsx)' : '';
+    const ts = /\.[cm]?ts$/.test(file) ? ' (a TypeScript module needs a build to .js, or the worker run through tsx; outside a "type": "module" package, name it .mts)' : '';
     throw new HandlerArgsError(`cannot load handler "${name}" from ${file}${ts}: ${(err as Error).message}`, { cause: err });
   }
   const def = (mod.default ?? mod.handler) as Partial<HandlerDefinition> | undefined;
