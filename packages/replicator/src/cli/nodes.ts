@@ -1,7 +1,7 @@
 /** create-root, create-leaf, drop-leaf. */
 import { Command, Option } from 'commander';
 import { maxNodeNameLength } from '../admin/node-name.js';
-import { createLeafNode, createRootNode, dropLeafNode, type DropLeafResult } from '../admin/nodes.js';
+import type { DropLeafResult } from '../admin/nodes.js';
 import { examples, providerOption, run, subscriberOption } from './options.js';
 
 const nodeName = `1 to ${maxNodeNameLength()} of A-Z a-z 0-9 _ . -`;
@@ -33,6 +33,7 @@ export function nodeCommands(replicate: Command): void {
       .option('--queue <name>', 'replication queue (default: the node name)')
       .action(
         run(async (ctx, dbs, o: { provider: string; node: string; queue?: string }) => {
+          const { createRootNode } = await import('../admin/nodes.js');
           const n = await createRootNode(await dbs.provider(o.provider), { node: o.node, queue: o.queue });
           if (ctx.json) return ctx.printJson(n);
           ctx.say(`root node ${n.name} (queue ${n.queue})`);
@@ -50,6 +51,7 @@ export function nodeCommands(replicate: Command): void {
       .addOption(new Option('--node <name>', `leaf node name: its consumer name on the root's queue (${nodeName})`).makeOptionMandatory())
       .action(
         run(async (ctx, dbs, o: { provider: string; subscriber: string; node: string }) => {
+          const { createLeafNode } = await import('../admin/nodes.js');
           const n = await createLeafNode(await dbs.provider(o.provider), await dbs.subscriber(o.subscriber), { node: o.node });
           if (ctx.json) return ctx.printJson(n);
           ctx.say(`leaf node ${n.name} of ${n.providerNode} (queue ${n.queue})`);
@@ -72,6 +74,7 @@ export function nodeCommands(replicate: Command): void {
         run(async (ctx, dbs, o: { provider: string; subscriber?: string; node: string; force?: boolean }) => {
           const provider = await dbs.provider(o.provider);
           const subscriber = o.subscriber ? await dbs.subscriber(o.subscriber) : null;
+          const { dropLeafNode } = await import('../admin/nodes.js');
           const r = await dropLeafNode(provider, subscriber, { node: o.node, force: o.force });
           if (ctx.json) return ctx.printJson(r);
           ctx.say(`${o.subscriber ? '' : 'subscriber: not given, nothing removed there\n'}${describeDrop(r)}`);

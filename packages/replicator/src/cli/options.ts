@@ -5,10 +5,8 @@
  */
 import { Command, Option } from 'commander';
 import type pg from 'pg';
-import { DEFAULT_TIMEOUTS } from '@pgferry/queue';
 import { action, examples as queueExamples, labelOf, TargetError, type Context } from '@pgferry/queue/cli';
 import { maxNodeNameLength } from '../admin/node-name.js';
-import { createProviderPool, createSubscriberPool } from '../connections.js';
 
 export const providerOption = () => new Option('--provider <url>', 'provider (root) database URL').makeOptionMandatory();
 export const subscriberOption = () => new Option('--subscriber <url>', 'subscriber (leaf) database URL').makeOptionMandatory();
@@ -31,15 +29,20 @@ export class Databases {
 
   /** `check: false`: not connected on open (status reports a provider it cannot reach). */
   provider(url: string, options: { check?: boolean } = {}): Promise<pg.Pool> {
-    return this.open('provider', url, createProviderPool, options.check);
+    return this.open('provider', url, options.check);
   }
 
   subscriber(url: string): Promise<pg.Pool> {
-    return this.open('subscriber', url, createSubscriberPool);
+    return this.open('subscriber', url);
   }
 
-  private async open(role: string, url: string, create: typeof createProviderPool, check = true): Promise<pg.Pool> {
-    const pool = create(url, 2, { ...DEFAULT_TIMEOUTS, connectMs: this.connectTimeoutMs });
+  // Both sides read and write values exactly (VALUE_SETTINGS). Not the worker's subscriber
+  // sessions: an admin command's writes are not the replicator's applied changes.
+  private async open(role: string, url: string, check = true): Promise<pg.Pool> {
+    // Loaded here, as every module a command needs only when it runs: `pgferry --help` and
+    // the queue commands do not pay for the replicator (start-up time).
+    const [{ DEFAULT_TIMEOUTS }, { createProviderPool }] = await Promise.all([import('@pgferry/queue'), import('../connections.js')]);
+    const pool = createProviderPool(url, 2, { ...DEFAULT_TIMEOUTS, connectMs: this.connectTimeoutMs });
     this.pools.push(pool);
     if (!check) return pool;
     try {

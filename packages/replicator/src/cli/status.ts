@@ -1,7 +1,6 @@
 /** status: a subscription's position, lag, tables (state, handler, copy) and errors. */
 import { Command, Option } from 'commander';
 import { EXIT } from '@pgferry/queue/cli';
-import { formatStatus, getStatus } from '../status/status.js';
 import { examples, leafOption, run, subscriberOption } from './options.js';
 
 export function statusCommand(replicate: Command): void {
@@ -14,6 +13,7 @@ export function statusCommand(replicate: Command): void {
       .addOption(new Option('--provider <url>', 'provider database URL, for the lag and the pending events'))
       .action(
         run(async (ctx, dbs, o: { subscriber: string; node: string; provider?: string }) => {
+          const { formatStatus, getStatus } = await import('../status/status.js');
           const subscriber = await dbs.subscriber(o.subscriber);
           const st = await getStatus(subscriber, o.node, o.provider ? await dbs.provider(o.provider, { check: false }) : undefined);
           if (ctx.json) ctx.printJson(st);

@@ -1,10 +1,7 @@
 /** add-table, remove-table, resync, tables. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError, EXIT, renderTable } from '@pgferry/queue/cli';
-import { ConfigError } from '@pgferry/queue/daemon';
-import { leafNode } from '../admin/nodes.js';
-import { addTable, listTables, removeTable, resyncTable } from '../admin/tables.js';
-import { HandlerRegistry } from '../handlers/registry.js';
+import type { HandlerRegistry } from '../handlers/registry.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { examples, leafOption, list, providerOption, run, subscriberOption } from './options.js';
 
@@ -37,9 +34,9 @@ function handlerArg(value: string, previous: Record<string, string> = {}): Recor
 
 /** The handlers add-table may name: the built-in ones, and those of a worker config file. */
 async function handlersOf(configFile: string | undefined): Promise<HandlerRegistry> {
-  if (!configFile) return new HandlerRegistry();
+  if (!configFile) return new (await import('../handlers/registry.js')).HandlerRegistry();
   // Loaded here: other commands need neither zod nor the user's modules.
-  const { loadHandlers, loadWorkerConfig } = await import('./worker-config.js');
+  const [{ loadHandlers, loadWorkerConfig }, { ConfigError }] = await Promise.all([import('./worker-config.js'), import('@pgferry/queue/daemon')]);
   try {
     return (await loadHandlers(loadWorkerConfig(configFile))).registry;
   } catch (err) {
@@ -87,6 +84,7 @@ export function tableCommands(replicate: Command): void {
       .option('--config <file>', "the worker's config file, where user handler modules are named (handlers:)")
       .action(
         run(async (ctx, dbs, table: string, o: AddTableFlags) => {
+          const { addTable } = await import('../admin/tables.js');
           const handlers = await handlersOf(o.config);
           const t = await addTable(await dbs.provider(o.provider), await dbs.subscriber(o.subscriber), {
             subscription: o.node,
@@ -125,6 +123,7 @@ export function tableCommands(replicate: Command): void {
       .option('--drop-capture', 'stop capturing it on the provider too (every leaf of the queue loses it)')
       .action(
         run(async (ctx, dbs, table: string, o: { provider: string; subscriber: string; node: string; dropCapture?: boolean }) => {
+          const { removeTable } = await import('../admin/tables.js');
           await removeTable(await dbs.provider(o.provider), await dbs.subscriber(o.subscriber), { subscription: o.node, table, dropCapture: o.dropCapture });
           if (ctx.json) return ctx.printJson({ removed: table });
           ctx.say(`removed ${table}`);
@@ -142,6 +141,7 @@ export function tableCommands(replicate: Command): void {
       .addOption(leafOption())
       .action(
         run(async (ctx, dbs, table: string, o: { subscriber: string; node: string }) => {
+          const { resyncTable } = await import('../admin/tables.js');
           await resyncTable(await dbs.subscriber(o.subscriber), { subscription: o.node, table });
           if (ctx.json) return ctx.printJson({ resync: table });
           ctx.say(`${table} will be copied again`);
@@ -158,6 +158,7 @@ export function tableCommands(replicate: Command): void {
       .addOption(leafOption())
       .action(
         run(async (ctx, dbs, o: { subscriber: string; node: string }) => {
+          const [{ leafNode }, { listTables }] = await Promise.all([import('../admin/nodes.js'), import('../admin/tables.js')]);
           const subscriber = await dbs.subscriber(o.subscriber);
           await leafNode(subscriber, o.node); // an unknown leaf is an error, not "no tables"
           const ts = await listTables(subscriber, o.node);

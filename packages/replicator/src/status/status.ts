@@ -5,6 +5,7 @@
 import { getConsumerInfo, type Queryable } from '@pgferry/queue';
 import { progressOf, type CopyProgress } from '../copy/copy-table.js';
 import { leafNode } from '../admin/nodes.js';
+import { NodeNotFoundError } from '../errors.js';
 import { sql } from '../sql.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 
@@ -65,7 +66,7 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
   if (provider) {
     try {
       const c = (await getConsumerInfo(provider, leaf.queue, subscription)).find((x) => x.consumerName === subscription);
-      if (!c) throw new Error(`subscription "${subscription}" is not registered on queue "${leaf.queue}"`);
+      if (!c) throw new NodeNotFoundError(`subscription "${subscription}" is not registered on queue "${leaf.queue}"`);
       lagSeconds = c.lagSeconds;
       pendingEvents = c.pendingEvents;
       currentBatch = c.currentBatch;
