@@ -68,6 +68,12 @@ describe('a TypeScript handler module named in the worker config', () => {
     expect(add.stderr).toBe('');
     expect(add).toMatchObject({ code: 0, stdout: 'added public.orders -> orders_big (in-copy, handler big-orders (audit=orders_audit target=orders_big min_amount=150))\n' });
 
+    const handlers = await pgferry(['replicate', 'handlers', '--config', configFile, '--json']);
+    expect(JSON.parse(handlers.stdout)).toEqual([
+      { name: 'row', description: 'rows into a table of the same shape (the default)' },
+      { name: 'big-orders', description: 'orders of at least min_amount, in cents, into target; an audit row for every change' },
+    ]);
+
     worker = spawnPgferry(['replicate', 'worker', '--config', configFile]);
     await waitFor('the copy to land and the table to be handed over', async () => (await getStatus(sub.pool, 'leaf1')).tables[0]?.state === 'ok');
     expect(await big()).toEqual([3, 4, 5, 6].map((id) => ({ id, status: 'new', amount_cents: id * 5000 })));

@@ -23,7 +23,7 @@ function run(bin: string, args: string[]): Promise<{ code: number; stdout: strin
 }
 const pgferry = (args: string[]) => run(BIN, args);
 
-const COMMANDS = ['create-root', 'create-leaf', 'drop-leaf', 'add-table', 'remove-table', 'resync', 'tables', 'status', 'worker'];
+const COMMANDS = ['create-root', 'create-leaf', 'drop-leaf', 'add-table', 'handlers', 'remove-table', 'resync', 'tables', 'status', 'worker'];
 
 describe('pgferry replicate', () => {
   const db = useTestDatabase({ install: false });

@@ -19,6 +19,7 @@ Examples:
   $ pgferry replicate create-root --provider $P --node root --queue repl
   $ pgferry replicate create-leaf --provider $P --subscriber $S --node leaf1
   $ pgferry replicate add-table --provider $P --subscriber $S --node leaf1 public.accounts --create
+  $ pgferry replicate handlers --config /etc/pgferry/replicate.json
   $ pgferry replicate worker --config /etc/pgferry/replicate.json
   $ pgferry replicate status --provider $P --subscriber $S --node leaf1
   $ pgferry replicate drop-leaf --provider $P --subscriber $S --node leaf1

@@ -114,6 +114,24 @@ export function tableCommands(replicate: Command): void {
 
   examples(
     replicate
+      .command('handlers')
+      .description("the handlers add-table can name: the built-in ones, and with --config the user modules of the worker's config")
+      .option('--config <file>', "the worker's config file (handlers:)")
+      .action(
+        run(async (ctx, _dbs, o: { config?: string }) => {
+          const registry = await handlersOf(o.config);
+          const rows = registry.names().map((name) => ({ name, description: registry.definition(name).description }));
+          ctx.printRows(rows, [
+            { header: 'NAME', value: (r) => r.name },
+            { header: 'DESCRIPTION', value: (r) => r.description },
+          ]);
+        }),
+      ),
+    ['handlers', 'handlers --config /etc/pgferry/replicate.json --json'],
+  );
+
+  examples(
+    replicate
       .command('remove-table')
       .description('stop replicating a table (the subscriber table and its data stay)')
       .argument('<table>', 'the table (provider or subscriber name)')
