@@ -24,7 +24,7 @@ Output:
 
 Exit codes:
   0 ok   1 failed (unknown queue or consumer, refused, check over threshold)
-  2 bad command line   3 cannot connect   4 pgferry not installed (run \`pgferry install\`)
+  2 bad command line or config   3 cannot connect   4 pgferry not installed (run \`pgferry install\`)
 
 Examples:
   $ pgferry --db postgres://admin@db1/app install

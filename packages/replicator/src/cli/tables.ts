@@ -1,11 +1,11 @@
-/** add-table, remove-table, resync, tables. */
+/** add-table, handlers, remove-table, resync, tables. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError, EXIT, renderTable } from '@pgferry/queue/cli';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { examples, leafOption, list, providerOption, run, subscriberOption } from './options.js';
 
-/** A handler's arguments as one cell: "k=v k2=v2" ('-' for none). */
+/** A handler's arguments as one cell: "k=v k2=v2" (empty for none). */
 export function formatHandlerArgs(args: Record<string, string>): string {
   return Object.entries(args)
     .map(([k, v]) => `${k}=${v}`)
@@ -28,7 +28,7 @@ function handlerArg(value: string, previous: Record<string, string> = {}): Recor
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError('expected key=value');
   const key = value.slice(0, eq);
-  if (key in previous) throw new InvalidArgumentError(`"${key}" is given twice`);
+  if (Object.hasOwn(previous, key)) throw new InvalidArgumentError(`"${key}" is given twice`);
   return { ...previous, [key]: value.slice(eq + 1) };
 }
 
@@ -127,7 +127,7 @@ export function tableCommands(replicate: Command): void {
           ]);
         }),
       ),
-    ['handlers', 'handlers --config /etc/pgferry/replicate.json --json'],
+    ['handlers --config /etc/pgferry/replicate.json', 'handlers --json'],
   );
 
   examples(
