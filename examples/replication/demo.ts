@@ -8,11 +8,11 @@
  * writer stops and every table is compared row by row on both sides.
  *
  * The same steps from a shell:
- *   pgferry-replicate create-root --provider $P --node root
- *   pgferry-replicate create-leaf --provider $P --subscriber $S --node leaf1
- *   pgferry-replicate add-table   --provider $P --subscriber $S --node leaf1 customers --create
- *   pgferry-replicate worker      --provider $P --subscriber $S --node leaf1
- *   pgferry-replicate status      --provider $P --subscriber $S --node leaf1 [--json]
+ *   pgferry replicate create-root --provider $P --node root
+ *   pgferry replicate create-leaf --provider $P --subscriber $S --node leaf1
+ *   pgferry replicate add-table   --provider $P --subscriber $S --node leaf1 customers --create
+ *   pgferry replicate worker      --provider $P --subscriber $S --node leaf1
+ *   pgferry replicate status      --provider $P --subscriber $S --node leaf1 [--json]
  */
 import pg from 'pg';
 import { setQueueConfig } from '@pgferry/queue';

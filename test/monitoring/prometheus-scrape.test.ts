@@ -8,7 +8,6 @@
  * pending for exactly what the scenario did (a consumer holding back rotation, dead
  * letters, a table whose copy failed) and for nothing else.
  */
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { useTestDatabase } from '@pgferry/test/test-database';
@@ -22,7 +21,6 @@ import {
   createRootNode,
   listTables,
   replicationMetrics,
-  serveMetrics as serveReplicationMetrics,
 } from '../../packages/replicator/src/index.js';
 import { tableJson, waitFor } from '../replication/helpers.js';
 import { alertNames, alertRulesFile, allPanels, metricRefs, parseLabelValues, readDashboard, substitute } from './files.js';
@@ -106,8 +104,8 @@ describe('a real Prometheus scraping pgferry', () => {
       ticker: false,
     }).start();
     stops.push(() => worker.stop());
-    const workerServer: Server = await serveReplicationMetrics(replicationMetrics(worker), 0);
-    stops.push(() => new Promise((r) => workerServer.close(r)));
+    const workerServer: MetricsServer = await serveQueueMetrics({ port: 0, host: '127.0.0.1', registry: replicationMetrics(worker) });
+    stops.push(() => workerServer.close());
     await waitFor('the worker to hold the subscription and start the copy', async () => {
       const [s] = worker.stats();
       return !!s?.active && s.copies.length === 1;
@@ -128,7 +126,7 @@ describe('a real Prometheus scraping pgferry', () => {
       targets: [
         { job: 'pgferry-daemon', address: `127.0.0.1:${daemon.metricsPort}` },
         { job: 'pgferry-consumer', address: `127.0.0.1:${consumerServer.port}` },
-        { job: 'pgferry-replicate', address: `127.0.0.1:${(workerServer.address() as { port: number }).port}` },
+        { job: 'pgferry-replicate', address: `127.0.0.1:${workerServer.port}` },
       ],
       ruleFiles: [alertRulesFile],
     });

@@ -6,9 +6,6 @@
  * to block rotation) and rows on both sides, keeps the subscriber's tables and data, is
  * idempotent, and is refused while a worker serves the leaf unless forced.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { forceTick, registerConsumer } from '@pgferry/queue';
@@ -25,21 +22,10 @@ import {
   maxNodeNameLength,
   removeTable,
 } from '@pgferry/replicator';
+import { pgferry } from './cli.js';
 import { tableJson, waitFor } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const run = promisify(execFile);
-const BIN = ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/cli/main.ts'];
-
-async function replicate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [...BIN, ...args], { cwd: ROOT });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const replicate = (args: string[]) => pgferry(['replicate', ...args]);
 
 describe('leaf names and drop-leaf', () => {
   const prov = useTestDatabase({ install: false });
@@ -232,7 +218,7 @@ describe('leaf names and drop-leaf', () => {
       const args = ['drop-leaf', '--provider', prov.url, '--subscriber', sub.url, '--node', 'leaf2'];
       const refused = await replicate(args);
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/pgferry-replicate: a worker serves leaf "leaf2" \(subscriber backend pid \d+/);
+      expect(refused.stderr).toMatch(/pgferry: a worker serves leaf "leaf2" \(subscriber backend pid \d+/);
       expect(await consumers()).toContain('leaf2');
       const forced = await replicate([...args, '--force', '--json']);
       expect(forced.code).toBe(0);

@@ -1,11 +1,8 @@
 /**
  * Restart semantics of the main stream, step by step: a batch whose tick is recorded on the
  * subscriber is only finished (its changes are not applied again); an open batch that was
- * not recorded is applied once. Also the pgferry-replicate bin's tables and status --json.
+ * not recorded is applied once. Also `pgferry replicate` tables and status (--json).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { forceTick, getBatchInfo, nextBatch } from '@pgferry/queue';
@@ -17,10 +14,9 @@ import {
   getStatus,
   listTables,
 } from '@pgferry/replicator';
+import { pgferry } from './cli.js';
 import { tableJson, waitFor } from './helpers.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const run = promisify(execFile);
 
 describe('restarts of the main stream', () => {
   const prov = useTestDatabase({ install: false });
@@ -101,18 +97,28 @@ describe('restarts of the main stream', () => {
     }
   });
 
-  it('pgferry-replicate shows tables and status (--json)', async () => {
-    const bin = ['--conditions=source', '--import', 'tsx', 'packages/replicator/src/cli/main.ts'];
-    const tables = await run(process.execPath, [...bin, 'tables', '--subscriber', sub.url, '--node', 'leaf1'], { cwd: ROOT });
-    expect(tables.stdout.trim()).toBe('public.c -> public.c: ok\npublic.t -> public.t: ok');
-    const status = await run(process.execPath, [...bin, 'status', '--subscriber', sub.url, '--provider', prov.url, '--node', 'leaf1', '--json'], { cwd: ROOT });
+  it('pgferry replicate shows tables and status (--json), with their handlers', async () => {
+    const tables = await pgferry(['replicate', 'tables', '--subscriber', sub.url, '--node', 'leaf1']);
+    expect(tables.code).toBe(0);
+    expect(tables.stdout.trim().split('\n').map((l) => l.split(/\s+/))).toEqual([
+      ['SOURCE', 'DEST', 'STATE', 'HANDLER', 'ARGS'],
+      ['public.c', 'public.c', 'ok', 'row', '-'],
+      ['public.t', 'public.t', 'ok', 'row', '-'],
+    ]);
+    const status = await pgferry(['replicate', 'status', '--subscriber', sub.url, '--provider', prov.url, '--node', 'leaf1', '--json']);
+    expect(status.code).toBe(0);
     const st = JSON.parse(status.stdout);
     expect(st).toMatchObject({ subscription: 'leaf1', queue: 'repl', lastError: null });
     expect(st.tables).toHaveLength(2);
-    expect(st.tables[1]).toMatchObject({ source: 'public.t', dest: 'public.t', state: 'ok', missingUpdates: 0 });
+    expect(st.tables[1]).toMatchObject({ source: 'public.t', dest: 'public.t', state: 'ok', missingUpdates: 0, handler: 'row', handlerArgs: {} });
     expect(st.tables[1].copy.rows).toBe(100);
-    const bad = await run(process.execPath, [...bin, 'add-table', '--provider', prov.url, '--subscriber', sub.url, '--node', 'leaf1', 'nope'], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
-    expect((bad as { code: number }).code).toBe(1);
-    expect((bad as { stderr: string }).stderr).toMatch(/table "nope" does not exist on the provider/);
+    const text = await pgferry(['replicate', 'status', '--subscriber', sub.url, '--node', 'leaf1']);
+    expect(text.stdout).toContain('public.t -> public.t: ok, handler row');
+    const bad = await pgferry(['replicate', 'add-table', '--provider', prov.url, '--subscriber', sub.url, '--node', 'leaf1', 'nope']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^pgferry: .*table "nope" does not exist on the provider/);
+    const unknown = await pgferry(['replicate', 'tables', '--subscriber', sub.url, '--node', 'nosuchleaf']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -3,7 +3,7 @@
  * prints "ready" and waits for a line on stdin before it connects anywhere, so that a test
  * can SIGKILL a worker and have the next one running at once (loading takes seconds on a
  * busy machine; a kill cycle should not). Options (ReplicationWorkerOptions as JSON) come
- * in PGFERRY_WORKER_OPTIONS. Signals as the pgferry-replicate worker: SIGTERM/SIGINT stop
+ * in PGFERRY_WORKER_OPTIONS. Signals as `pgferry replicate worker`: SIGTERM/SIGINT stop
  * gracefully (exit 0), a second one exits at once (exit 130).
  */
 import { ReplicationWorker, type ReplicationWorkerOptions } from '@pgferry/replicator';

@@ -1,8 +1,8 @@
-/** Run the real `pgferry` binary (bin/pgferry.mjs) as a child process. */
+/** Run the real `pgferry` binary (@pgferry/cli's bin/pgferry.mjs) as a child process. */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = fileURLToPath(new URL('../bin/pgferry.mjs', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../cli/bin/pgferry.mjs', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface CliResult {

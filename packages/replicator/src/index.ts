@@ -19,11 +19,12 @@ export type { SubscribedTable, TableState } from './state/subscribed-table.js';
 export { parseSnapshot, visibleInSnapshot } from './state/snapshot.js';
 export { SubscriptionWorker } from './worker/subscription-worker.js';
 export type { SubscriptionStats, SubscriptionWorkerOptions } from './worker/subscription-worker.js';
-export { ReplicationWorker } from './worker/replication-worker.js';
+export { ReplicationWorker, providerTicker } from './worker/replication-worker.js';
 export type { ReplicationWorkerOptions } from './worker/replication-worker.js';
 export { getStatus, formatStatus } from './status/status.js';
 export type { SubscriptionStatus, TableStatus } from './status/status.js';
-export { replicationMetrics, serveMetrics } from './status/metrics.js';
+export { replicationMetrics } from './status/metrics.js';
+export type { ReplicationSource } from './status/metrics.js';
 export type { CopyProgress } from './copy/copy-table.js';
 export {
   ApplyError,

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { serveMetrics } from '@pgferry/queue/metrics';
 import { ReplicationWorker } from '../src/worker/replication-worker.js';
-import { replicationMetrics, serveMetrics } from '../src/status/metrics.js';
+import { replicationMetrics } from '../src/status/metrics.js';
 
 describe('metrics', () => {
-  it('exposes the worker stats in the Prometheus format', async () => {
+  it('exposes the worker stats in the Prometheus format, on the one metrics server (with /healthz)', async () => {
     // Not started: no connection is made; the stats are what a running worker would update.
     const worker = new ReplicationWorker({
       subscriptions: [{ subscription: 'leaf1', provider: 'postgres://127.0.0.1:1/p', subscriber: 'postgres://127.0.0.1:1/s' }],
@@ -14,17 +15,21 @@ describe('metrics', () => {
     s.inserted = 40;
     s.missingDeletes = 1;
     const registry = replicationMetrics(worker);
-    const server = await serveMetrics(registry, 0);
+    const server = await serveMetrics({ port: 0, host: '127.0.0.1', registry });
     try {
-      const addr = server.address() as { port: number };
-      const text = await (await fetch(`http://127.0.0.1:${addr.port}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
       expect(text).toContain('pgferry_replication_batches_total{subscription="leaf1"} 3');
       expect(text).toContain('pgferry_replication_events_total{subscription="leaf1"} 42');
       expect(text).toContain('pgferry_replication_rows_total{subscription="leaf1",op="insert"} 40');
       expect(text).toContain('pgferry_replication_missing_rows_total{subscription="leaf1",op="delete"} 1');
       expect(text).toContain('pgferry_replication_failing{subscription="leaf1"} 0');
+      // The subscriber does not answer: its tables are left out, the scrape still answers.
+      expect(text).toContain('# TYPE pgferry_replication_table_state gauge');
+      expect(text).not.toContain('pgferry_replication_table_state{');
+      expect(text).toContain('# TYPE pgferry_ticker_connected gauge');
+      expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
     } finally {
-      server.close();
+      await server.close();
       await worker.stop();
     }
   });

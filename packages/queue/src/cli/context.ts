@@ -4,8 +4,8 @@
  * one line and an exit code.
  */
 import pg from 'pg';
-import { NotInstalledError, PgferryError } from '@pgferry/sql';
-import { createPool, isConnectionError } from '../runtime/index.js';
+import { NotInstalledError, PgferryError, translateError } from '@pgferry/sql';
+import { connectionLabel, createPool, isConnectionError } from '../runtime/index.js';
 import { renderTable, type Column } from './format.js';
 
 /** Exit codes (documented in `pgferry --help`). */
@@ -57,18 +57,14 @@ export function resolveTargets(dbs: string[] | undefined, env: NodeJS.ProcessEnv
 
 /** host:port/database of a connection URL, without user or password. */
 export function labelOf(url: string): string {
-  try {
-    const u = new URL(url);
-    const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres';
-    return `${u.hostname || 'localhost'}:${u.port || '5432'}/${db}`;
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//');
-  }
+  return connectionLabel(url);
 }
 
 /** One line for an error, and the exit code it deserves. */
-export function describeError(err: unknown, target?: Target): { message: string; exitCode: number } {
+export function describeError(raw: unknown, target?: Target): { message: string; exitCode: number } {
   const where = target ? `${target.label}: ` : '';
+  // A server error on a missing pgferry schema (or one of ours by SQLSTATE) becomes typed.
+  const err = translateError(raw);
   if (err instanceof CliError) return { message: `${where}${err.message}`, exitCode: err.exitCode };
   if (err instanceof NotInstalledError) {
     return {
@@ -100,7 +96,8 @@ export class Context {
   /** Errors of single databases when a command ran on several (reported at the end). */
   readonly errors: { message: string; exitCode: number }[] = [];
   private readonly pools = new Map<Target, pg.Pool>();
-  private readonly connectTimeout: number;
+  /** --connect-timeout (ms). */
+  readonly connectTimeout: number;
 
   constructor(
     options: GlobalOptions,

@@ -2,6 +2,7 @@
 import { ConfigError, loadDaemonConfig, type DaemonOverrides } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createLogger } from '../daemon/log.js';
+import { untilStopped } from '../daemon/signals.js';
 import { resolveTargets } from './context.js';
 import type { DaemonFlags } from './daemon.js';
 import { io, EXIT } from './options.js';
@@ -42,35 +43,15 @@ export async function runDaemon(flags: DaemonFlags, dbs: string[] | undefined): 
   }
   log.info(`pgferry daemon started (pid ${process.pid})`);
 
-  let reloading = Promise.resolve();
-  const onHup = () => {
-    reloading = reloading.then(async () => {
-      if (!flags.config) return log.warn('SIGHUP: no config file to reload (started without --config)');
-      log.info(`SIGHUP: reloading ${flags.config}`);
-      try {
-        await daemon.reload(loadDaemonConfig(flags.config, overrides()));
-      } catch (err) {
-        daemon.reloadFailed(err as Error);
-      }
-    });
-  };
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onStop = (signal: string) => {
-      if (stopping) {
-        log.warn(`${signal} again: exiting now`);
-        process.exit(130);
-      }
-      stopping = true;
-      log.info(`${signal}: stopping`);
-      resolve();
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGTERM', () => onStop('SIGTERM'));
-    process.on('SIGINT', () => onStop('SIGINT'));
+  await untilStopped(log, async () => {
+    if (!flags.config) return log.warn('SIGHUP: no config file to reload (started without --config)');
+    log.info(`SIGHUP: reloading ${flags.config}`);
+    try {
+      await daemon.reload(loadDaemonConfig(flags.config, overrides()));
+    } catch (err) {
+      daemon.reloadFailed(err as Error);
+    }
   });
-  process.off('SIGHUP', onHup);
-  await reloading;
   await daemon.stop();
   log.info('pgferry daemon stopped');
   return EXIT.OK;

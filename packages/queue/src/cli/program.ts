@@ -1,4 +1,7 @@
-/** The `pgferry` command tree (commander). main.ts runs it; tests can build it too. */
+/**
+ * The `pgferry` command tree (commander). @pgferry/cli runs it with the replicator's
+ * commands added (`pgferry replicate ...`): this package cannot import the replicator.
+ */
 import { Command, CommanderError, Option } from 'commander';
 import { consumerCommands } from './consumer.js';
 import { deadLetterCommands } from './dead-letter.js';
@@ -21,7 +24,7 @@ Output:
 
 Exit codes:
   0 ok   1 failed (unknown queue or consumer, refused, check over threshold)
-  2 bad command line   3 cannot connect   4 pgferry not installed (run \`pgferry install\`)
+  2 bad command line or config   3 cannot connect   4 pgferry not installed (run \`pgferry install\`)
 
 Examples:
   $ pgferry --db postgres://admin@db1/app install
@@ -30,18 +33,28 @@ Examples:
   $ pgferry daemon --config /etc/pgferry/daemon.json
 `;
 
-export function buildProgram(): Command {
+export interface ProgramOptions {
+  /** More command trees (e.g. the replicator's `replicate`), with the same conventions. */
+  commands?: Command[];
+  /** The program's description (default: the queue commands'). */
+  description?: string;
+  /** Help text lines under "Examples:" for those commands. */
+  examples?: string[];
+}
+
+export function buildProgram(options: ProgramOptions = {}): Command {
   const program = new Command('pgferry')
-    .description('pgferry admin: PGQ-style queues on PostgreSQL (install, queues, consumers, events, dead letters, ticker daemon)')
+    .description(options.description ?? 'pgferry admin: PGQ-style queues on PostgreSQL (install, queues, consumers, events, dead letters, ticker daemon)')
     .version(cliVersion(), '-V, --cli-version', 'print the CLI version')
     .addOption(new Option('--db <url>', 'database URL (repeat for several)').argParser(collect))
     .option('--json', 'machine-readable output')
     .option('--connect-timeout <ms>', 'give up connecting after this long', parseInteger, 10_000)
-    .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', HELP_FOOTER);
+    .addHelpText('after', HELP_FOOTER + (options.examples ?? []).map((l) => `  $ ${l}\n`).join(''));
   program.configureOutput({
     writeOut: (s) => io.out.write(s),
     writeErr: (s) => io.err.write(s),
+    // A usage error is one line, as every other error.
+    outputError: (s, write) => write(`pgferry: ${s.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (add --help for usage)\n`),
   });
   installCommands(program);
   queueCommands(program);
@@ -50,6 +63,16 @@ export function buildProgram(): Command {
   deadLetterCommands(program);
   tickCommands(program);
   daemonCommand(program);
+  for (const cmd of options.commands ?? []) {
+    program.addCommand(cmd);
+    // A tree built elsewhere gets the program's settings (output, help after an error),
+    // as the commands made by program.command() have.
+    const inherit = (c: Command, parent: Command) => {
+      c.copyInheritedSettings(parent);
+      c.commands.forEach((sub) => inherit(sub, c));
+    };
+    inherit(cmd, program);
+  }
   // Usage errors exit 2 (not commander's 1): see EXIT.
   const exitOverride = (err: CommanderError) => {
     throw err;
@@ -63,8 +86,8 @@ export function buildProgram(): Command {
 }
 
 /** Parse and run; returns the exit code. */
-export async function runCli(argv: string[]): Promise<number> {
-  const program = buildProgram();
+export async function runCli(argv: string[], options: ProgramOptions = {}): Promise<number> {
+  const program = buildProgram(options);
   process.exitCode = 0;
   try {
     await program.parseAsync(argv);

@@ -16,8 +16,16 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { labelOf } from '../cli/context.js';
+import { DEFAULT_METRICS_HOST } from '../metrics/server.js';
 
 const interval = z.number().int().positive();
+
+/** `metrics: { port, host }` of a daemon's config (`pgferry daemon`, `pgferry replicate worker`). */
+export const metricsConfigSchema = z.strictObject({
+  /** 0: any free port (logged). */
+  port: z.number().int().min(0).max(65535),
+  host: z.string().min(1).default(DEFAULT_METRICS_HOST),
+});
 
 const databaseEntry = z.strictObject({
   /** Label in logs and metrics (default: host:port/database of the URL). */
@@ -39,12 +47,7 @@ export const daemonConfigSchema = z
     maintIntervalMs: interval.default(2000),
     /** How often a standby daemon tries to become the ticker leader (ms). */
     standbyIntervalMs: interval.default(1000),
-    metrics: z
-      .strictObject({
-        port: z.number().int().min(0).max(65535),
-        host: z.string().min(1).default('0.0.0.0'),
-      })
-      .optional(),
+    metrics: metricsConfigSchema.optional(),
     logFormat: z.enum(['text', 'json']).default('text'),
   })
   .superRefine((cfg, ctx) => {
@@ -84,15 +87,35 @@ export class ConfigError extends Error {
   }
 }
 
+/** One line per problem of a zod check: "path.to.value: message" ("(top)" for the root). */
+export function configProblems(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top)'}: ${i.message}`);
+}
+
+/** A JSON config file's top-level object (a ConfigError when it cannot be read or is not one). */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(file, ['(top): expected an object']);
+  }
+  return raw as Record<string, unknown>;
+}
+
 /** Check raw input (parsed JSON plus flags) and resolve defaults. */
 export function parseDaemonConfig(input: unknown, source = '(flags)'): DaemonConfig {
   const r = daemonConfigSchema.safeParse(input);
-  if (!r.success) {
-    throw new ConfigError(
-      source,
-      r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top)'}: ${i.message}`),
-    );
-  }
+  if (!r.success) throw new ConfigError(source, configProblems(r.error));
   const c = r.data;
   return {
     databases: c.databases.map((e) => {
@@ -121,23 +144,7 @@ export interface DaemonOverrides {
 
 /** Read the config file (if any), lay the flags over it, check the result. */
 export function loadDaemonConfig(file: string | undefined, overrides: DaemonOverrides): DaemonConfig {
-  let raw: Record<string, unknown> = {};
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new ConfigError(file, [`cannot read: ${(err as Error).message}`]);
-    }
-    try {
-      raw = JSON.parse(text) as Record<string, unknown>;
-    } catch (err) {
-      throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
-    }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new ConfigError(file, ['(top): expected an object']);
-    }
-  }
+  const raw = file ? readConfigFile(file) : {};
   const merged: Record<string, unknown> = { ...raw };
   if (overrides.databases?.length) merged.databases = overrides.databases;
   if (overrides.tickIntervalMs !== undefined) merged.tickIntervalMs = overrides.tickIntervalMs;

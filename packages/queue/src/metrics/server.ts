@@ -10,6 +10,14 @@ export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}
   return registry;
 }
 
+/**
+ * Where metrics are served by default: every interface, so that a Prometheus on another
+ * host can scrape them (as node_exporter and postgres_exporter do). The figures hold no
+ * secrets (database labels are host:port/database, never credentials); bind 127.0.0.1
+ * (`--metrics-host`, `metrics.host`) where only local scrapes should reach them.
+ */
+export const DEFAULT_METRICS_HOST = '0.0.0.0';
+
 export interface MetricsServer {
   /** The port listened on (useful with port 0). */
   port: number;
@@ -20,7 +28,7 @@ export interface MetricsServer {
 export interface ServeMetricsOptions {
   /** Port to listen on (0: any free port). */
   port: number;
-  /** Address to bind. Default 0.0.0.0. */
+  /** Address to bind. Default DEFAULT_METRICS_HOST (0.0.0.0). */
   host?: string;
   registry: Registry;
 }
@@ -44,7 +52,7 @@ export function serveMetrics(options: ServeMetricsOptions): Promise<MetricsServe
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => {
+    server.listen(options.port, options.host ?? DEFAULT_METRICS_HOST, () => {
       server.off('error', reject);
       resolve({
         port: (server.address() as AddressInfo).port,

@@ -20,6 +20,7 @@ export {
   DEFAULT_TIMEOUTS,
   boundedConfig,
   clientConfig,
+  connectionLabel,
   createPool,
   destroyPoolConnections,
   withSessionOptions,

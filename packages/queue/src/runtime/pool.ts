@@ -11,6 +11,21 @@ const debug = createDebug('pgferry:pool');
 /** A connection string, or node-postgres' pool/client config. */
 export type ConnectionConfig = string | pg.PoolConfig;
 
+/** host:port/database of a connection, without user or password: for logs and metric labels. */
+export function connectionLabel(c: ConnectionConfig): string {
+  if (typeof c !== 'string') {
+    if (c.connectionString) return connectionLabel(c.connectionString);
+    return `${c.host ?? 'localhost'}:${c.port ?? 5432}/${c.database ?? c.user ?? 'postgres'}`;
+  }
+  try {
+    const u = new URL(c);
+    const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres';
+    return `${u.hostname || 'localhost'}:${u.port || '5432'}/${db}`;
+  } catch {
+    return c.replace(/\/\/[^@/]*@/, '//');
+  }
+}
+
 /** The config of `c` (a copy: the caller's object is never changed). */
 export function clientConfig(c: ConnectionConfig): pg.PoolConfig {
   return typeof c === 'string' ? { connectionString: c } : { ...c };

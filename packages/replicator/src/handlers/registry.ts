@@ -3,6 +3,7 @@
  * worker's configuration. A table's handler is made once per (table, handler, arguments)
  * and reused for every batch.
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HandlerArgsError, HandlerNotFoundError } from '../errors.js';
@@ -64,18 +65,31 @@ export class HandlerRegistry {
   static async load(modules: Readonly<Record<string, string>> = {}, baseDir = process.cwd()): Promise<HandlerRegistry> {
     const registry = new HandlerRegistry();
     for (const [name, file] of Object.entries(modules)) {
-      registry.register({ ...(await importHandler(name, path.resolve(baseDir, file))), name });
+      registry.register(await HandlerRegistry.loadModule(name, path.resolve(baseDir, file)));
     }
     return registry;
+  }
+
+  /**
+   * The handler `name` exported by the module `file` (an absolute path). A file changed
+   * since it was last imported is imported anew (a worker's reload picks up a fixed
+   * handler); the modules it imports itself stay as first loaded.
+   */
+  static async loadModule(name: string, file: string): Promise<HandlerDefinition> {
+    return { ...(await importHandler(name, file)), name };
   }
 }
 
 async function importHandler(name: string, file: string): Promise<HandlerDefinition> {
   let mod: { default?: unknown; handler?: unknown };
   try {
-    mod = (await import(pathToFileURL(file).href)) as typeof mod;
+    const url = pathToFileURL(file);
+    const st = await stat(file).catch(() => null);
+    // ESM caches a module by URL: a version in the query imports a changed file again.
+    if (st) url.search = `v=${st.mtimeMs}-${st.size}`;
+    mod = (await import(url.href)) as typeof mod;
   } catch (err) {
-    const ts = /\.[cm]?ts$/.test(file) ? ' (a TypeScript module needs a build to .js, or the worker run through tsx)' : '';
+    const ts = /\.[cm]?ts$/.test(file) ? ' (a TypeScript module needs a build to .js, or the worker run through tsx; outside a "type": "module" package, name it .mts)' : '';
     throw new HandlerArgsError(`cannot load handler "${name}" from ${file}${ts}: ${(err as Error).message}`, { cause: err });
   }
   const def = (mod.default ?? mod.handler) as Partial<HandlerDefinition> | undefined;

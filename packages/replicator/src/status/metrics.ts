@@ -1,7 +1,25 @@
-/** Prometheus metrics of a replication worker, read from its stats at each scrape. */
-import { createServer, type Server } from 'node:http';
+/**
+ * Prometheus metrics of a replication worker, read from its stats at each scrape (and, for
+ * the tables' states, from its subscribers). Served by @pgferry/queue/metrics' serveMetrics,
+ * the one metrics server of pgferry's daemons.
+ */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ReplicationWorker } from '../worker/replication-worker.js';
+import { within } from '@pgferry/queue';
+import { registerTickerMetrics, type TickerSource } from '@pgferry/queue/metrics';
+import { sql } from '../sql.js';
+import { toSubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
+import type { SubscriptionStats, SubscriptionWorker } from '../worker/subscription-worker.js';
+
+/** What the metrics read: a ReplicationWorker, or the CLI's worker daemon. */
+export interface ReplicationSource {
+  stats(): SubscriptionStats[];
+  readonly subscriptions: readonly SubscriptionWorker[];
+  /** The tickers the worker runs (one per provider). */
+  readonly tickers: readonly TickerSource[];
+}
+
+/** A scrape waits this long at most for a subscriber's table states (ms). */
+const TABLE_STATE_TIMEOUT_MS = 5000;
 
 function counter(registry: Registry, name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, v: number) => void) => void): void {
   new Counter({
@@ -29,8 +47,8 @@ function gauge(registry: Registry, name: string, help: string, labelNames: strin
   });
 }
 
-export function replicationMetrics(worker: ReplicationWorker, registry = new Registry()): Registry {
-  const each = (fn: (s: ReturnType<ReplicationWorker['stats']>[number], set: (l: Record<string, string>, v: number) => void) => void) =>
+export function replicationMetrics(worker: ReplicationSource, registry = new Registry()): Registry {
+  const each = (fn: (s: SubscriptionStats, set: (l: Record<string, string>, v: number) => void) => void) =>
     (set: (l: Record<string, string>, v: number) => void) => {
       for (const s of worker.stats()) fn(s, set);
     };
@@ -81,23 +99,28 @@ export function replicationMetrics(worker: ReplicationWorker, registry = new Reg
     }));
   gauge(registry, 'pgferry_replication_tables_catching_up', 'Tables catching up after their copy', ['subscription'],
     each((s, set) => set({ subscription: s.subscription }, s.catchingUp.length)));
+  new Gauge({
+    name: 'pgferry_replication_table_state',
+    help: "1 for each replicated table's state (in-copy, catching-up, ok), with the handler that lands its changes",
+    labelNames: ['subscription', 'table', 'state', 'handler'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      // Read from each subscriber: any worker (active or standing by) shows the same truth.
+      // A subscriber that does not answer leaves its tables out (pgferry_replication_failing
+      // and the worker's log say why).
+      await Promise.all(
+        worker.subscriptions.map(async (s) => {
+          let rows: SubscriberTableRow[] | undefined;
+          const read = s.subscriber.query<SubscriberTableRow>(sql('subscriber_tables'), [s.name]).then((r) => (rows = r.rows));
+          if (!(await within(read, TABLE_STATE_TIMEOUT_MS)) || !rows) return;
+          for (const t of rows.map(toSubscribedTable)) {
+            this.set({ subscription: s.name, table: t.dest, state: t.state, handler: t.handler }, 1);
+          }
+        }),
+      );
+    },
+  });
+  registerTickerMetrics(registry, () => [...worker.tickers]);
   return registry;
-}
-
-/** Serve /metrics on 127.0.0.1:port (or the given host). */
-export function serveMetrics(registry: Registry, port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      (err: unknown) => res.writeHead(500).end(String(err)),
-    );
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
 }

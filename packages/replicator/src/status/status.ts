@@ -110,7 +110,7 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
   };
 }
 
-/** A human-readable status. */
+/** A human-readable status: the subscription, then a line per table (state, handler, copy, errors). */
 export function formatStatus(s: SubscriptionStatus): string {
   const lines = [
     `subscription ${s.subscription} (queue ${s.queue}): tick ${s.appliedTick ?? '-'}, ${s.eventsApplied} events applied` +
@@ -120,7 +120,8 @@ export function formatStatus(s: SubscriptionStatus): string {
   if (s.lastError) lines.push(`  ERROR ${s.lastError}`);
   if (s.providerError) lines.push(`  ERROR provider: ${s.providerError}`);
   for (const t of s.tables) {
-    let line = `  ${t.source} -> ${t.dest}: ${t.state}`;
+    const args = Object.entries(t.handlerArgs).map(([k, v]) => `${k}=${v}`);
+    let line = `  ${t.source} -> ${t.dest}: ${t.state}, handler ${t.handler}${args.length ? ` (${args.join(' ')})` : ''}`;
     if (t.copy) {
       const mb = (t.copy.bytes / 1e6).toFixed(1);
       line += `, copy ${t.copy.rows}${t.copy.estimatedRows !== null ? `/${t.copy.estimatedRows}` : ''} rows, ${mb} MB, ${Math.round(t.copy.rate)} rows/s`;

@@ -113,6 +113,8 @@ export class SubscriptionWorker {
   private readonly catchupProgress = new Map<string, { tick: bigint; at: number }>();
   private readonly copyRetryAt = new Map<string, { at: number; attempts: number }>();
   private readonly failing = new Set<string>();
+  /** Scopes that succeeded since this worker started (an error recorded before it is cleared once). */
+  private readonly succeeded = new Set<string>();
   private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts' | 'handlers'>> & Pick<SubscriptionWorkerOptions, 'log'>;
   readonly timeouts: ConnectionTimeouts;
   private readonly env: StreamEnv;
@@ -228,8 +230,12 @@ export class SubscriptionWorker {
   }
 
   private async onSuccess(scope: string): Promise<void> {
-    if (!this.failing.has(scope)) return;
+    // An error recorded by an earlier worker (a restart, a reload) is cleared by this one's
+    // first success in that scope: status would show it for ever otherwise.
+    if (!this.failing.has(scope) && this.succeeded.has(scope)) return;
     await this.subscriber.query(sql('clear_error'), [this.name, scope]);
+    this.succeeded.add(scope);
+    if (!this.failing.has(scope)) return;
     this.failing.delete(scope);
     if (this.failing.size === 0) this.stats.lastError = null;
     this.log('info', `${scope}: recovered`);

@@ -1,0 +1,41 @@
+/**
+ * `pgferry replicate ...`: the replicator's command tree, with the conventions of
+ * @pgferry/queue/cli (tables or --json, one-line errors, exit codes 0/1/2/3/4, examples in
+ * every --help). @pgferry/cli adds it to the `pgferry` program.
+ */
+import { Command } from 'commander';
+import { nodeCommands } from './nodes.js';
+import { statusCommand } from './status.js';
+import { tableCommands } from './tables.js';
+import { workerCommand } from './worker.js';
+
+const HELP_FOOTER = `
+Databases are PostgreSQL URLs: --provider for the root, --subscriber for the leaf.
+Output: a table (or text) for people, --json for scripts (every command but worker).
+Exit codes: 0 ok   1 failed (refused, unknown node or table, status reports an error)
+  2 bad command line or config   3 cannot connect   4 pgferry not installed
+
+Examples:
+  $ pgferry replicate create-root --provider $P --node root --queue repl
+  $ pgferry replicate create-leaf --provider $P --subscriber $S --node leaf1
+  $ pgferry replicate add-table --provider $P --subscriber $S --node leaf1 public.accounts --create
+  $ pgferry replicate handlers --config /etc/pgferry/replicate.json
+  $ pgferry replicate worker --config /etc/pgferry/replicate.json
+  $ pgferry replicate status --provider $P --subscriber $S --node leaf1
+  $ pgferry replicate drop-leaf --provider $P --subscriber $S --node leaf1
+`;
+
+/** Lines for the `pgferry --help` examples. */
+export const REPLICATE_EXAMPLES = ['pgferry replicate worker --config /etc/pgferry/replicate.json', 'pgferry replicate status --subscriber $S --node leaf1'];
+
+/** The `replicate` command and its subcommands. */
+export function replicateCommand(): Command {
+  const replicate = new Command('replicate')
+    .description('trigger replication: root and leaf nodes, tables and their handlers, status, and the worker daemon')
+    .addHelpText('after', HELP_FOOTER);
+  nodeCommands(replicate);
+  tableCommands(replicate);
+  statusCommand(replicate);
+  workerCommand(replicate);
+  return replicate;
+}

@@ -1,0 +1,181 @@
+/**
+ * The worker daemon behind `pgferry replicate worker`: its subscriptions, a ticker on each
+ * provider, the metrics endpoint, and reloads (SIGHUP) that restart only what changed.
+ */
+import { Counter, type Registry } from 'prom-client';
+import { connectionLabel, within, type Ticker } from '@pgferry/queue';
+import type { Logger } from '@pgferry/queue/daemon';
+import { createMetricsRegistry, serveMetrics, type MetricsServer, type TickerSource } from '@pgferry/queue/metrics';
+import { replicationMetrics, type ReplicationSource } from '../status/metrics.js';
+import { providerTicker } from '../worker/replication-worker.js';
+import { SubscriptionWorker, type SubscriptionStats } from '../worker/subscription-worker.js';
+import type { LoadedHandlers, SubscriptionConfig, WorkerConfig } from './worker-config.js';
+
+interface Running<T> {
+  /** What it was started with: a different key on reload restarts it. */
+  key: string;
+  value: T;
+}
+
+export class WorkerDaemon implements ReplicationSource {
+  readonly registry: Registry;
+  private readonly subs = new Map<string, Running<SubscriptionWorker>>();
+  private readonly tickerRuns = new Map<string, Running<TickerSource>>();
+  private metricsServer: MetricsServer | undefined;
+  private metricsKey: string | undefined;
+  private readonly reloads: Counter<'result'>;
+
+  constructor(
+    private config: WorkerConfig,
+    private loaded: LoadedHandlers,
+    private readonly log: Logger,
+  ) {
+    this.registry = createMetricsRegistry();
+    replicationMetrics(this, this.registry);
+    this.reloads = new Counter({
+      name: 'pgferry_replication_config_reloads_total',
+      help: 'Worker config reloads (SIGHUP), by result',
+      labelNames: ['result'],
+      registers: [this.registry],
+    });
+  }
+
+  /** The handlers in use (a reload keeps them when no module changed). */
+  get handlers(): LoadedHandlers {
+    return this.loaded;
+  }
+
+  get subscriptions(): SubscriptionWorker[] {
+    return [...this.subs.values()].map((r) => r.value);
+  }
+
+  get tickers(): TickerSource[] {
+    return [...this.tickerRuns.values()].map((r) => r.value);
+  }
+
+  /** The port metrics are served on (when configured). */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  stats(): SubscriptionStats[] {
+    return this.subscriptions.map((s) => s.snapshot());
+  }
+
+  async start(): Promise<void> {
+    await this.applyMetrics();
+    await this.apply();
+  }
+
+  /** Apply a new config: the metrics endpoint first (it can fail: then nothing changes). */
+  async reload(config: WorkerConfig, loaded: LoadedHandlers): Promise<void> {
+    const before = { config: this.config, loaded: this.loaded };
+    this.config = config;
+    this.loaded = loaded;
+    try {
+      await this.applyMetrics();
+    } catch (err) {
+      this.config = before.config;
+      this.loaded = before.loaded;
+      throw err;
+    }
+    const r = await this.apply();
+    this.reloads.inc({ result: 'ok' });
+    this.log.info(
+      `config reloaded: ${this.subs.size} subscription(s) (added ${r.added}, removed ${r.removed}, restarted ${r.changed})` +
+        (loaded === before.loaded ? '' : '; handler modules loaded again'),
+    );
+  }
+
+  /** Count a reload that was refused (bad config or handler): the running config stays. */
+  reloadFailed(err: Error): void {
+    this.reloads.inc({ result: 'error' });
+    this.log.error(`config reload refused, keeping the running config: ${err.message.replace(/\n\s*/g, '; ')}`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([
+      ...this.subscriptions.map((s) => s.stop()),
+      // A ticker waits for its current query at most: its connection closes with the process.
+      ...this.tickers.map((t) => within(t.ticker.stop(), 10_000)),
+    ]);
+    this.subs.clear();
+    this.tickerRuns.clear();
+    await this.metricsServer?.close();
+    this.metricsServer = undefined;
+    this.metricsKey = undefined;
+  }
+
+  /** Start, stop and restart subscriptions and tickers to match the config. */
+  private async apply(): Promise<{ added: number; removed: number; changed: number }> {
+    const counts = { added: 0, removed: 0, changed: 0 };
+    const wanted = new Map(this.config.subscriptions.map((s) => [s.subscription, s]));
+    const work: Promise<void>[] = [];
+    for (const [name, run] of this.subs) {
+      if (wanted.has(name)) continue;
+      counts.removed++;
+      this.subs.delete(name);
+      this.log.info(`[${name}] removed from the config: stopping`);
+      work.push(run.value.stop());
+    }
+    for (const s of wanted.values()) {
+      // Handlers are shared: new handler modules restart every subscription.
+      const key = JSON.stringify([s, this.loaded.version]);
+      const run = this.subs.get(s.subscription);
+      if (run?.key === key) continue;
+      if (run) counts.changed++;
+      else counts.added++;
+      const next = this.subscriptionWorker(s);
+      this.subs.set(s.subscription, { key, value: next });
+      work.push(
+        (async () => {
+          if (run) {
+            this.log.info(`[${s.subscription}] config changed: restarting`);
+            await run.value.stop();
+          }
+          next.start();
+        })(),
+      );
+    }
+    work.push(this.applyTickers());
+    await Promise.all(work);
+    return counts;
+  }
+
+  private subscriptionWorker(s: SubscriptionConfig): SubscriptionWorker {
+    return new SubscriptionWorker({
+      ...s,
+      handlers: this.loaded.registry,
+      log: (level, message) => this.log[level](message),
+    });
+  }
+
+  /** A ticker per provider (new providers get one, gone ones stop). */
+  private async applyTickers(): Promise<void> {
+    const wanted = new Map<string, string>();
+    if (this.config.ticker) for (const s of this.config.subscriptions) wanted.set(JSON.stringify([s.provider, this.config.tickIntervalMs]), s.provider);
+    const stops: Promise<unknown>[] = [];
+    for (const [key, run] of this.tickerRuns) {
+      if (wanted.has(key)) continue;
+      this.tickerRuns.delete(key);
+      stops.push(within(run.value.ticker.stop(), 10_000));
+    }
+    for (const [key, provider] of wanted) {
+      if (this.tickerRuns.has(key)) continue;
+      const ticker: Ticker = providerTicker(provider, { tickIntervalMs: this.config.tickIntervalMs }).start();
+      this.tickerRuns.set(key, { key, value: { database: connectionLabel(provider), ticker } });
+    }
+    await Promise.all(stops);
+  }
+
+  private async applyMetrics(): Promise<void> {
+    const m = this.config.metrics;
+    const key = m ? `${m.host}:${m.port}` : undefined;
+    if (key === this.metricsKey) return;
+    const next = m ? await serveMetrics({ port: m.port, host: m.host, registry: this.registry }) : undefined;
+    await this.metricsServer?.close();
+    this.metricsServer = next;
+    this.metricsKey = key;
+    if (m && next) this.log.info(`serving metrics on http://${m.host}:${next.port}/metrics`);
+  }
+}
