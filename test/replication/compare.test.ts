@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { SubscriptionWorker, addTable, compareTable, listTables, type CompareProgress } from '@pgferry/replicator';
+import { pgferry } from './cli.js';
 import { rng, startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 
 const SEED = Number(process.env.PGFERRY_FAULT_SEED ?? Date.now() % 100_000);
@@ -127,5 +128,20 @@ describe(`online compare and repair (seed ${SEED})`, () => {
     await r.subscriber.query(`UPDATE pgferry.applied_tick SET at_pause_tick = $1, at_pause_until = clock_timestamp() + interval '1.5 seconds'`, [rows[0]!.at_tick_id]);
     await r.provider.query(`INSERT INTO items VALUES (-100, 'after the pause', 0, now(), NULL)`);
     await waitFor('the row after the pause', async () => (await r.subscriber.query('SELECT 1 FROM items WHERE id = -100')).rowCount === 1, 30_000);
+  });
+
+  it('pgferry replicate compare: exit 1 listing the keys when they differ, 0 once repaired (--json)', async () => {
+    await r.subscriber.query(`UPDATE items SET v = 'corrupt' WHERE id = 7777`);
+    const args = ['replicate', 'compare', '--provider', r.providerUrl, '--subscriber', r.subscriberUrl, '--node', 'leaf1', 'items'];
+    const differs = await pgferry(args);
+    expect(differs.code).toBe(1);
+    expect(differs.stdout).toMatch(/public\.items -> public\.items at tick \d+: DIFFERENT/);
+    expect(differs.stdout).toMatch(/changed \(1\): \(7777\)/);
+    expect(differs.stderr).toMatch(/public\.items: hashing at tick \d+/);
+    const repaired = await pgferry([...args, '--repair', '--json']);
+    expect(repaired.code).toBe(0);
+    expect(JSON.parse(repaired.stdout)).toMatchObject({ equal: false, changed: ['(7777)'], repaired: { deleted: 1, written: 1 } });
+    const equal = await pgferry(args);
+    expect([equal.code, equal.stdout]).toEqual([0, expect.stringMatching(/: equal \(/)]);
   });
 });

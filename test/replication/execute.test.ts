@@ -5,7 +5,11 @@
  * stream with an error naming it, and it goes on once the cause is fixed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { addTable, executeSql, getStatus, listTables } from '@pgferry/replicator';
+import { pgferry } from './cli.js';
 import { startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 
 describe('execute: DDL in stream order', () => {
@@ -69,5 +73,22 @@ describe('execute: DDL in stream order', () => {
     await r.provider.query(`UPDATE items SET remark = 'renamed' WHERE id <= 5`);
     await waitFor('items identical after the rename', same, 30_000);
     expect((await listTables(r.subscriber, 'leaf1'))[0]!.columns).toEqual(['id', 'v', 'remark']);
+  });
+
+  it('pgferry replicate execute runs files in order, says which were skipped, and exits 1 naming a file that fails', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgferry-execute-'));
+    const a = path.join(dir, '006_qty.sql');
+    const b = path.join(dir, '007_bad.sql');
+    writeFileSync(a, `ALTER TABLE items ADD COLUMN qty int NOT NULL DEFAULT 1;`);
+    writeFileSync(b, `ALTER TABLE nope ADD COLUMN y int;`);
+    const ok = await pgferry(['replicate', 'execute', '--provider', r.providerUrl, a]);
+    expect([ok.code, ok.stdout.trim()]).toEqual([0, '006_qty.sql: executed, in the stream']);
+    const again = await pgferry(['replicate', 'execute', '--provider', r.providerUrl, a, b, '--json']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/007_bad.sql failed on the provider: relation "nope" does not exist/);
+    const missing = await pgferry(['replicate', 'execute', '--provider', r.providerUrl, path.join(dir, 'none.sql')]);
+    expect([missing.code, missing.stderr]).toEqual([2, expect.stringMatching(/cannot read .*none\.sql/)]);
+    await r.provider.query(`UPDATE items SET qty = 5 WHERE id = 2`);
+    await waitFor('items identical with qty', same, 30_000);
   });
 });

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { nodeCommands } from './nodes.js';
 import { statusCommand } from './status.js';
+import { syncCommands } from './sync.js';
 import { tableCommands } from './tables.js';
 import { workerCommand } from './worker.js';
 
@@ -22,6 +23,8 @@ Examples:
   $ pgferry replicate handlers --config /etc/pgferry/replicate.json
   $ pgferry replicate worker --config /etc/pgferry/replicate.json
   $ pgferry replicate status --provider $P --subscriber $S --node leaf1
+  $ pgferry replicate compare --provider $P --subscriber $S --node leaf1 public.accounts
+  $ pgferry replicate execute --provider $P 0042_add_note.sql
   $ pgferry replicate drop-leaf --provider $P --subscriber $S --node leaf1
 `;
 
@@ -36,6 +39,7 @@ export function replicateCommand(): Command {
   nodeCommands(replicate);
   tableCommands(replicate);
   statusCommand(replicate);
+  syncCommands(replicate);
   workerCommand(replicate);
   return replicate;
 }

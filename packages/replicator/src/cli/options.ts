@@ -41,12 +41,12 @@ export class Databases {
   private async open(role: string, url: string, check = true): Promise<pg.Pool> {
     // Loaded here, as every module a command needs only when it runs: `pgferry --help` and
     // the queue commands do not pay for the replicator (start-up time).
-    const [{ DEFAULT_TIMEOUTS }, { createProviderPool }] = await Promise.all([import('@pgferry/queue'), import('../connections.js')]);
+    const [{ DEFAULT_TIMEOUTS, withClient }, { createProviderPool }] = await Promise.all([import('@pgferry/queue'), import('../connections.js')]);
     const pool = createProviderPool(url, 2, { ...DEFAULT_TIMEOUTS, connectMs: this.connectTimeoutMs });
     this.pools.push(pool);
     if (!check) return pool;
     try {
-      (await pool.connect()).release();
+      await withClient(pool, async () => undefined);
     } catch (err) {
       throw new TargetError(err, { label: `${role} ${labelOf(url)}`, config: {} });
     }
