@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { SubscriptionWorker, addTable, compareTable, listTables, type CompareProgress } from '@pgferry/replicator';
+import { SubscriptionWorker, addTable, compareTable, getStatus, listTables, type CompareProgress } from '@pgferry/replicator';
 import { pgferry } from './cli.js';
 import { rng, startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 
@@ -143,5 +143,14 @@ describe(`online compare and repair (seed ${SEED})`, () => {
     expect(JSON.parse(repaired.stdout)).toMatchObject({ equal: false, changed: ['(7777)'], repaired: { deleted: 1, written: 1 } });
     const equal = await pgferry(args);
     expect([equal.code, equal.stdout]).toEqual([0, expect.stringMatching(/: equal \(/)]);
+  });
+
+  it('status: a caught-up replica on a quiet queue reads lag 0, next to its position tick\'s age', async () => {
+    await r.provider.query(`UPDATE items SET v = 'last' WHERE id = 9999`);
+    await waitFor('caught up', async () => (await tableJson(r.provider, 'items')) === (await tableJson(r.subscriber, 'items')));
+    await sleep(2000); // quiet: no events, so no ticks
+    const st = await getStatus(r.subscriber, 'leaf1', r.provider);
+    expect(st.lagSeconds).toBe(0);
+    expect(st.tickLagSeconds).toBeGreaterThan(1.5);
   });
 });

@@ -25,8 +25,13 @@ export interface SubscriptionStatus {
   eventsApplied: number;
   lastError: string | null;
   lastErrorAt: Date | null;
-  /** From the provider, when it is reachable: seconds behind and events pending. */
+  /**
+   * From the provider, when it is reachable: the lag as people read it, the age of the
+   * oldest event not applied yet (0 when caught up, whatever the queue's quiet time)...
+   */
   lagSeconds: number | null;
+  /** ...the age of the subscription's position tick (PGQ's lag: grows on a quiet queue), and events pending. */
+  tickLagSeconds: number | null;
   pendingEvents: number | null;
   /** The main stream's batch open on the provider, and for how long (seconds). */
   currentBatch: string | null;
@@ -59,6 +64,7 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
   );
   const rows = (await subscriber.query<StatusRow>(sql('status'), [subscription])).rows;
   let lagSeconds: number | null = null;
+  let tickLagSeconds: number | null = null;
   let pendingEvents: number | null = null;
   let currentBatch: string | null = null;
   let batchAgeSeconds: number | null = null;
@@ -67,7 +73,8 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
     try {
       const c = (await getConsumerInfo(provider, leaf.queue, subscription)).find((x) => x.consumerName === subscription);
       if (!c) throw new ReplicationStateError(`subscription "${subscription}" is not registered on queue "${leaf.queue}"`, { hint: 'its consumer was unregistered on the provider: drop the leaf and create it again' });
-      lagSeconds = c.lagSeconds;
+      lagSeconds = c.pendingAgeSeconds;
+      tickLagSeconds = c.lagSeconds;
       pendingEvents = c.pendingEvents;
       currentBatch = c.currentBatch;
       batchAgeSeconds = c.batchAgeSeconds;
@@ -84,6 +91,7 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
     lastError: main.rows[0]?.rs_last_error ?? null,
     lastErrorAt: main.rows[0]?.rs_error_at ?? null,
     lagSeconds,
+    tickLagSeconds,
     pendingEvents,
     currentBatch,
     batchAgeSeconds,
@@ -114,7 +122,9 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
 export function formatStatus(s: SubscriptionStatus): string {
   const lines = [
     `subscription ${s.subscription} (queue ${s.queue}): tick ${s.appliedTick ?? '-'}, ${s.eventsApplied} events applied` +
-      (s.lagSeconds !== null ? `, lag ${s.lagSeconds.toFixed(1)} s, ~${s.pendingEvents} pending` : ''),
+      (s.lagSeconds !== null
+        ? `, lag ${s.lagSeconds.toFixed(1)} s (tick ${(s.tickLagSeconds ?? 0).toFixed(1)} s), ~${s.pendingEvents} pending`
+        : ''),
   ];
   if (s.currentBatch !== null) lines.push(`  batch ${s.currentBatch} open for ${(s.batchAgeSeconds ?? 0).toFixed(1)} s`);
   if (s.lastError) lines.push(`  ERROR ${s.lastError}`);
