@@ -231,16 +231,20 @@ export class PgServer {
   async kill(): Promise<void> {
     if (!this.child) return;
     const pid = this.child.pid;
+    // Its backends, listed before it dies (then they are orphans, no longer its children):
+    // they keep the shared memory until they are gone, and a restart would fail.
+    const backends = pid ? childPids(pid) : [];
     this.child.kill('SIGKILL');
-    await this.exited;
-    // Orphaned backends keep the shared memory; kill them too so the restart can proceed.
-    if (pid) {
+    for (const b of backends) {
       try {
-        execFileSync('pkill', ['-KILL', '-P', String(pid)]);
+        process.kill(b, 'SIGKILL');
       } catch {
-        /* none left */
+        /* gone already */
       }
     }
+    await this.exited;
+    const deadline = Date.now() + 30_000;
+    while (backends.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await rm(path.join(this.dataDir, 'postmaster.pid'), { force: true });
   }
 
@@ -290,3 +294,23 @@ export class PgServer {
     return this.log;
   }
 }
+
+/** The pids of `pid`'s child processes. */
+function childPids(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // none
+  }
+}
+
+/** The process exists (signal 0 checks without sending). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { getBatchEvents, getConsumerInfo } from '@pgferry/queue';
-import { createLeafNode, createRootNode, getStatus } from '@pgferry/replicator';
+import { BUILT_IN_HANDLERS, createLeafNode, createRootNode, getStatus } from '@pgferry/replicator';
 import { pgferry, spawnPgferry } from './cli.js';
 import { waitFor } from './helpers.js';
 
@@ -70,7 +70,7 @@ describe('a TypeScript handler module named in the worker config', () => {
 
     const handlers = await pgferry(['replicate', 'handlers', '--config', configFile, '--json']);
     expect(JSON.parse(handlers.stdout)).toEqual([
-      { name: 'row', description: 'rows into a table of the same shape (the default)' },
+      ...BUILT_IN_HANDLERS.map((h) => ({ name: h.name, description: h.description })),
       { name: 'big-orders', description: 'orders of at least min_amount, in cents, into target; an audit row for every change' },
     ]);
 
