@@ -17,6 +17,7 @@ import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import type { CopyHooks } from '../handlers/types.js';
+import { dropForeignKeysForCopy } from '../admin/foreign-keys.js';
 
 const debug = createDebug('pgferry:replicator:copy');
 
@@ -75,6 +76,8 @@ export interface CopyTableOptions {
   copyConsumer: string;
   /** How the copy lands (the table's handler's copy hooks; default: the row handler's). */
   hooks: CopyHooks;
+  /** The subscription's tables (foreign keys to those not applied yet are taken off). */
+  tables: SubscribedTable[];
   signal?: AbortSignal;
   onProgress?: (p: CopyProgress) => void;
   /**
@@ -134,6 +137,7 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
         await unregisterConsumer(o.provider, o.queue, o.copyConsumer, { ifExists: true });
         return null;
       }
+      await dropForeignKeysForCopy(sc, table.subscription, table.dest, o.tables);
       const into = await o.hooks.begin({ client: sc, table });
       await sc.query(`SET LOCAL statement_timeout = 0`);
       await pc.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');

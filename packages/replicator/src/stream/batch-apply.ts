@@ -26,6 +26,7 @@ import type { HandlerRegistry } from '../handlers/registry.js';
 import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, type HandlerContext } from '../handlers/types.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { Coalescer, type TableChanges } from './coalesce.js';
+import { sql } from '../sql.js';
 import { readBatch, type Routed } from './read-batch.js';
 
 const debug = createDebug('pgferry:replicator:apply');
@@ -103,6 +104,31 @@ function batchScope(): BatchScope {
   };
 }
 
+/**
+ * The tables `dests` in an order where every table comes after the tables its foreign keys
+ * reference (among `dests`), or null when none references another (or they form a cycle:
+ * then the batch order stands, and a violation sends the batch to the ordered apply).
+ */
+async function foreignKeyOrder(client: pg.ClientBase, scope: BatchScope, dests: string[]): Promise<string[] | null> {
+  const edges = await scope.memo(`fkeys:${JSON.stringify([...dests].sort())}`, async () =>
+    (await client.query<{ child: string; parent: string }>(sql('fkey_edges'), [dests])).rows,
+  );
+  if (!edges.length) return null;
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (t: string): boolean => {
+    if (state.get(t) === 'done') return true;
+    if (state.get(t) === 'visiting') return false;
+    state.set(t, 'visiting');
+    for (const e of edges) if (e.child === t && e.parent !== t && !visit(e.parent)) return false;
+    state.set(t, 'done');
+    order.push(t);
+    return true;
+  };
+  for (const t of dests) if (!visit(t)) return null;
+  return order;
+}
+
 /** How many keys are tried one by one to name the one a handler fails on. */
 const LOCATE_MAX_KEYS = 1000;
 
@@ -164,8 +190,25 @@ async function applyCoalesced(o: BatchApplyOptions): Promise<BatchApplyResult> {
   const scope = batchScope();
 
   const apply = async (generation: Coalescer) => {
-    for (const [source, changes] of generation.tables) {
-      addTableResult(result, source, await applyTable(o, scope, tables.get(source)!, changes));
+    const entries = [...generation.tables].map(([source, changes]) => ({ table: tables.get(source)!, changes }));
+    const order = entries.length > 1 ? await foreignKeyOrder(o.subscriber, scope, entries.map((e) => e.table.dest)) : null;
+    if (!order) {
+      for (const { table, changes } of entries) addTableResult(result, table.source, await applyTable(o, scope, table, changes));
+      return;
+    }
+    // Tables joined by foreign keys: rows that stay are written parents first, rows that go
+    // are deleted children first, so that no key is checked, and no ON DELETE action of the
+    // subscriber's keys fires, against a state the provider never had (a child moved away
+    // from a parent deleted later in the batch must not be cascaded away with it).
+    const rank = (e: (typeof entries)[number]) => order.indexOf(e.table.dest);
+    const sorted = [...entries].sort((a, b) => rank(a) - rank(b));
+    for (const { table, changes } of sorted) {
+      const staying = { truncate: changes.truncate, keys: new Map([...changes.keys].filter(([, c]) => c.image !== null)) };
+      if (staying.truncate || staying.keys.size) addTableResult(result, table.source, await applyTable(o, scope, table, staying));
+    }
+    for (const { table, changes } of sorted.reverse()) {
+      const going = { truncate: false, keys: new Map([...changes.keys].filter(([, c]) => c.image === null)) };
+      if (going.keys.size) addTableResult(result, table.source, await applyTable(o, scope, table, going));
     }
   };
   // The flush in flight, and its error (seen at the next flush or at the end).

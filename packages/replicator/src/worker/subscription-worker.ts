@@ -29,6 +29,7 @@ import { copyTable, type CopyProgress } from '../copy/copy-table.js';
 import { createProviderPool, createSubscriberPool } from '../connections.js';
 import { copyConsumerName, isCopyConsumerOf } from '../admin/node-name.js';
 import { leafNode } from '../admin/nodes.js';
+import { restoreForeignKeys } from '../admin/foreign-keys.js';
 import { HandlerRegistry } from '../handlers/registry.js';
 import { rowHandler } from '../handlers/row.js';
 import { sql } from '../sql.js';
@@ -351,13 +352,14 @@ export class SubscriptionWorker {
         for (const t of tables) {
           if (t.state === 'in-copy' && !this.copying.has(t.source) && this.copying.size < this.opts.parallelCopies) {
             if ((this.copyRetryAt.get(t.source)?.at ?? 0) > Date.now()) continue;
-            const p = this.runCopy(queue, t, signal).finally(() => copies.delete(p));
+            const p = this.runCopy(queue, t, tables, signal).finally(() => copies.delete(p));
             copies.add(p);
           } else if (t.state === 'catching-up' && !this.catchups.has(t.source)) {
             const p = this.catchupLoop(queue, t, signal).finally(() => this.catchups.delete(t.source));
             this.catchups.set(t.source, p);
           }
         }
+        await this.restoreForeignKeys();
         await this.onSuccess('supervisor');
       } catch (err) {
         await this.onError('supervisor', err);
@@ -365,6 +367,18 @@ export class SubscriptionWorker {
       await sleep(Math.max(this.opts.pollIntervalMs, 100), signal);
     }
     await Promise.all(copies);
+  }
+
+  /** Foreign keys the copies took off, back once both their tables are applied by the main stream. */
+  private async restoreForeignKeys(): Promise<void> {
+    const { restored, failed } = await restoreForeignKeys(this.subscriber, this.name);
+    for (const fk of restored) {
+      this.log('info', `foreign key ${fk.name} of ${fk.tbl} is back`);
+      await this.onSuccess(`foreign key ${fk.tbl}.${fk.name}`);
+    }
+    for (const { fk, error } of failed) {
+      await this.onError(`foreign key ${fk.tbl}.${fk.name}`, new Error(`cannot put foreign key ${fk.name} of ${fk.tbl} back: ${error}`));
+    }
   }
 
   /** Catch-up consumers left by copies that failed or by tables removed or resynced. */
@@ -381,7 +395,7 @@ export class SubscriptionWorker {
     }
   }
 
-  private async runCopy(queue: string, t: SubscribedTable, signal: AbortSignal): Promise<void> {
+  private async runCopy(queue: string, t: SubscribedTable, tables: SubscribedTable[], signal: AbortSignal): Promise<void> {
     const scope = t.dest;
     const consumer = copyConsumerName(this.name, t.source);
     this.copyConsumersInUse.add(consumer);
@@ -396,6 +410,7 @@ export class SubscriptionWorker {
         queue,
         table: t,
         copyConsumer: consumer,
+        tables,
         hooks: this.env.handlers.handlerFor(t).copy ?? rowHandler.create(t, {}).copy!,
         signal,
         stallMs: this.timeouts.copyStallMs,
