@@ -16,17 +16,15 @@
  *
  * Replay a run with PGFERRY_CHAOS_SEED=<seed> (printed in the test name and at the end).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { getConsumerInfo } from '@pgferry/queue';
-import { addTable, createLeafNode, createRootNode, getStatus, listTables, type ReplicationWorkerOptions } from '@pgferry/replicator';
+import { addTable, createLeafNode, createRootNode, getStatus, listTables } from '@pgferry/replicator';
 import { TcpProxy } from '../harness/tcp-proxy.js';
 import { rng, startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
+import { WorkerProcess } from './worker-process.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SEED = Number(process.env.PGFERRY_CHAOS_SEED ?? Date.now() % 100_000);
 /** Worker SIGKILLs per run, at least. */
 const MIN_KILLS = 100;
@@ -42,99 +40,11 @@ const trace = (line: string) => {
 /** Short bounds, so that stalls and half-open connections are noticed within a test. */
 const TIMEOUTS = { connectMs: 3000, statementMs: 5000, queryMs: 6000, idleInTransactionMs: 15_000, keepAliveMs: 1000, copyStallMs: 5000 };
 
-interface Launched {
-  child: ChildProcess;
-  ready: Promise<void>;
-  exited: Promise<number | null>;
-}
-
-/**
- * Worker processes (test/replication/worker-launcher.ts), STANDBY kept loaded ahead:
- * start() lets one go at once.
- */
-class WorkerProcess {
-  active: Launched | undefined;
-  private readonly standby: Launched[] = [];
-  log = '';
-  kills = 0;
-  starts = 0;
-  copiesStarted = 0;
-  copiesDone = 0;
-  constructor(private readonly options: ReplicationWorkerOptions) {}
-
-  private launch(): Launched {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'test/replication/worker-launcher.ts'], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, DEBUG: '', PGFERRY_WORKER_OPTIONS: JSON.stringify(this.options) },
-    });
-    let readyNow!: () => void;
-    let failed!: (err: Error) => void;
-    const ready = new Promise<void>((resolve, reject) => {
-      readyNow = resolve;
-      failed = reject;
-    });
-    ready.catch(() => undefined);
-    const onData = (d: Buffer) => {
-      const text = d.toString();
-      if (text.includes('ready\n')) readyNow();
-      this.copiesStarted += text.match(/ copying /g)?.length ?? 0;
-      this.copiesDone += text.match(/ copied /g)?.length ?? 0;
-      this.log = (this.log + text).slice(-30_000);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.stdin!.on('error', () => undefined);
-    const exited = new Promise<number | null>((r) =>
-      child.once('exit', (code, signal) => {
-        failed(new Error(`worker process exited before it was ready (${code ?? signal}): ${this.log.slice(-2000)}`));
-        r(code);
-      }),
-    );
-    return { child, ready, exited };
-  }
-
-  async start(): Promise<void> {
-    while (this.standby.length < STANDBY) this.standby.push(this.launch());
-    const next = this.standby.shift()!;
-    this.standby.push(this.launch());
-    await next.ready;
-    trace(`start ${this.starts + 1}`);
-    next.child.stdin!.write('go\n');
-    this.active = next;
-    this.starts++;
-  }
-
-  async kill(): Promise<void> {
-    const w = this.active;
-    if (!w) return;
-    this.active = undefined;
-    w.child.kill('SIGKILL');
-    await w.exited;
-    this.kills++;
-  }
-
-  /** SIGTERM: resolves with the exit code. */
-  async stop(): Promise<number | null> {
-    const w = this.active;
-    if (!w) return null;
-    this.active = undefined;
-    w.child.kill('SIGTERM');
-    return w.exited;
-  }
-
-  async close(): Promise<void> {
-    for (const w of [...this.standby.splice(0), ...(this.active ? [this.active] : [])]) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-    this.active = undefined;
-  }
-}
-
 describe(`replication under faults (seed ${SEED})`, () => {
   let env: TwoServers;
   let worker: WorkerProcess;
+  let copiesStarted = 0;
+  let copiesDone = 0;
   let proxies: { provider: TcpProxy; subscriber: TcpProxy };
 
   beforeAll(async () => {
@@ -164,6 +74,12 @@ describe(`replication under faults (seed ${SEED})`, () => {
       }],
       tickIntervalMs: 100,
       timeouts: TIMEOUTS,
+    }, {
+      standby: STANDBY,
+      onOutput: (text) => {
+        copiesStarted += text.match(/ copying /g)?.length ?? 0;
+        copiesDone += text.match(/ copied /g)?.length ?? 0;
+      },
     });
   });
 
@@ -393,7 +309,7 @@ describe(`replication under faults (seed ${SEED})`, () => {
     console.log(
       `seed ${SEED}: ${faultSeconds.toFixed(0)} s of faults: ${worker.kills} worker SIGKILLs, backends terminated ${JSON.stringify(Object.fromEntries(faults.terminated))}, ` +
         `network faults ${JSON.stringify(Object.fromEntries(faults.network))}, server restarts ${faults.restarts.join(', ')}; ` +
-        `${worker.copiesStarted} copies started, ${worker.copiesDone} completed; ${stats.commits} commits, ${stats.rollbacks} rollbacks, ${stats.errors} failed transactions; ` +
+        `${copiesStarted} copies started, ${copiesDone} completed; ${stats.commits} commits, ${stats.rollbacks} rollbacks, ${stats.errors} failed transactions; ` +
         `converged in ${((Date.now() - started) / 1000 - faultSeconds).toFixed(0)} s`,
     );
     // A stop asked while the subscriber connection is stalled still ends the process, gracefully.

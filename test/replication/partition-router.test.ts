@@ -26,8 +26,6 @@
  *
  * Replay with PGFERRY_PARTITION_SEED=<seed>.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { Ticker, capturedTable } from '@pgferry/queue';
@@ -41,80 +39,16 @@ import {
   getStatus,
   listTables,
   type AddTableOptions,
-  type ReplicationWorkerOptions,
 } from '@pgferry/replicator';
 import { rng, startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
+import { WorkerProcess } from './worker-process.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SEED = Number(process.env.PGFERRY_PARTITION_SEED ?? Date.now() % 100_000);
 const KILLS = 5;
 const COLS = 'id, ts, collector, bytes, note';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Launched {
-  child: ChildProcess;
-  ready: Promise<void>;
-  exited: Promise<unknown>;
-}
-
-/**
- * Worker processes (worker-launcher.ts): one is loaded ahead while another runs, so that a
- * SIGKILL is followed by a worker at once (loading takes seconds on a busy machine).
- */
-class WorkerProcess {
-  private active: Launched | undefined;
-  private next: Launched | undefined;
-  log = '';
-  kills = 0;
-  constructor(private readonly options: ReplicationWorkerOptions) {}
-
-  private launch(): Launched {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'test/replication/worker-launcher.ts'], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, DEBUG: '', PGFERRY_WORKER_OPTIONS: JSON.stringify(this.options) },
-    });
-    const ready = new Promise<void>((resolve, reject) => {
-      const onData = (d: Buffer) => {
-        const text = d.toString();
-        this.log = (this.log + text).slice(-30_000);
-        if (text.includes('ready\n')) resolve();
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code, signal) => reject(new Error(`worker exited before it was ready (${code ?? signal}): ${this.log.slice(-2000)}`)));
-    });
-    ready.catch(() => undefined);
-    child.stdin!.on('error', () => undefined);
-    return { child, ready, exited: new Promise((r) => child.once('exit', r)) };
-  }
-
-  async start(): Promise<void> {
-    const w = this.next ?? this.launch();
-    this.next = this.launch();
-    await w.ready;
-    w.child.stdin!.write('go\n');
-    this.active = w;
-  }
-
-  async kill(): Promise<void> {
-    const w = this.active;
-    this.active = undefined;
-    if (!w) return;
-    w.child.kill('SIGKILL');
-    await w.exited;
-    this.kills++;
-  }
-
-  async close(): Promise<void> {
-    for (const w of [this.active, this.next]) {
-      if (!w) continue;
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-  }
-}
 
 interface Layout {
   table: string;

@@ -1,6 +1,6 @@
 /**
  * A replication worker as a child process (test/replication/worker-launcher.ts), for tests
- * that SIGKILL it: one process is kept loaded ahead, so that start() after a kill lets it
+ * that SIGKILL it: processes are kept loaded ahead, so that start() after a kill lets it
  * go at once (loading takes seconds on a busy machine). PGFERRY_WORKER_DEBUG sets the
  * workers' DEBUG (their output is in `log`).
  */
@@ -16,14 +16,25 @@ interface Launched {
   exited: Promise<number | null>;
 }
 
+export interface WorkerProcessOptions {
+  /** Processes kept loaded ahead (default 1). */
+  standby?: number;
+  /** Each piece of the workers' output, as it comes. */
+  onOutput?: (text: string) => void;
+}
+
 export class WorkerProcess {
   private active: Launched | undefined;
-  private standby: Launched | undefined;
+  private readonly standby: Launched[] = [];
   /** The last lines of the workers' output. */
   log = '';
   kills = 0;
+  starts = 0;
 
-  constructor(private readonly options: ReplicationWorkerOptions) {}
+  constructor(
+    private readonly options: ReplicationWorkerOptions,
+    private readonly process: WorkerProcessOptions = {},
+  ) {}
 
   private launch(): Launched {
     const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'test/replication/worker-launcher.ts'], {
@@ -41,7 +52,8 @@ export class WorkerProcess {
     const onData = (d: Buffer) => {
       const text = d.toString();
       if (text.includes('ready\n')) readyNow();
-      this.log = (this.log + text).slice(-20_000);
+      this.process.onOutput?.(text);
+      this.log = (this.log + text).slice(-30_000);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -56,11 +68,14 @@ export class WorkerProcess {
   }
 
   async start(): Promise<void> {
-    const next = this.standby ?? this.launch();
-    this.standby = this.launch();
+    const ahead = this.process.standby ?? 1;
+    while (this.standby.length < ahead) this.standby.push(this.launch());
+    const next = this.standby.shift()!;
+    this.standby.push(this.launch());
     await next.ready;
     next.child.stdin!.write('go\n');
     this.active = next;
+    this.starts++;
   }
 
   /** SIGKILL the running worker. */
@@ -83,11 +98,10 @@ export class WorkerProcess {
   }
 
   async close(): Promise<void> {
-    for (const w of [this.standby, this.active]) {
-      if (!w) continue;
+    for (const w of [...this.standby.splice(0), ...(this.active ? [this.active] : [])]) {
       w.child.kill('SIGKILL');
       await w.exited;
     }
-    this.standby = this.active = undefined;
+    this.active = undefined;
   }
 }
