@@ -150,13 +150,17 @@ export function loadDaemonConfig(file: string | undefined, overrides: DaemonOver
   if (overrides.tickIntervalMs !== undefined) merged.tickIntervalMs = overrides.tickIntervalMs;
   if (overrides.maintIntervalMs !== undefined) merged.maintIntervalMs = overrides.maintIntervalMs;
   if (overrides.logFormat !== undefined) merged.logFormat = overrides.logFormat;
-  if (overrides.metricsPort !== undefined || overrides.metricsHost !== undefined) {
-    const m = (typeof raw.metrics === 'object' && raw.metrics !== null ? raw.metrics : {}) as Record<string, unknown>;
-    merged.metrics = {
-      ...m,
-      ...(overrides.metricsPort !== undefined ? { port: overrides.metricsPort } : {}),
-      ...(overrides.metricsHost !== undefined ? { host: overrides.metricsHost } : {}),
-    };
-  }
+  withMetricsOverrides(merged, overrides);
   return parseDaemonConfig(merged, file ?? '(flags)');
+}
+
+/** A config's `metrics` with --metrics-port / --metrics-host applied over it (both daemons). */
+export function withMetricsOverrides(config: Record<string, unknown>, overrides: { metricsPort?: number; metricsHost?: string }): void {
+  if (overrides.metricsPort === undefined && overrides.metricsHost === undefined) return;
+  const m = (typeof config.metrics === 'object' && config.metrics !== null ? config.metrics : {}) as Record<string, unknown>;
+  config.metrics = {
+    ...m,
+    ...(overrides.metricsPort !== undefined ? { port: overrides.metricsPort } : {}),
+    ...(overrides.metricsHost !== undefined ? { host: overrides.metricsHost } : {}),
+  };
 }

@@ -1,5 +1,5 @@
 export { Daemon } from './daemon.js';
-export { loadDaemonConfig, parseDaemonConfig, daemonConfigSchema, metricsConfigSchema, ConfigError, configProblems, readConfigFile } from './config.js';
+export { loadDaemonConfig, parseDaemonConfig, daemonConfigSchema, metricsConfigSchema, ConfigError, configProblems, readConfigFile, withMetricsOverrides } from './config.js';
 export { untilStopped } from './signals.js';
 export type { DaemonConfig, DatabaseConfig, DaemonConfigInput, DaemonOverrides } from './config.js';
 export { createLogger } from './log.js';

@@ -17,7 +17,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, configProblems, metricsConfigSchema, readConfigFile } from '@pgferry/queue/daemon';
+import { ConfigError, configProblems, metricsConfigSchema, readConfigFile, withMetricsOverrides } from '@pgferry/queue/daemon';
 import { HandlerRegistry } from '../handlers/registry.js';
 import type { SubscriptionWorkerOptions } from '../worker/subscription-worker.js';
 
@@ -131,14 +131,7 @@ export function loadWorkerConfig(file: string | undefined, overrides: WorkerOver
   }
   if (overrides.ticker === false) merged.ticker = false;
   if (overrides.logFormat !== undefined) merged.logFormat = overrides.logFormat;
-  if (overrides.metricsPort !== undefined || overrides.metricsHost !== undefined) {
-    const m = (typeof raw.metrics === 'object' && raw.metrics !== null ? raw.metrics : {}) as Record<string, unknown>;
-    merged.metrics = {
-      ...m,
-      ...(overrides.metricsPort !== undefined ? { port: overrides.metricsPort } : {}),
-      ...(overrides.metricsHost !== undefined ? { host: overrides.metricsHost } : {}),
-    };
-  }
+  withMetricsOverrides(merged, overrides);
   return parseWorkerConfig(merged, file);
 }
 

@@ -23,7 +23,7 @@ import createDebug from 'debug';
 import pg from 'pg';
 import { ApplyError, HandlerArgsError } from '../errors.js';
 import { sql } from '../sql.js';
-import type { KeyChange, TableChanges } from '../stream/coalesce.js';
+import { splitChanges, type KeyChange, type TableChanges } from '../stream/coalesce.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { parsePartitionArgs, suffixLength, type PartitionSpec } from './partition-args.js';
 import {
@@ -216,13 +216,7 @@ class PartitionRouter implements TableHandler {
   ): Promise<ApplyResult> {
     const base = this.table;
     const result = emptyApplyResult();
-    const deletes: KeyChange[] = [];
-    const updates: KeyChange[] = [];
-    const inserts: KeyChange[] = [];
-    for (const c of changes.keys.values()) {
-      if (c.existedBefore) (c.image === null ? deletes : updates).push(c);
-      else if (c.image !== null) inserts.push(c);
-    }
+    const { deletes, updates, inserts } = splitChanges(changes);
     const asDeletes = (cs: KeyChange[], image: (c: KeyChange) => string): TableChanges => ({
       truncate: false,
       keys: new Map(cs.map((c) => [c.key, { ...c, existedBefore: true, image: null, lastImage: image(c) }])),

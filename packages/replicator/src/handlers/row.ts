@@ -12,7 +12,7 @@ import createDebug from 'debug';
 import type { Queryable } from '@pgferry/queue';
 import { ApplyError } from '../errors.js';
 import { sql } from '../sql.js';
-import type { KeyChange, TableChanges } from '../stream/coalesce.js';
+import { splitChanges, type KeyChange, type TableChanges } from '../stream/coalesce.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { emptyApplyResult, type ApplyResult, type BatchScope, type HandlerDefinition } from './types.js';
 
@@ -181,14 +181,7 @@ export async function applyRows(
       throw new ApplyError(table.dest, null, null, sqlMessage(err), { cause: err });
     }
   }
-  const deletes: KeyChange[] = [];
-  const updates: KeyChange[] = [];
-  const inserts: KeyChange[] = [];
-  for (const c of changes.keys.values()) {
-    if (c.existedBefore) (c.image === null ? deletes : updates).push(c);
-    else if (c.image !== null) inserts.push(c);
-    // inserted and deleted within the batch: nothing to do
-  }
+  const { deletes, updates, inserts } = splitChanges(changes);
   if (deletes.length) {
     const r = await bulk(client, table.dest, st.delete, deletes, (c) => c.lastImage, st.missing);
     result.deleted = r.touched;

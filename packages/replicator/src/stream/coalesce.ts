@@ -60,3 +60,18 @@ export class Coalescer {
     prev.eventId = eventId;
   }
 }
+
+/**
+ * A table's changes by what they do to the subscriber's rows: delete a row that exists,
+ * update one, insert one (a key inserted and deleted within the batch does nothing).
+ */
+export function splitChanges(changes: TableChanges): { deletes: KeyChange[]; updates: KeyChange[]; inserts: KeyChange[] } {
+  const deletes: KeyChange[] = [];
+  const updates: KeyChange[] = [];
+  const inserts: KeyChange[] = [];
+  for (const c of changes.keys.values()) {
+    if (c.existedBefore) (c.image === null ? deletes : updates).push(c);
+    else if (c.image !== null) inserts.push(c);
+  }
+  return { deletes, updates, inserts };
+}
