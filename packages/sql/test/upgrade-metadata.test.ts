@@ -33,7 +33,11 @@ describe('upgrade to insert-only metadata (migration 006)', () => {
       CREATE TABLE pgferry.event_1_0 PARTITION OF pgferry.event_1 FOR VALUES IN (0);
       CREATE TABLE pgferry.event_1_1 PARTITION OF pgferry.event_1 FOR VALUES IN (1);
       SELECT setval('pgferry.tick_id_seq', 13);
-      INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq) VALUES (1, 10, 0), (1, 11, 0);
+      INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq) VALUES (1, 10, 0), (1, 11, 0);`);
+    // The event in a transaction of its own, after tick 11 (a tick made in the event's own
+    // transaction would not hold its txid in xip: with a later transaction committed meanwhile,
+    // tick 11 would already count the event as seen).
+    await db.pool.query(`
       INSERT INTO pgferry.event (ev_queue, ev_tbl, ev_id, ev_time, ev_txid, ev_type, ev_data)
       VALUES (1, 0, nextval('pgferry.event_1_id_seq'), now(), pg_current_xact_id(), 't', 'one');`);
     await db.pool.query(`INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq) VALUES (1, 12, 1)`);
