@@ -126,21 +126,6 @@ describe(`foreign keys between replicated tables (seed ${SEED})`, () => {
     } finally {
       await w.stop();
     }
-    const st = await getStatus(env.subscriber, 'leaf1');
-    if (process.env.PGFERRY_FK_DEBUG) console.log(JSON.stringify({ lastError: st.lastError, tables: st.tables.map((t) => [t.dest, t.state, t.missingUpdates, t.missingDeletes]) }), worker.log.slice(-3000));
-    if (process.env.PGFERRY_FK_DEBUG) {
-      await sleep(5000);
-      for (const t of TABLES) {
-        const a = new Map((await env.provider.query(`SELECT id, row_to_json(x)::text AS j FROM ${t} x`)).rows.map((r) => [r.id, r.j]));
-        const b = new Map((await env.subscriber.query(`SELECT id, row_to_json(x)::text AS j FROM ${t} x`)).rows.map((r) => [r.id, r.j]));
-        const diff = [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).slice(0, 5).map((k) => [k, a.get(k), b.get(k)]);
-        console.log(t, a.size, b.size, JSON.stringify(diff));
-        for (const [k] of diff.slice(0, 1)) {
-          const ev = await env.provider.query(`SELECT ev_id, ev_txid::text, ev_type, ev_extra1, ev_extra2, ev_data FROM pgferry.event WHERE ev_extra2 = $1 OR ev_data LIKE $2 ORDER BY ev_id`, [`["${k}"]`, `%"id":"${k}"%`]);
-          console.log('EVENTS', t, k, JSON.stringify(ev.rows));
-        }
-      }
-    }
     for (const t of TABLES) await waitFor(`${t} identical`, async () => (await tableJson(env.provider, t)) === (await tableJson(env.subscriber, t)), 60_000, 250);
     await waitFor('every key back', async () => JSON.stringify(await fkeys(env.subscriber)) === JSON.stringify(expected), 30_000);
     expect((await env.subscriber.query(`SELECT * FROM pgferry.repl_dropped_fkey`)).rows).toEqual([]);
