@@ -8,7 +8,7 @@ import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Ticker, type QueueFailure } from '../ticker.js';
 import { createPool } from '../runtime/index.js';
-import { createMetricsRegistry, serveMetrics, type MetricsServer } from '../metrics/server.js';
+import { MetricsEndpoint, createMetricsRegistry } from '../metrics/server.js';
 import { registerQueueMetrics } from '../metrics/queue-metrics.js';
 import { registerTickerMetrics } from '../metrics/ticker-metrics.js';
 import type { DaemonConfig, DatabaseConfig } from './config.js';
@@ -118,8 +118,7 @@ function sameDatabase(a: DatabaseConfig, b: DatabaseConfig): boolean {
 export class Daemon {
   readonly registry: Registry;
   private readonly runners = new Map<string, DatabaseRunner>();
-  private metricsServer: MetricsServer | undefined;
-  private metricsKey: string | undefined;
+  private readonly metrics: MetricsEndpoint;
   private readonly reloads: Counter<'result'>;
 
   constructor(
@@ -127,6 +126,7 @@ export class Daemon {
     private readonly log: Logger,
   ) {
     this.registry = createMetricsRegistry();
+    this.metrics = new MetricsEndpoint(this.registry);
     registerQueueMetrics(this.registry, {
       sources: () => [...this.runners.values()].map((r) => ({ name: r.config.name, db: r.pool })),
     });
@@ -152,7 +152,7 @@ export class Daemon {
 
   /** The port metrics are served on (when configured). */
   get metricsPort(): number | undefined {
-    return this.metricsServer?.port;
+    return this.metrics.port;
   }
 
   async start(): Promise<void> {
@@ -214,23 +214,15 @@ export class Daemon {
 
   private async applyMetrics(): Promise<void> {
     const m = this.config.metrics;
-    const key = m ? `${m.host}:${m.port}` : undefined;
-    if (key === this.metricsKey) return;
-    // The new endpoint first: if it cannot listen, the old one keeps serving.
-    const next = m ? await serveMetrics({ port: m.port, host: m.host, registry: this.registry }) : undefined;
-    await this.metricsServer?.close();
-    this.metricsServer = next;
-    this.metricsKey = key;
-    if (m && next) this.log.info(`serving metrics on http://${m.host}:${next.port}/metrics`);
+    if ((await this.metrics.apply(m)) && m) this.log.info(`serving metrics on http://${m.host}:${this.metrics.port}/metrics`);
   }
+
 
   /** Stop every ticker (their leader locks go with their connections) and the endpoint. */
   async stop(): Promise<void> {
     const runners = [...this.runners.values()];
     this.runners.clear();
     await Promise.all(runners.map((r) => r.stop()));
-    await this.metricsServer?.close();
-    this.metricsServer = undefined;
-    this.metricsKey = undefined;
+    await this.metrics.close();
   }
 }

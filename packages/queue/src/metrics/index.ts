@@ -6,7 +6,7 @@
  *   registerQueueMetrics(registry, { sources: () => [{ name: 'app', db: pool }] });
  *   await serveMetrics({ port: 9187, registry });
  */
-export { createMetricsRegistry, serveMetrics, DEFAULT_METRICS_HOST } from './server.js';
+export { MetricsEndpoint, createMetricsRegistry, serveMetrics, DEFAULT_METRICS_HOST } from './server.js';
 export type { MetricsServer, ServeMetricsOptions } from './server.js';
 export { registerQueueMetrics } from './queue-metrics.js';
 export type { MetricsSource, QueueMetricsOptions } from './queue-metrics.js';

@@ -66,3 +66,34 @@ export function serveMetrics(options: ServeMetricsOptions): Promise<MetricsServe
     });
   });
 }
+
+/**
+ * A daemon's metrics endpoint, moved as its configuration changes (reload): the new one
+ * listens before the old one closes, so a port that cannot be bound leaves the old serving.
+ */
+export class MetricsEndpoint {
+  private server: MetricsServer | undefined;
+  private key: string | undefined;
+
+  constructor(private readonly registry: Registry) {}
+
+  /** The port listened on, if any. */
+  get port(): number | undefined {
+    return this.server?.port;
+  }
+
+  /** Serve on `config` (none: stop serving); true when it moved to a new address. */
+  async apply(config: { host: string; port: number } | undefined): Promise<boolean> {
+    const key = config ? `${config.host}:${config.port}` : undefined;
+    if (key === this.key) return false;
+    const next = config ? await serveMetrics({ port: config.port, host: config.host, registry: this.registry }) : undefined;
+    await this.server?.close();
+    this.server = next;
+    this.key = key;
+    return next !== undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.apply(undefined);
+  }
+}

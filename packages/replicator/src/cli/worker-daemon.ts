@@ -5,7 +5,7 @@
 import { Counter, type Registry } from 'prom-client';
 import { connectionLabel, within, type Ticker } from '@pgferry/queue';
 import type { Logger } from '@pgferry/queue/daemon';
-import { createMetricsRegistry, serveMetrics, type MetricsServer, type TickerSource } from '@pgferry/queue/metrics';
+import { MetricsEndpoint, createMetricsRegistry, type TickerSource } from '@pgferry/queue/metrics';
 import { replicationMetrics, type ReplicationSource } from '../status/metrics.js';
 import { providerTicker } from '../worker/replication-worker.js';
 import { SubscriptionWorker, type SubscriptionStats } from '../worker/subscription-worker.js';
@@ -21,8 +21,7 @@ export class WorkerDaemon implements ReplicationSource {
   readonly registry: Registry;
   private readonly subs = new Map<string, Running<SubscriptionWorker>>();
   private readonly tickerRuns = new Map<string, Running<TickerSource>>();
-  private metricsServer: MetricsServer | undefined;
-  private metricsKey: string | undefined;
+  private readonly metrics: MetricsEndpoint;
   private readonly reloads: Counter<'result'>;
 
   constructor(
@@ -31,6 +30,7 @@ export class WorkerDaemon implements ReplicationSource {
     private readonly log: Logger,
   ) {
     this.registry = createMetricsRegistry();
+    this.metrics = new MetricsEndpoint(this.registry);
     replicationMetrics(this, this.registry);
     this.reloads = new Counter({
       name: 'pgferry_replication_config_reloads_total',
@@ -55,7 +55,7 @@ export class WorkerDaemon implements ReplicationSource {
 
   /** The port metrics are served on (when configured). */
   get metricsPort(): number | undefined {
-    return this.metricsServer?.port;
+    return this.metrics.port;
   }
 
   stats(): SubscriptionStats[] {
@@ -101,9 +101,7 @@ export class WorkerDaemon implements ReplicationSource {
     ]);
     this.subs.clear();
     this.tickerRuns.clear();
-    await this.metricsServer?.close();
-    this.metricsServer = undefined;
-    this.metricsKey = undefined;
+    await this.metrics.close();
   }
 
   /** Start, stop and restart subscriptions and tickers to match the config. */
@@ -170,12 +168,7 @@ export class WorkerDaemon implements ReplicationSource {
 
   private async applyMetrics(): Promise<void> {
     const m = this.config.metrics;
-    const key = m ? `${m.host}:${m.port}` : undefined;
-    if (key === this.metricsKey) return;
-    const next = m ? await serveMetrics({ port: m.port, host: m.host, registry: this.registry }) : undefined;
-    await this.metricsServer?.close();
-    this.metricsServer = next;
-    this.metricsKey = key;
-    if (m && next) this.log.info(`serving metrics on http://${m.host}:${next.port}/metrics`);
+    if ((await this.metrics.apply(m)) && m) this.log.info(`serving metrics on http://${m.host}:${this.metrics.port}/metrics`);
   }
+
 }
