@@ -15,6 +15,7 @@ export type { EventSchemas } from './events.js';
 export * from './admin.js';
 export * from './capture.js';
 export * from './snapshot-tick.js';
+export * from './cascade.js';
 export * from './batch.js';
 export * from './runtime/index.js';
 export { sqlFiles } from './sql.js';
