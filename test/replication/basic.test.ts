@@ -209,7 +209,7 @@ describe('replication', () => {
     );
     await expect(add({ table: 'shaped', create: false, dest: 'absent' })).rejects.toThrow(/"absent" does not exist on the subscriber/);
     await expect(add({ table: 'items' })).rejects.toThrow(/in subscription "leaf1" already/);
-    await expect(add({ subscription: 'nope', table: 'items' })).rejects.toThrow(/no leaf node "nope"/);
+    await expect(add({ subscription: 'nope', table: 'items' })).rejects.toThrow(/no leaf or branch node "nope"/);
     expect(await before()).toEqual(state);
 
     // A table without a key is fine with an explicit one.

@@ -88,9 +88,9 @@ describe('leaf names and drop-leaf', () => {
       /leaf node "L+" exists on the provider, but not in this subscriber database/,
     );
     await expect(createLeafNode(prov.pool, sub2.pool, { node: 'audit' })).rejects.toThrow(
-      /consumer "audit" is registered on queue "repl" and is not a leaf node/,
+      /consumer "audit" is registered on queue "repl" and is not a node/,
     );
-    await expect(createLeafNode(prov.pool, sub2.pool, { node: 'root' })).rejects.toThrow(/"root" is the root node's name/);
+    await expect(createLeafNode(prov.pool, sub2.pool, { node: 'root' })).rejects.toThrow(/"root" is the provider node's name/);
     expect({ consumers: await consumers(), nodes: await providerNodes() }).toEqual(before);
     expect((await sub2.pool.query('SELECT count(*)::int AS n FROM pgferry.repl_node')).rows[0].n).toBe(0);
     // The same leaf and subscriber again: nothing changes.
@@ -197,7 +197,7 @@ describe('leaf names and drop-leaf', () => {
   it('drop-leaf without the subscriber database (gone) removes the provider side, only with --force', async () => {
     await createLeafNode(prov.pool, sub2.pool, { node: 'orphan' });
     const before = { consumers: await consumers(), nodes: await providerNodes() };
-    await expect(dropLeafNode(prov.pool, null, { node: 'orphan' })).rejects.toThrow(/without the subscriber database, no worker serving leaf "orphan" can be seen/);
+    await expect(dropLeafNode(prov.pool, null, { node: 'orphan' })).rejects.toThrow(/without the subscriber database, no worker serving node "orphan" can be seen/);
     expect({ consumers: await consumers(), nodes: await providerNodes() }).toEqual(before);
     const r = await replicate(['drop-leaf', '--provider', prov.url, '--node', 'orphan', '--force']);
     expect(r.code).toBe(0);

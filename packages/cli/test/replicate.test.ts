@@ -75,7 +75,7 @@ describe('pgferry replicate', () => {
 
     const status = await pgferry(['replicate', 'status', '--subscriber', sub.url, '--node', 'leaf1', '--json']);
     expect(status).toMatchObject({ code: 1, stdout: '' });
-    expect(status.stderr).toBe('pgferry: the subscriber database has no leaf node "leaf1" (create it with createLeafNode / create-leaf)\n');
+    expect(status.stderr).toBe('pgferry: the subscriber database has no leaf or branch node "leaf1" (create it with create-leaf or create-branch)\n');
 
     const root = await pgferry(['replicate', 'create-root', '--provider', db.url, '--node', 'root', '--json']);
     expect(root.code).toBe(0);

@@ -110,6 +110,8 @@ export interface BatchInfo {
   lagSeconds: number;
   /** Event ids drawn between the two ticks (an upper bound of the batch size). */
   estimatedEvents: number;
+  /** The queue's event id counter at the end tick (a branch copies it with the tick). */
+  seqEnd: string;
 }
 
 export async function getBatchInfo(db: Queryable, batchId: string): Promise<BatchInfo> {
@@ -122,6 +124,7 @@ export async function getBatchInfo(db: Queryable, batchId: string): Promise<Batc
     tick_id: string;
     lag_s: number;
     estimated_events: string;
+    seq_end: string;
   }>(db, sql('batch_info'), [batchId]);
   const r = rows[0]!;
   return {
@@ -133,6 +136,7 @@ export async function getBatchInfo(db: Queryable, batchId: string): Promise<Batc
     tickId: r.tick_id,
     lagSeconds: r.lag_s,
     estimatedEvents: Number(r.estimated_events),
+    seqEnd: r.seq_end,
   };
 }
 

@@ -50,11 +50,18 @@ export async function externalTick(db: Queryable, queue: string, tick: ExternalT
   await q(db, 'SELECT pgferry.tick_external($1, $2, $3, $4)', [queue, tick.tickId, tick.time, tick.eventSeq]);
 }
 
+type TickRow = { tick_id: string; tick_time: Date; tick_event_seq: string };
+const toTick = (r: TickRow): ExternalTick => ({ tickId: r.tick_id, time: r.tick_time, eventSeq: r.tick_event_seq });
+
 /** The newest tick of a queue. */
 export async function lastTick(db: Queryable, queue: string): Promise<ExternalTick> {
-  const rows = await q<{ tick_id: string; tick_time: Date; tick_event_seq: string }>(db, sql('last_tick'), [queue]);
-  const r = rows[0]!;
-  return { tickId: r.tick_id, time: r.tick_time, eventSeq: r.tick_event_seq };
+  return toTick((await q<TickRow>(db, sql('last_tick'), [queue]))[0]!);
+}
+
+/** Tick `tickId` of a queue, or null when it is gone. */
+export async function getTick(db: Queryable, queue: string, tickId: string): Promise<ExternalTick | null> {
+  const r = (await q<TickRow>(db, sql('tick_row'), [queue, tickId]))[0];
+  return r ? toTick(r) : null;
 }
 
 /** A transaction that could still write events into a closed queue. */

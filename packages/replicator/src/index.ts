@@ -7,13 +7,15 @@
  * stream/ (reading and applying a batch), handlers/ (how changes land), copy/ (initial
  * copy), worker/ (the processes), status/ (status and metrics), cli/.
  */
-export { createLeafNode, createRootNode, dropLeafNode, leafNode, listNodes, rootNode } from './admin/nodes.js';
-export type { DropLeafResult, NodeInfo } from './admin/nodes.js';
+export { createBranchNode, createLeafNode, createRootNode, dropLeafNode, listNodes, providerNode, rootNode, subscriberNode } from './admin/nodes.js';
+export type { CreateSubscriberNodeOptions, DropLeafResult, NodeInfo, NodeType } from './admin/nodes.js';
+export { changeProvider, forgetNode, updateWatermark } from './admin/cascade.js';
+export type { ChangeProviderOptions, ChangeProviderResult } from './admin/cascade.js';
 export { addTable, listTables, removeTable, resyncTable, tableInfo } from './admin/tables.js';
 export { executeSql, EXECUTE_EVENT } from './admin/execute.js';
 export type { CaptureChange, ExecuteResult } from './admin/execute.js';
 export type { AddTableOptions } from './admin/tables.js';
-export { checkNodeName, copyConsumerName, isCopyConsumerOf, maxNodeNameLength } from './admin/node-name.js';
+export { checkNodeName, copyConsumerName, isCopyConsumerOf, maxNodeNameLength, watermarkConsumerName } from './admin/node-name.js';
 export { installReplication } from './state/schema.js';
 export type { SubscribedTable, TableState } from './state/subscribed-table.js';
 export { parseSnapshot, visibleInSnapshot } from './state/snapshot.js';

@@ -26,7 +26,7 @@ describe('WorkerDaemon reload', () => {
     lines.length = 0;
   });
 
-  it('restarts only the subscriptions whose settings changed; tickers follow the providers', async () => {
+  it('restarts only the subscriptions whose settings changed; tickers follow the databases', async () => {
     const first = config({
       subscriptions: [
         { subscription: 'a', provider: P1, subscriber: S, ...fast },
@@ -37,7 +37,7 @@ describe('WorkerDaemon reload', () => {
     daemon = new WorkerDaemon(first, await loadHandlers(first), log);
     await daemon.start();
     const before = new Map(daemon.subscriptions.map((s) => [s.name, s]));
-    expect(daemon.tickers.map((t) => t.database).sort()).toEqual(['127.0.0.1:1/p1', '127.0.0.1:1/p2']);
+    expect(daemon.tickers.map((t) => t.database).sort()).toEqual(['127.0.0.1:1/p1', '127.0.0.1:1/p2', '127.0.0.1:1/s']);
     const p1Ticker = daemon.tickers.find((t) => t.database === '127.0.0.1:1/p1')!.ticker;
 
     const second = config({
@@ -54,8 +54,8 @@ describe('WorkerDaemon reload', () => {
     expect(after.get('b')).not.toBe(before.get('b')); // changed: restarted
     expect(lines.join('')).toContain('config reloaded: 3 subscription(s) (added 1, removed 1, restarted 1)');
     expect(lines.join('')).toContain('[c] removed from the config: stopping');
-    expect(daemon.tickers.map((t) => t.database)).toEqual(['127.0.0.1:1/p1']);
-    expect(daemon.tickers[0]!.ticker).toBe(p1Ticker);
+    expect(daemon.tickers.map((t) => t.database).sort()).toEqual(['127.0.0.1:1/p1', '127.0.0.1:1/s']);
+    expect(daemon.tickers.find((t) => t.database === '127.0.0.1:1/p1')!.ticker).toBe(p1Ticker);
 
     const metrics = await daemon.registry.metrics();
     expect(metrics).toContain('pgferry_replication_config_reloads_total{result="ok"} 1');

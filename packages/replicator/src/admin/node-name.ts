@@ -68,3 +68,11 @@ export function isCopyConsumerOf(node: string, consumer: string): boolean {
     /^[0-9a-f]+$/.test(consumer.slice(prefix.length))
   );
 }
+
+/**
+ * The consumer a branch keeps on its provider's queue at the oldest position of the nodes
+ * below it (see admin/cascade.ts): the provider holds their events, so they can move to it.
+ */
+export function watermarkConsumerName(branch: string): string {
+  return `${branch}:watermark`;
+}

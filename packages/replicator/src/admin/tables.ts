@@ -18,7 +18,7 @@ import {
 import { ReplicationSetupError } from '../errors.js';
 import { HandlerRegistry } from '../handlers/registry.js';
 import { sql } from '../sql.js';
-import { leafNode } from './nodes.js';
+import { providerNode, subscriberNode } from './nodes.js';
 import { checkLeafCanCopy, copyConsumerName } from './node-name.js';
 import {
   checkCreatable,
@@ -86,9 +86,10 @@ export interface AddTableOptions {
  * main stream).
  */
 export async function addTable(provider: Queryable, subscriber: pg.Pool, options: AddTableOptions): Promise<SubscribedTable> {
-  const leaf = await leafNode(subscriber, options.subscription);
+  const leaf = await subscriberNode(subscriber, options.subscription);
   const src = await tableInfo(provider, options.table);
   if (!src) throw new ReplicationSetupError(`table "${options.table}" does not exist on the provider`);
+  await checkProviderHasTable(provider, src.name);
   if (src.kind !== 'r' && src.kind !== 'p') throw new ReplicationSetupError(`"${options.table}" on the provider is not a table`);
   checkNotPgferry('provider', src.name);
   checkLeafCanCopy(leaf.name, src.name);
@@ -114,6 +115,11 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
 
   // The subscriber side, checked before anything changes.
   const destName = options.dest ?? src.name;
+  if (leaf.type === 'branch' && destName !== src.name) {
+    throw new ReplicationSetupError(`branch "${leaf.name}" keeps its provider's table names: ${src.name} cannot go into ${destName}`, {
+      hint: 'nodes below a branch, and the branch once promoted, read the same tables from it; use --dest on a leaf',
+    });
+  }
   const handler = (options.handlers ?? new HandlerRegistry()).definition(options.handler ?? 'row');
   const handlerArgs = options.handlerArgs ?? {};
   const planned = (dest: string): SubscribedTable => ({
@@ -150,12 +156,13 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
 
   // Provider: capture (committed before the copy's snapshot is taken, so every change the
   // copy does not see is in the queue).
-  await captureTable(provider, leaf.queue, src.name, {
+  const captureSettings = {
     keyColumns: keys,
     ignoreColumns: ignore,
     filter: options.filter ?? existingCapture?.filter ?? null,
     mode: options.mode ?? existingCapture?.mode ?? 'statement',
-  }).catch((err: unknown) => {
+  };
+  await captureTable(provider, leaf.queue, src.name, captureSettings).catch((err: unknown) => {
     throw new ReplicationSetupError(`cannot capture ${src.name}: ${(err as Error).message}`, { cause: err });
   });
 
@@ -170,6 +177,10 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [
         leaf.name, src.name, dest, keys, columns, handler.name, handlerArgs,
       ]);
+      // A branch captures its tables as its provider does: the nodes below it read them
+      // from its queue, and its writers are captured once it is promoted (until then its
+      // queue refuses them: the tables change only by replication).
+      if (leaf.type === 'branch') await captureTable(client, leaf.queue, dest, captureSettings);
       await client.query('COMMIT');
       debug('added %s -> %s to %s', src.name, dest, leaf.name);
       return toSubscribedTable(rows[0]!);
@@ -183,6 +194,25 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
         : new ReplicationSetupError(`cannot add ${src.name} on the subscriber: ${(err as Error).message}`, { cause: err });
     }
   });
+}
+
+/**
+ * A branch provides only the tables it replicates, once copied and applied by its main
+ * stream: only then does its table hold exactly what its queue's ticks say (a copy taken
+ * from it then matches its queue).
+ */
+async function checkProviderHasTable(provider: Queryable, table: string): Promise<void> {
+  const prov = await providerNode(provider);
+  if (prov.type !== 'branch') return;
+  const t = (await listTables(provider, prov.name)).find((x) => x.source === table);
+  if (!t) {
+    throw new ReplicationSetupError(`branch "${prov.name}" does not replicate ${table}`, { hint: `add it to the branch first (add-table --node ${prov.name})` });
+  }
+  if (t.state !== 'ok') {
+    throw new ReplicationSetupError(`table ${table} is ${t.state} on branch "${prov.name}": a node below it can copy it once the branch has it`, {
+      hint: 'wait until the branch lists it as ok (pgferry replicate tables), then add it again',
+    });
+  }
 }
 
 /** The subscription's tables. */
@@ -219,7 +249,7 @@ export async function removeTable(
   subscriber: pg.Pool,
   options: { subscription: string; table: string; dropCapture?: boolean },
 ): Promise<void> {
-  const leaf = await leafNode(subscriber, options.subscription);
+  const leaf = await subscriberNode(subscriber, options.subscription);
   const t = await findTable(subscriber, leaf.name, options.table);
   await withMainLock(subscriber, leaf.name, async (c) => {
     await c.query(sql('delete_subscriber_table'), [leaf.name, t.source]);
@@ -239,7 +269,7 @@ export async function resyncTable(
   subscriber: pg.Pool,
   options: { subscription: string; table: string },
 ): Promise<void> {
-  const leaf = await leafNode(subscriber, options.subscription);
+  const leaf = await subscriberNode(subscriber, options.subscription);
   const t = await findTable(subscriber, leaf.name, options.table);
   await withMainLock(subscriber, leaf.name, async (c) => {
     await c.query(sql('resync_table'), [leaf.name, t.source]);

@@ -176,9 +176,9 @@ export function tableCommands(replicate: Command): void {
       .addOption(leafOption())
       .action(
         run(async (ctx, dbs, o: { subscriber: string; node: string }) => {
-          const [{ leafNode }, { listTables }] = await Promise.all([import('../admin/nodes.js'), import('../admin/tables.js')]);
+          const [{ subscriberNode }, { listTables }] = await Promise.all([import('../admin/nodes.js'), import('../admin/tables.js')]);
           const subscriber = await dbs.subscriber(o.subscriber);
-          await leafNode(subscriber, o.node); // an unknown leaf is an error, not "no tables"
+          await subscriberNode(subscriber, o.node); // an unknown leaf is an error, not "no tables"
           const ts = await listTables(subscriber, o.node);
           if (ctx.json) return ctx.printJson(ts);
           ctx.say(renderTables(ts));

@@ -35,9 +35,10 @@ const timeoutsSchema = z.strictObject({
 
 const subscriptionSchema = z
   .strictObject({
-    /** The leaf node (its consumer on the root's queue). */
+    /** The leaf or branch node (its consumer on its provider's queue). */
     subscription: z.string().min(1),
-    provider: z.string().min(1),
+    /** Only for a node that records no provider location (see SubscriptionWorkerOptions.provider). */
+    provider: z.string().min(1).optional(),
     subscriber: z.string().min(1),
     parallelCopies: count.optional(),
     pollIntervalMs: ms.optional(),
@@ -78,7 +79,7 @@ export const workerConfigSchema = z.strictObject({
   handlers: z
     .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'a handler name is letters, digits, _ . -'), z.string().min(1))
     .default({}),
-  /** Run a ticker (and queue maintenance) on each provider. */
+  /** Run a ticker (and queue maintenance) on each database. */
   ticker: z.boolean().default(true),
   tickIntervalMs: ms.default(100),
   metrics: metricsConfigSchema.optional(),
@@ -87,7 +88,7 @@ export const workerConfigSchema = z.strictObject({
 
 export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
 
-export type SubscriptionConfig = Omit<SubscriptionWorkerOptions, 'log' | 'handlers'> & { provider: string; subscriber: string };
+export type SubscriptionConfig = Omit<SubscriptionWorkerOptions, 'log' | 'handlers'> & { provider?: string; subscriber: string };
 
 export interface WorkerConfig {
   /** The file it was read from ('(flags)' without one). */

@@ -1,13 +1,12 @@
 /**
  * The worker daemon behind `pgferry replicate worker`: its subscriptions, a ticker on each
- * provider, the metrics endpoint, and reloads (SIGHUP) that restart only what changed.
+ * database, the metrics endpoint, and reloads (SIGHUP) that restart only what changed.
  */
 import { Counter, type Registry } from 'prom-client';
-import { connectionLabel, within, type Ticker } from '@pgferry/queue';
 import type { Logger } from '@pgferry/queue/daemon';
 import { MetricsEndpoint, createMetricsRegistry, type TickerSource } from '@pgferry/queue/metrics';
 import { replicationMetrics, type ReplicationSource } from '../status/metrics.js';
-import { providerTicker } from '../worker/replication-worker.js';
+import { DatabaseTickers, FOLLOW_INTERVAL_MS, tickedDatabases } from '../worker/tickers.js';
 import { SubscriptionWorker, type SubscriptionStats } from '../worker/subscription-worker.js';
 import type { LoadedHandlers, SubscriptionConfig, WorkerConfig } from './worker-config.js';
 
@@ -20,7 +19,8 @@ interface Running<T> {
 export class WorkerDaemon implements ReplicationSource {
   readonly registry: Registry;
   private readonly subs = new Map<string, Running<SubscriptionWorker>>();
-  private readonly tickerRuns = new Map<string, Running<TickerSource>>();
+  private databases: DatabaseTickers;
+  private follow: NodeJS.Timeout | undefined;
   private readonly metrics: MetricsEndpoint;
   private readonly reloads: Counter<'result'>;
 
@@ -29,6 +29,7 @@ export class WorkerDaemon implements ReplicationSource {
     private loaded: LoadedHandlers,
     private readonly log: Logger,
   ) {
+    this.databases = new DatabaseTickers({ tickIntervalMs: config.tickIntervalMs });
     this.registry = createMetricsRegistry();
     this.metrics = new MetricsEndpoint(this.registry);
     replicationMetrics(this, this.registry);
@@ -50,7 +51,7 @@ export class WorkerDaemon implements ReplicationSource {
   }
 
   get tickers(): TickerSource[] {
-    return [...this.tickerRuns.values()].map((r) => r.value);
+    return this.databases.list;
   }
 
   /** The port metrics are served on (when configured). */
@@ -65,6 +66,8 @@ export class WorkerDaemon implements ReplicationSource {
   async start(): Promise<void> {
     await this.applyMetrics();
     await this.apply();
+    // Nodes move (change-provider, switchover): their new providers get a ticker.
+    this.follow = setInterval(() => void this.applyTickers().catch(() => undefined), FOLLOW_INTERVAL_MS);
   }
 
   /** Apply a new config: the metrics endpoint first (it can fail: then nothing changes). */
@@ -94,13 +97,9 @@ export class WorkerDaemon implements ReplicationSource {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([
-      ...this.subscriptions.map((s) => s.stop()),
-      // A ticker waits for its current query at most: its connection closes with the process.
-      ...this.tickers.map((t) => within(t.ticker.stop(), 10_000)),
-    ]);
+    clearInterval(this.follow);
+    await Promise.all([...this.subscriptions.map((s) => s.stop()), this.databases.stop()]);
     this.subs.clear();
-    this.tickerRuns.clear();
     await this.metrics.close();
   }
 
@@ -148,22 +147,14 @@ export class WorkerDaemon implements ReplicationSource {
     });
   }
 
-  /** A ticker per provider (new providers get one, gone ones stop). */
+  /** A ticker per database (see tickedDatabases); a new tick interval restarts them. */
   private async applyTickers(): Promise<void> {
-    const wanted = new Map<string, string>();
-    if (this.config.ticker) for (const s of this.config.subscriptions) wanted.set(JSON.stringify([s.provider, this.config.tickIntervalMs]), s.provider);
-    const stops: Promise<unknown>[] = [];
-    for (const [key, run] of this.tickerRuns) {
-      if (wanted.has(key)) continue;
-      this.tickerRuns.delete(key);
-      stops.push(within(run.value.ticker.stop(), 10_000));
+    if (this.databases.interval !== this.config.tickIntervalMs) {
+      await this.databases.stop();
+      this.databases = new DatabaseTickers({ tickIntervalMs: this.config.tickIntervalMs });
     }
-    for (const [key, provider] of wanted) {
-      if (this.tickerRuns.has(key)) continue;
-      const ticker: Ticker = providerTicker(provider, { tickIntervalMs: this.config.tickIntervalMs }).start();
-      this.tickerRuns.set(key, { key, value: { database: connectionLabel(provider), ticker } });
-    }
-    await Promise.all(stops);
+    const wanted = this.config.ticker ? tickedDatabases(this.config.subscriptions, this.subscriptions.map((s) => s.providerConfig)) : [];
+    await this.databases.sync(wanted);
   }
 
   private async applyMetrics(): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { getConsumerInfo, type Queryable } from '@pgferry/queue';
 import { progressOf, type CopyProgress } from '../copy/copy-table.js';
-import { leafNode } from '../admin/nodes.js';
+import { subscriberNode } from '../admin/nodes.js';
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
@@ -53,7 +53,7 @@ type StatusRow = SubscriberTableRow & {
 };
 
 export async function getStatus(subscriber: Queryable, subscription: string, provider?: Queryable): Promise<SubscriptionStatus> {
-  const leaf = await leafNode(subscriber, subscription);
+  const leaf = await subscriberNode(subscriber, subscription);
   const at = await subscriber.query<{ at_tick_id: string | null; at_applied: Date | null; at_events: string }>(
     sql('applied_tick'),
     [subscription],

@@ -21,7 +21,9 @@ export type StepPlan =
   /** The stream has nothing to do with the batch any more (a table that left catch-up). */
   | 'gone'
   /** Not now: the batch stays open and comes again (the stream is paused at a tick). */
-  | 'wait';
+  | 'wait'
+  /** The node reads from another provider now (change-provider, switchover): the batch is left open. */
+  | 'moved';
 
 export interface BatchStepOptions extends Omit<BatchApplyOptions, 'subscriber' | 'route'> {
   subscriber: pg.Pool;
@@ -34,7 +36,7 @@ export interface BatchStepOptions extends Omit<BatchApplyOptions, 'subscriber' |
   log(level: 'info' | 'warn', message: string): void;
 }
 
-export type StepOutcome = { outcome: 'applied'; result: BatchApplyResult } | { outcome: 'applied-before' | 'gone' | 'wait' };
+export type StepOutcome = { outcome: 'applied'; result: BatchApplyResult } | { outcome: 'applied-before' | 'gone' | 'wait' | 'moved' };
 
 export async function applyBatchStep(o: BatchStepOptions): Promise<StepOutcome> {
   const outcome = await withClient(o.subscriber, async (sc): Promise<StepOutcome> => {

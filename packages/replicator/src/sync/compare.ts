@@ -21,7 +21,7 @@ import createDebug from 'debug';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { capturedTable, sleep, tickAtReaderSnapshot, withClient } from '@pgferry/queue';
-import { leafNode } from '../admin/nodes.js';
+import { subscriberNode } from '../admin/nodes.js';
 import { findTable } from '../admin/tables.js';
 import { ReplicationSetupError, ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
@@ -89,7 +89,7 @@ export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: Co
   if (!Number.isInteger(Math.log2(buckets)) || buckets < 1 || buckets > 1 << 20) {
     throw new ReplicationSetupError(`buckets must be a power of two from 1 to 1048576, not ${buckets}`);
   }
-  const leaf = await leafNode(subscriber, o.subscription);
+  const leaf = await subscriberNode(subscriber, o.subscription);
   const t = await findTable(subscriber, o.subscription, o.table);
   if (t.state !== 'ok') {
     throw new ReplicationSetupError(`table ${t.source} is ${t.state} in subscription "${o.subscription}": compare it once it is ok`);

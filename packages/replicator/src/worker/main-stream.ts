@@ -4,7 +4,8 @@
  * the subscription's position in the same subscriber transaction.
  */
 import type pg from 'pg';
-import { getBatchInfo, nextBatch } from '@pgferry/queue';
+import { externalTick, getBatchInfo, getTick, nextBatch, type ExternalTick } from '@pgferry/queue';
+import { copyBatchEvents } from '../stream/branch-copy.js';
 import { applyExecute } from '../stream/execute.js';
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
@@ -20,12 +21,16 @@ export interface MainStepResult {
   result?: BatchApplyResult;
 }
 
-/** Apply the next batch of the main stream; undefined when there was none. */
-export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepResult | undefined> {
+/**
+ * Apply the next batch of the main stream; undefined when there was none, 'moved' when the
+ * node reads from another provider now (the caller follows it).
+ */
+export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepResult | 'moved' | undefined> {
   const batchId = await nextBatch(env.provider, queue, env.name);
   if (!batchId) return undefined;
   const info = await getBatchInfo(env.provider, batchId);
   const tick = BigInt(info.tickId);
+  const providerTick: ExternalTick = { tickId: info.tickId, time: info.batchEnd, eventSeq: info.seqEnd };
   // The tables the batch applies to: in state 'ok', handed over before this batch.
   const tables = new Map<string, SubscribedTable>();
   const loadTables = async (sc: pg.ClientBase) => {
@@ -45,12 +50,13 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       await loadTables(sc);
     },
     async prepare(sc) {
-      const at = await sc.query<{ at_tick_id: string | null; pause_tick: string | null }>(sql('lock_applied_tick'), [env.name]);
+      const at = await sc.query<{ at_tick_id: string | null; pause_tick: string | null; provider_node: string | null }>(sql('lock_applied_tick'), [env.name]);
       if (!at.rows[0]) {
         throw new ReplicationStateError(`subscription "${env.name}" has no position on the subscriber`, {
           hint: 'its leaf was dropped on the subscriber: create it again (create-leaf), or take it out of the worker\'s configuration',
         });
       }
+      if (at.rows[0].provider_node !== env.providerNode) return 'moved';
       const recorded = at.rows[0].at_tick_id;
       if (recorded !== null && BigInt(recorded) >= tick) return 'applied';
       // Paused at a tick (online compare): this batch waits, open, until the pause ends.
@@ -59,10 +65,31 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       return { route: (ev) => (ev.extra1 === null ? undefined : tables.get(ev.extra1)) };
     },
     async record(sc, r) {
-      await sc.query(sql('record_applied_tick'), [env.name, info.tickId, batchId, r.applied]);
+      if (env.nodeType === 'branch') {
+        await copyBatchEvents({ provider: env.provider, subscriber: sc, batchId, queue, fetchSize: env.fetchSize, readTimeoutMs: env.readTimeoutMs });
+      }
+      await sc.query(sql('record_applied_tick'), [env.name, info.tickId, batchId, r.applied, providerTick.time, providerTick.eventSeq]);
     },
   });
+  if (step.outcome === 'moved') return 'moved';
   if (step.outcome === 'wait') return undefined;
+  // After the commit, so that the tick's snapshot holds the copied events.
+  if (env.nodeType === 'branch' && (step.outcome === 'applied' || step.outcome === 'applied-before')) await externalTick(env.subscriber, queue, providerTick);
   if (step.outcome === 'applied-before') env.log('info', `batch ${batchId} (tick ${tick}) was applied already; finished it`);
   return { tickId: info.tickId, batchId, result: step.outcome === 'applied' ? step.result : undefined };
+}
+
+/**
+ * A branch's queue has the tick of the branch's position: a worker that stopped between a
+ * batch's commit and its tick makes it now, before any later batch is copied.
+ */
+export async function ensureBranchTick(env: StreamEnv, queue: string): Promise<void> {
+  const { rows } = await env.subscriber.query<{ at_tick_id: string | null; at_tick_time: Date | null; at_event_seq: string | null }>(sql('applied_tick'), [env.name]);
+  const at = rows[0];
+  if (!at?.at_tick_id || (await getTick(env.subscriber, queue, at.at_tick_id))) return;
+  if (at.at_tick_time === null || at.at_event_seq === null) {
+    throw new ReplicationStateError(`branch "${env.name}" is at tick ${at.at_tick_id}, which its queue lacks, and the tick's time is not recorded`);
+  }
+  await externalTick(env.subscriber, queue, { tickId: at.at_tick_id, time: at.at_tick_time, eventSeq: at.at_event_seq });
+  env.log('info', `made tick ${at.at_tick_id} on the branch's queue (the worker had stopped before it)`);
 }

@@ -1,17 +1,21 @@
 /**
  * The worker daemon's core: several subscriptions in one process, plus a ticker (and queue
- * maintenance) on each provider, leader-elected so that any number of processes may run it.
+ * maintenance) on each database it knows, leader-elected so that any number of processes
+ * may run it.
  */
 import createDebug from 'debug';
-import { DEFAULT_TIMEOUTS, Ticker, boundedConfig, clientConfig, connectionLabel, within, type ConnectionConfig, type ConnectionTimeouts } from '@pgferry/queue';
+import type { ConnectionTimeouts, Ticker } from '@pgferry/queue';
+import { DatabaseTickers, FOLLOW_INTERVAL_MS, tickedDatabases } from './tickers.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { SubscriptionWorker, type SubscriptionStats, type SubscriptionWorkerOptions } from './subscription-worker.js';
+
+export { providerTicker } from './tickers.js';
 
 const debug = createDebug('pgferry:replicator:daemon');
 
 export interface ReplicationWorkerOptions {
   subscriptions: SubscriptionWorkerOptions[];
-  /** Run a ticker on each provider (default true). */
+  /** Run a ticker on each database (providers and subscribers; default true). */
   ticker?: boolean;
   /** Ticker check interval (ms, default 100). */
   tickIntervalMs?: number;
@@ -23,45 +27,37 @@ export interface ReplicationWorkerOptions {
 
 export class ReplicationWorker {
   readonly subscriptions: SubscriptionWorker[];
-  private readonly running: { database: string; ticker: Ticker }[] = [];
+  private readonly databases: DatabaseTickers;
+  private follow: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ReplicationWorkerOptions) {
     this.subscriptions = options.subscriptions.map((s) => new SubscriptionWorker({ handlers: options.handlers, ...s }));
+    this.databases = new DatabaseTickers({ tickIntervalMs: options.tickIntervalMs ?? 100, timeouts: options.timeouts });
   }
 
   start(): this {
     if (this.options.ticker !== false) {
-      const providers = new Map<string, SubscriptionWorkerOptions['provider']>();
-      for (const s of this.options.subscriptions) providers.set(JSON.stringify(s.provider), s.provider);
-      for (const p of providers.values()) {
-        this.running.push({ database: connectionLabel(p), ticker: providerTicker(p, this.options).start() });
-      }
+      const sync = () => this.databases.sync(tickedDatabases(this.options.subscriptions, this.subscriptions.map((s) => s.providerConfig)));
+      void sync();
+      this.follow = setInterval(() => void sync().catch(() => undefined), FOLLOW_INTERVAL_MS);
     }
     for (const s of this.subscriptions) s.start();
-    debug('started %d subscription(s), %d ticker(s)', this.subscriptions.length, this.running.length);
+    debug('started %d subscription(s), %d ticker(s)', this.subscriptions.length, this.databases.list.length);
     return this;
   }
 
-  /** The tickers running, one per provider, labelled host:port/database (for metrics: read only). */
+  /** The tickers running, one per database, labelled host:port/database (for metrics: read only). */
   get tickers(): readonly { readonly database: string; readonly ticker: Ticker }[] {
-    return this.running;
+    return this.databases.list;
   }
 
   async stop(): Promise<void> {
-    // A ticker waits for its current query at most: its connection closes with the process.
-    await Promise.all([...this.subscriptions.map((s) => s.stop()), ...this.running.map((t) => within(t.ticker.stop(), 10_000))]);
+    clearInterval(this.follow);
+    await Promise.all([...this.subscriptions.map((s) => s.stop()), this.databases.stop()]);
     debug('stopped');
   }
 
   stats(): SubscriptionStats[] {
     return this.subscriptions.map((s) => s.snapshot());
   }
-}
-
-/** A provider's ticker (not started). Plain queries only: node-postgres' own query_timeout bounds them. */
-export function providerTicker(provider: ConnectionConfig, options: Pick<ReplicationWorkerOptions, 'tickIntervalMs' | 'timeouts'> = {}): Ticker {
-  const t = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-  // The ticker runs plain queries only: node-postgres' own query_timeout bounds them.
-  const config = { ...clientConfig(provider), ...boundedConfig(t), query_timeout: t.queryMs };
-  return new Ticker(config, { tickIntervalMs: options.tickIntervalMs ?? 100 });
 }

@@ -3,8 +3,12 @@ import type pg from 'pg';
 import type { HandlerRegistry } from '../handlers/registry.js';
 
 export interface StreamEnv {
-  /** The subscription (leaf) name: the main stream's consumer on the provider's queue. */
+  /** The subscription (leaf or branch) name: the main stream's consumer on the provider's queue. */
   name: string;
+  /** A branch copies every batch into its own queue (see stream/branch-copy.ts). */
+  nodeType: 'leaf' | 'branch';
+  /** The provider node the stream reads from (provider is its pool). */
+  providerNode: string | null;
   provider: pg.Pool;
   subscriber: pg.Pool;
   handlers: HandlerRegistry;

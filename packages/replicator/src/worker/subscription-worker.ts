@@ -28,22 +28,29 @@ import {
 import { copyTable, type CopyProgress } from '../copy/copy-table.js';
 import { createProviderPool, createSubscriberPool } from '../connections.js';
 import { copyConsumerName, isCopyConsumerOf } from '../admin/node-name.js';
-import { leafNode } from '../admin/nodes.js';
+import { subscriberNode, toNode, type NodeInfo, type NodeRow } from '../admin/nodes.js';
+import { ReplicationStateError } from '../errors.js';
 import { restoreForeignKeys } from '../admin/foreign-keys.js';
 import { HandlerRegistry } from '../handlers/registry.js';
 import { rowHandler } from '../handlers/row.js';
 import { sql } from '../sql.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 import { catchupStep } from './catchup.js';
-import { mainStep } from './main-stream.js';
+import { ensureBranchTick, mainStep } from './main-stream.js';
+import { updateWatermark } from '../admin/cascade.js';
 import type { StreamEnv } from './stream-env.js';
 
 const debug = createDebug('pgferry:replicator:worker');
 
 export interface SubscriptionWorkerOptions {
-  /** The leaf node name (its consumer name on the provider's queue). */
+  /** The leaf or branch node name (its consumer name on the provider's queue). */
   subscription: string;
-  provider: ConnectionConfig;
+  /**
+   * The provider, for a node whose row records no provider location (nodes created with
+   * create-leaf/create-branch record it; change-provider, switchover and takeover move it,
+   * and the worker follows).
+   */
+  provider?: ConnectionConfig;
   subscriber: ConnectionConfig;
   /** Tables copied at once. Default 2. */
   parallelCopies?: number;
@@ -101,10 +108,15 @@ const HEARTBEAT_MS = 5000;
 const CATCHUP_STALL_MS = 10_000;
 
 export class SubscriptionWorker {
-  readonly provider: pg.Pool;
   readonly subscriber: pg.Pool;
   readonly stats: SubscriptionStats;
   private queue: string | null = null;
+  /** The node's row as the worker last read it: null until read, and after its provider moved. */
+  private node: NodeInfo | null = null;
+  /** Where the provider pool connects (to see when the node's provider moved). */
+  private providerAt: ConnectionConfig | undefined;
+  /** A branch's queue was checked for its position's tick since the last error. */
+  private branchTickChecked = false;
   private abort = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly copying = new Map<string, CopyProgress>();
@@ -116,7 +128,7 @@ export class SubscriptionWorker {
   private readonly failing = new Set<string>();
   /** Scopes that succeeded since this worker started (an error recorded before it is cleared once). */
   private readonly succeeded = new Set<string>();
-  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts' | 'handlers'>> & Pick<SubscriptionWorkerOptions, 'log'>;
+  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts' | 'handlers' | 'provider'>> & Pick<SubscriptionWorkerOptions, 'log' | 'provider'>;
   readonly timeouts: ConnectionTimeouts;
   private readonly env: StreamEnv;
   private readonly lease: Lease;
@@ -134,7 +146,7 @@ export class SubscriptionWorker {
     };
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     const copies = this.opts.parallelCopies;
-    this.provider = createProviderPool(options.provider, copies + 4, this.timeouts);
+    this.providerAt = options.provider;
     this.subscriber = createSubscriberPool(options.subscriber, copies + 4, this.timeouts);
     this.stats = {
       subscription: options.subscription,
@@ -161,7 +173,11 @@ export class SubscriptionWorker {
     };
     this.env = {
       name: options.subscription,
-      provider: this.provider,
+      nodeType: 'leaf',
+      providerNode: null,
+      // Until the node's row is read (ensureNode): a pool that is never connected when no
+      // provider is configured.
+      provider: createProviderPool(options.provider ?? {}, copies + 4, this.timeouts),
       subscriber: this.subscriber,
       handlers: options.handlers ?? new HandlerRegistry(),
       fetchSize: this.opts.fetchSize,
@@ -174,6 +190,16 @@ export class SubscriptionWorker {
 
   get name(): string {
     return this.opts.subscription;
+  }
+
+  /** Where the node reads from now (its row's provider location, or the configured provider). */
+  get providerConfig(): ConnectionConfig | undefined {
+    return this.providerAt;
+  }
+
+  /** The pool on the provider the node reads from now. */
+  get provider(): pg.Pool {
+    return this.env.provider;
   }
 
   start(): this {
@@ -242,12 +268,44 @@ export class SubscriptionWorker {
     this.log('info', `${scope}: recovered`);
   }
 
-  private async ensureQueue(): Promise<string> {
-    if (!this.queue) {
-      this.queue = (await leafNode(this.subscriber, this.name)).queue;
-      this.stats.queue = this.queue;
+  /**
+   * The node as its row says (read once, and again after its provider moved): its queue,
+   * its type, and the provider it reads from, whose pool is replaced when that moved. Null
+   * for a node that is a root now (a branch promoted by a switchover or a takeover): it has
+   * nothing to read, and the worker idles.
+   */
+  private async ensureNode(): Promise<NodeInfo | null> {
+    if (this.node) return this.node;
+    const { rows } = await this.subscriber.query<NodeRow>(sql('local_node'), [this.name]);
+    const node = rows[0] ? toNode(rows[0]) : await subscriberNode(this.subscriber, this.name); // (the latter raises)
+    if (node.type === 'root') {
+      this.stats.queue = node.queue;
+      return null;
     }
-    return this.queue;
+    const at: ConnectionConfig | undefined = node.providerLocation ?? this.opts.provider;
+    if (at === undefined) {
+      throw new ReplicationStateError(`node "${this.name}" has no provider location, and the worker has no provider configured`, {
+        hint: 'give the worker its provider (provider in its configuration), or move the node with change-provider',
+      });
+    }
+    if (JSON.stringify(at) !== JSON.stringify(this.providerAt) || this.env.providerNode !== node.providerNode) {
+      if (this.env.providerNode !== null) this.log('info', `following the node's provider: now ${node.providerNode}`);
+      const old = this.env.provider;
+      this.env.provider = createProviderPool(at, this.opts.parallelCopies + 4, this.timeouts);
+      this.providerAt = at;
+      void within(old.end(), 5000).catch(() => undefined);
+    }
+    this.env.nodeType = node.type;
+    this.env.providerNode = node.providerNode;
+    this.queue = node.queue;
+    this.stats.queue = node.queue;
+    this.branchTickChecked = false;
+    this.node = node;
+    return node;
+  }
+
+  private async ensureQueue(): Promise<string | null> {
+    return (await this.ensureNode())?.queue ?? null;
   }
 
   private async loadTables(client: pg.ClientBase | pg.Pool): Promise<SubscribedTable[]> {
@@ -301,6 +359,7 @@ export class SubscriptionWorker {
         if (!worked) await sleep(this.opts.pollIntervalMs, signal);
       } catch (err) {
         await this.onError('main', err);
+        this.node = null; // read again: the error may be the provider having moved
         await sleep(backoff.next(), signal);
       }
     }
@@ -309,8 +368,20 @@ export class SubscriptionWorker {
   /** Apply the next batch. False when there was none. */
   async mainStep(): Promise<boolean> {
     const queue = await this.ensureQueue();
+    if (queue === null) {
+      this.node = null; // a root now: read its row again later (a switchover back makes it a branch)
+      return false;
+    }
     if (this.waitsForCatchup()) return false;
+    if (this.env.nodeType === 'branch' && !this.branchTickChecked) {
+      await ensureBranchTick(this.env, queue);
+      this.branchTickChecked = true;
+    }
     const step = await mainStep(this.env, queue);
+    if (step === 'moved') {
+      this.node = null;
+      return true;
+    }
     if (!step) return false;
     const r = step.result;
     if (r) {
@@ -344,8 +415,15 @@ export class SubscriptionWorker {
       }
       try {
         const queue = await this.ensureQueue();
+        if (queue === null) {
+          await sleep(1000, signal);
+          continue;
+        }
         if (Date.now() - lastCleanup > 5000) {
           await this.dropOrphanCopyConsumers(queue);
+          if (this.env.nodeType === 'branch' && this.node && this.stats.appliedTick) {
+            await updateWatermark(this.provider, this.subscriber, this.node, this.stats.appliedTick);
+          }
           lastCleanup = Date.now();
         }
         const tables = await this.loadTables(this.subscriber);

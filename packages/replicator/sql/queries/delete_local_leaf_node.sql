@@ -1,2 +1,0 @@
--- On the subscriber: forget local leaf node $1.
-DELETE FROM pgferry.repl_node WHERE node_name = $1 AND is_local AND node_type = 'leaf'

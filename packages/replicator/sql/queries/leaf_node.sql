@@ -1,2 +1,0 @@
--- This database's local leaf node named $1 (no row when there is none).
-SELECT * FROM pgferry.repl_node WHERE node_name = $1 AND is_local AND node_type = 'leaf'
