@@ -1,7 +1,7 @@
 /**
  * A cascade on three real servers for topology tests: root -> branch -> leaf, the workload
  * schema on the root, the ledger audited on the branch and the leaf, and one worker process
- * serving both subscriber nodes (their providers come from the nodes' rows).
+ * serving all three nodes (their providers come from the nodes' rows).
  */
 import pg from 'pg';
 import { addTable, createBranchNode, createLeafNode, createRootNode, listTables } from '@pgferry/replicator';
@@ -42,9 +42,11 @@ export async function startCascade(): Promise<Cascade> {
   await createLeafNode(branch.pool, leaf.pool, { node: 'leaf', providerLocation: branch.url, location: leaf.url });
   const worker = new WorkerProcess(
     {
-      subscriptions: ['branch', 'leaf'].map((subscription) => ({
-        subscription,
-        subscriber: (subscription === 'branch' ? branch : leaf).url,
+      // The root's too: it idles while the node is the root, and serves it once a
+      // switchover makes it a branch.
+      subscriptions: [root, branch, leaf].map((n) => ({
+        subscription: n.name,
+        subscriber: n.url,
         pollIntervalMs: 50,
         retryMinMs: 100,
         retryMaxMs: 1000,

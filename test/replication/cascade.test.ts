@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConsumerInfo } from '@pgferry/queue';
-import { changeProvider, listNodes, watermarkConsumerName } from '@pgferry/replicator';
+import { changeProvider, listNodes, switchover, watermarkConsumerName } from '@pgferry/replicator';
 import { rng } from './helpers.js';
 import { addWorkloadTables, startCascade, stopCascade, waitIdentical, type Cascade } from './cascade-env.js';
 import { Workload, ledgerDuplicates } from './workload.js';
@@ -73,6 +73,32 @@ describe(`cascade root -> branch -> leaf (seed ${SEED})`, () => {
     await expectNoDuplicates();
     expect(await getConsumerInfo(c.root.pool, 'repl', 'leaf')).toEqual([]);
     expect((await listNodes(c.leaf.pool)).find((n) => n.name === 'leaf')).toMatchObject({ providerNode: 'branch', providerLocation: c.branch.url });
+  });
+
+  it('switches the root over to the branch and back under load: no event lost, the write pause measured', { timeout: 600_000 }, async () => {
+    let writeTo = c.root;
+    const load = new Workload(() => writeTo.pool, SEED + 2).start();
+    await sleep(1500);
+    const there = await switchover(c.root.pool, c.branch.pool, { oldRootLocation: c.root.url, newRootLocation: c.branch.url });
+    writeTo = c.branch;
+    expect(there).toMatchObject({ oldRoot: 'root', newRoot: 'branch' });
+    expect((await listNodes(c.root.pool)).find((n) => n.isLocal)).toMatchObject({ type: 'branch', providerNode: 'branch' });
+    expect((await listNodes(c.branch.pool)).find((n) => n.isLocal)).toMatchObject({ type: 'root', providerNode: null });
+    // The old root takes no writes now; the new one does.
+    await expect(c.root.pool.query(`INSERT INTO ledger VALUES (-2, 0, 'old root')`)).rejects.toThrow(/disabled/);
+    await killWorker(2);
+    await sleep(1500);
+    const back = await switchover(c.branch.pool, c.root.pool, { oldRootLocation: c.branch.url, newRootLocation: c.root.url });
+    writeTo = c.root;
+    expect(BigInt(back.tickId)).toBeGreaterThan(BigInt(there.tickId));
+    await sleep(1000);
+    const stats = await load.stop();
+    console.log(`switchover write pauses: ${there.writePauseMs} ms (root -> branch), ${back.writePauseMs} ms (branch -> root); writes refused meanwhile: ${stats.errors}`);
+    await waitIdentical([c.root, c.branch, c.leaf]);
+    await expectNoDuplicates();
+    expect((await listNodes(c.root.pool)).find((n) => n.isLocal)).toMatchObject({ type: 'root' });
+    // The branch writes nothing of its own again.
+    await expect(c.branch.pool.query(`INSERT INTO ledger VALUES (-3, 0, 'branch')`)).rejects.toThrow(/disabled/);
   });
 
   it('refuses moves that cannot work, changing nothing', async () => {

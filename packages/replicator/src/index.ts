@@ -10,6 +10,8 @@
 export { createBranchNode, createLeafNode, createRootNode, dropLeafNode, listNodes, providerNode, rootNode, subscriberNode } from './admin/nodes.js';
 export type { CreateSubscriberNodeOptions, DropLeafResult, NodeInfo, NodeType } from './admin/nodes.js';
 export { changeProvider, forgetNode, updateWatermark } from './admin/cascade.js';
+export { resurrect, switchover, takeover } from './admin/switchover.js';
+export type { LostChange, ResurrectResult, Survivor, SurvivorReport, SwitchoverOptions, SwitchoverResult, TakeoverReport } from './admin/switchover.js';
 export type { ChangeProviderOptions, ChangeProviderResult } from './admin/cascade.js';
 export { addTable, listTables, removeTable, resyncTable, tableInfo } from './admin/tables.js';
 export { executeSql, EXECUTE_EVENT } from './admin/execute.js';

@@ -104,6 +104,9 @@ export interface SubscriptionStats {
 /** The lock connection's heartbeat (ms). */
 const HEARTBEAT_MS = 5000;
 
+/** An idle worker reads its node's row again after this long (ms). */
+const NODE_REREAD_MS = 2000;
+
 /** A catch-up that has not moved for this long no longer holds the main stream back (ms). */
 const CATCHUP_STALL_MS = 10_000;
 
@@ -115,6 +118,7 @@ export class SubscriptionWorker {
   private node: NodeInfo | null = null;
   /** Where the provider pool connects (to see when the node's provider moved). */
   private providerAt: ConnectionConfig | undefined;
+  private nodeReadAt = 0;
   /** A branch's queue was checked for its position's tick since the last error. */
   private branchTickChecked = false;
   private abort = new AbortController();
@@ -301,6 +305,7 @@ export class SubscriptionWorker {
     this.stats.queue = node.queue;
     this.branchTickChecked = false;
     this.node = node;
+    this.nodeReadAt = Date.now();
     return node;
   }
 
@@ -382,7 +387,11 @@ export class SubscriptionWorker {
       this.node = null;
       return true;
     }
-    if (!step) return false;
+    if (!step) {
+      // Idle: the node may have been promoted (switchover, takeover) with no batch to say so.
+      if (Date.now() - this.nodeReadAt > NODE_REREAD_MS) this.node = null;
+      return false;
+    }
     const r = step.result;
     if (r) {
       this.stats.batches++;
