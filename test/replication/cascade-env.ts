@@ -4,6 +4,7 @@
  * serving all three nodes (their providers come from the nodes' rows).
  */
 import pg from 'pg';
+import { setQueueConfig } from '@pgferry/queue';
 import { addTable, createBranchNode, createLeafNode, createRootNode, listTables } from '@pgferry/replicator';
 import { PgServer } from '../harness/pg-server.js';
 import { tableJson, waitFor } from './helpers.js';
@@ -38,6 +39,9 @@ export async function startCascade(): Promise<Cascade> {
   await root.pool.query(WORKLOAD_SCHEMA);
   for (const n of [branch, leaf]) await n.pool.query(`CREATE TABLE ledger (id bigint PRIMARY KEY, writer int NOT NULL, note text); ${AUDIT_LEDGER}`);
   await createRootNode(root.pool, { node: 'root', queue: 'repl' });
+  // A quiet root ticks every second: a table copied from a branch is handed over at the
+  // root's next tick (a branch makes no ticks of its own).
+  await setQueueConfig(root.pool, 'repl', { ticker_idle_period: 1000 });
   await createBranchNode(root.pool, branch.pool, { node: 'branch', providerLocation: root.url, location: branch.url });
   await createLeafNode(branch.pool, leaf.pool, { node: 'leaf', providerLocation: branch.url, location: leaf.url });
   const worker = new WorkerProcess(

@@ -87,15 +87,15 @@ export class WritersStillRunningError extends Error {
 }
 
 /**
- * Close a queue to new events and make its last tick: inserts disabled and the ticker
- * stopped (a branch's settings), then, once every transaction that was running when
- * inserts were disabled has ended (one begun before may still write events; one begun
- * after cannot), a tick that holds them all. Returns that tick. A writer still running
- * after `timeoutMs` raises WritersStillRunningError (the queue stays closed: reopen it
- * with openQueue to give up).
+ * Close a queue to new events and make its last tick: inserts disabled, then, once every
+ * transaction that was running when they were disabled has ended (one begun before may
+ * still write events; one begun after cannot), a tick that holds them all, after which the
+ * queue takes its ticks from outside (pgferry.close_tick). Returns that tick. A writer
+ * still running after `timeoutMs` raises WritersStillRunningError (the queue stays closed
+ * to inserts: reopen it with openQueue to give up).
  */
 export async function closeQueue(db: pg.Pool, queue: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ExternalTick> {
-  await setQueueConfig(db, queue, { disable_insert: true, external_ticker: true });
+  await setQueueConfig(db, queue, { disable_insert: true });
   const s = (await q<{ s: string }>(db, 'SELECT pg_catalog.pg_current_snapshot()::text AS s'))[0]!.s;
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
@@ -109,10 +109,8 @@ export async function closeQueue(db: pg.Pool, queue: string, options: { timeoutM
     }
     await sleep(wait, options.signal);
   }
-  const t = (await q<{ t: string }>(db, 'SELECT pgferry.force_tick($1)::text AS t', [queue]))[0]!.t;
-  const last = await lastTick(db, queue);
-  if (last.tickId !== t) throw new Error(`queue "${queue}": the last tick is ${last.tickId}, not the closing tick ${t}`);
-  return last;
+  const t = (await q<{ t: string }>(db, 'SELECT pgferry.close_tick($1)::text AS t', [queue]))[0]!.t;
+  return (await getTick(db, queue, t))!;
 }
 
 /** Open a queue to its own writers and ticker again (a promoted branch, a switchover given up). */

@@ -5,7 +5,7 @@
  * main stream (state 'ok', applied from batches ending after the catch-up's tick).
  */
 import type pg from 'pg';
-import { forceTick, getBatchInfo, nextBatch, tickSnapshot, unregisterConsumer, withTransaction } from '@pgferry/queue';
+import { PgferryError, forceTick, getBatchInfo, nextBatch, tickSnapshot, unregisterConsumer, withTransaction } from '@pgferry/queue';
 import { sql } from '../sql.js';
 import { applyBatchStep } from '../stream/batch-step.js';
 import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../state/snapshot.js';
@@ -61,8 +61,13 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
   const batchId = await nextBatch(env.provider, queue, consumer);
   if (!batchId) {
     // Caught up with the main stream, but at a tick older than the copy: a newer tick
-    // is needed before the hand-off (do not wait for the ticker's idle period).
-    if (handOff === 'reached-main') await forceTick(env.provider, queue);
+    // is needed before the hand-off (do not wait for the ticker's idle period). A branch
+    // makes no ticks of its own (PF006): its provider's next tick comes down to it.
+    if (handOff === 'reached-main') {
+      await forceTick(env.provider, queue).catch((err: unknown) => {
+        if (!(err instanceof PgferryError && err.code === 'PF006')) throw err;
+      });
+    }
     return { step: 'idle' };
   }
   const info = await getBatchInfo(env.provider, batchId);

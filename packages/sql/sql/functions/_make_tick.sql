@@ -1,4 +1,4 @@
--- Record a tick: the current snapshot, taken after a per-queue lock so that tick ids and
+-- Record a tick (NULL: the queue was handed over meanwhile, see close_tick): the current snapshot, taken after a per-queue lock so that tick ids and
 -- snapshots grow together even with two tickers at once (a later tick with an older
 -- snapshot would deliver events twice). i_event_seq: the queue's event id counter, read
 -- by the caller before; i_bound: the caller's transaction had no txid when it read it, so
@@ -14,6 +14,11 @@ BEGIN
       pg_catalog.current_setting('transaction_isolation') USING ERRCODE = 'PF006';
   END IF;
   PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgferry.tick'), q.queue_id);
+  -- The queue was handed over (close_tick) while this caller waited for the lock: its ticks
+  -- come from its provider now, and its last own tick is made.
+  IF NOT q.queue_external_ticker AND EXISTS (SELECT 1 FROM pgferry.queue x WHERE x.queue_id = q.queue_id AND x.queue_external_ticker) THEN
+    RETURN NULL;
+  END IF;
   v_tick := pg_catalog.nextval('pgferry.tick_id_seq');
   -- A new statement, so a new snapshot: taken after the lock was granted.
   INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq, tick_snapshot, tick_xid_bound)

@@ -7,5 +7,6 @@ DECLARE
   q pgferry.queue;
 BEGIN
   q := pgferry._queue(i_queue_name);
+  PERFORM pgferry._check_own_ticks(q);
   RETURN pgferry._make_tick(q, pgferry._event_seq_value(q.queue_event_seq), v_fresh);
 END $$;

@@ -27,6 +27,7 @@ DECLARE
   v_tick bigint;
 BEGIN
   q := pgferry._queue(i_queue_name);
+  PERFORM pgferry._check_own_ticks(q);
   IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
     RAISE EXCEPTION 'ticks must be made in a READ COMMITTED transaction (this one is %)',
       pg_catalog.current_setting('transaction_isolation') USING ERRCODE = 'PF006';
