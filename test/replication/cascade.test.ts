@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getConsumerInfo } from '@pgferry/queue';
 import { changeProvider, listNodes, switchover, watermarkConsumerName } from '@pgferry/replicator';
 import { rng } from './helpers.js';
+import { pgferry } from './cli.js';
 import { addWorkloadTables, startCascade, stopCascade, waitIdentical, type Cascade } from './cascade-env.js';
 import { Workload, ledgerDuplicates } from './workload.js';
 
@@ -99,6 +100,27 @@ describe(`cascade root -> branch -> leaf (seed ${SEED})`, () => {
     expect((await listNodes(c.root.pool)).find((n) => n.isLocal)).toMatchObject({ type: 'root' });
     // The branch writes nothing of its own again.
     await expect(c.branch.pool.query(`INSERT INTO ledger VALUES (-3, 0, 'branch')`)).rejects.toThrow(/disabled/);
+  });
+
+  it('pgferry replicate: change-provider and status --cascade (every node, its provider, the lag of each hop)', { timeout: 120_000 }, async () => {
+    const moved = await pgferry(['replicate', 'change-provider', '--subscriber', c.leaf.url, '--node', 'leaf', '--provider', c.root.url, '--json']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(JSON.parse(moved.stdout)).toMatchObject({ node: 'leaf', from: 'branch', to: 'root', oldProviderCleanup: null });
+    const st = await pgferry(['replicate', 'status', '--cascade', '--provider', c.root.url, '--json']);
+    expect(st.code, st.stderr).toBe(0);
+    const nodes = JSON.parse(st.stdout) as { node: string; type: string; provider: string | null; depth: number; lagSeconds: number | null; unreachable: string | null }[];
+    expect(nodes.map((n) => [n.node, n.type, n.provider, n.depth])).toEqual([
+      ['root', 'root', null, 0],
+      ['branch', 'branch', 'root', 1],
+      ['leaf', 'leaf', 'root', 1],
+    ]);
+    expect(nodes.every((n) => n.unreachable === null)).toBe(true);
+    expect(nodes.slice(1).every((n) => typeof n.lagSeconds === 'number')).toBe(true);
+    const back = await pgferry(['replicate', 'change-provider', '--subscriber', c.leaf.url, '--node', 'leaf', '--provider', c.branch.url]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toMatch(/^node leaf reads from branch from tick \d+ \(was root\)/);
+    const tree = await pgferry(['replicate', 'status', '--cascade', '--provider', c.root.url]);
+    expect(tree.stdout).toMatch(/^root \(root\)[^\n]*\n  └─ branch \(branch\)[^\n]*\n    └─ leaf \(leaf\)/);
   });
 
   it('refuses moves that cannot work, changing nothing', async () => {

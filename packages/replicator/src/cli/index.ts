@@ -4,6 +4,7 @@
  * every --help). @pgferry/cli adds it to the `pgferry` program.
  */
 import { Command } from 'commander';
+import { cascadeCommands } from './cascade.js';
 import { nodeCommands } from './nodes.js';
 import { statusCommand } from './status.js';
 import { syncCommands } from './sync.js';
@@ -11,14 +12,18 @@ import { tableCommands } from './tables.js';
 import { workerCommand } from './worker.js';
 
 const HELP_FOOTER = `
-Databases are PostgreSQL URLs: --provider for the root, --subscriber for the leaf.
+Databases are PostgreSQL URLs: --provider for the node read from (a root or a branch),
+--subscriber for the node that reads (a leaf or a branch).
 Output: a table (or text) for people, --json for scripts (every command but worker).
 Exit codes: 0 ok   1 failed (refused, unknown node or table, status reports an error)
   2 bad command line or config   3 cannot connect   4 pgferry not installed
 
 Examples:
   $ pgferry replicate create-root --provider $P --node root --queue repl
-  $ pgferry replicate create-leaf --provider $P --subscriber $S --node leaf1
+  $ pgferry replicate create-branch --provider $P --subscriber $B --node branch1
+  $ pgferry replicate create-leaf --provider $B --subscriber $S --node leaf1
+  $ pgferry replicate change-provider --subscriber $S --node leaf1 --provider $P
+  $ pgferry replicate switchover --old-root $P --new-root $B
   $ pgferry replicate add-table --provider $P --subscriber $S --node leaf1 public.accounts --create
   $ pgferry replicate handlers --config /etc/pgferry/replicate.json
   $ pgferry replicate worker --config /etc/pgferry/replicate.json
@@ -34,9 +39,10 @@ export const REPLICATE_EXAMPLES = ['pgferry replicate worker --config /etc/pgfer
 /** The `replicate` command and its subcommands. */
 export function replicateCommand(): Command {
   const replicate = new Command('replicate')
-    .description('trigger replication: root and leaf nodes, tables and their handlers, status, and the worker daemon')
+    .description('trigger replication: root, branch and leaf nodes, switchover and takeover, tables and their handlers, status, and the worker daemon')
     .addHelpText('after', HELP_FOOTER);
   nodeCommands(replicate);
+  cascadeCommands(replicate);
   tableCommands(replicate);
   statusCommand(replicate);
   syncCommands(replicate);
