@@ -14,6 +14,9 @@ describe('metrics', () => {
     s.applied = 42;
     s.inserted = 40;
     s.missingDeletes = 1;
+    s.nodeType = 'leaf';
+    s.providerNode = 'branch1';
+    s.providerUp = false;
     const registry = replicationMetrics(worker);
     const server = await serveMetrics({ port: 0, host: '127.0.0.1', registry });
     try {
@@ -23,6 +26,9 @@ describe('metrics', () => {
       expect(text).toContain('pgferry_replication_rows_total{subscription="leaf1",op="insert"} 40');
       expect(text).toContain('pgferry_replication_missing_rows_total{subscription="leaf1",op="delete"} 1');
       expect(text).toContain('pgferry_replication_failing{subscription="leaf1"} 0');
+      // Its hop of the cascade, and a provider that does not answer (PgferryReplicationProviderDown).
+      expect(text).toContain('pgferry_replication_node_info{subscription="leaf1",node_type="leaf",provider="branch1"} 1');
+      expect(text).toContain('pgferry_replication_provider_up{subscription="leaf1",provider="branch1"} 0');
       // The subscriber does not answer: its tables are left out, the scrape still answers.
       expect(text).toContain('# TYPE pgferry_replication_table_state gauge');
       expect(text).not.toContain('pgferry_replication_table_state{');

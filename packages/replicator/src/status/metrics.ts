@@ -83,6 +83,14 @@ export function replicationMetrics(worker: ReplicationSource, registry = new Reg
     each((s, set) => {
       if (s.lastErrorAt) set({ subscription: s.subscription }, (Date.now() - s.lastErrorAt.getTime()) / 1000);
     }));
+  gauge(registry, 'pgferry_replication_node_info', 'The node a subscription is, and the provider it reads from now (1; a hop of the cascade)', ['subscription', 'node_type', 'provider'],
+    each((s, set) => {
+      if (s.nodeType) set({ subscription: s.subscription, node_type: s.nodeType, provider: s.providerNode ?? '' }, 1);
+    }));
+  gauge(registry, 'pgferry_replication_provider_up', '1 while the provider the subscription reads from answers, 0 while it cannot be reached', ['subscription', 'provider'],
+    each((s, set) => {
+      if (s.providerUp !== null && s.nodeType !== 'root') set({ subscription: s.subscription, provider: s.providerNode ?? '' }, s.providerUp ? 1 : 0);
+    }));
   gauge(registry, 'pgferry_replication_active', '1 while this worker holds the subscription (its lock)', ['subscription'],
     each((s, set) => set({ subscription: s.subscription }, s.active ? 1 : 0)));
   gauge(registry, 'pgferry_replication_last_batch_age_seconds', 'Seconds since the last applied batch', ['subscription'],

@@ -97,6 +97,11 @@ export interface SubscriptionStats {
   failing: string[];
   lastBatchAt: Date | null;
   appliedTick: string | null;
+  /** What the node is now (null until its row is read) and the provider it reads from. */
+  nodeType: 'root' | 'branch' | 'leaf' | null;
+  providerNode: string | null;
+  /** Whether the provider answers (null: not known yet; a root reads from none). */
+  providerUp: boolean | null;
   copies: CopyProgress[];
   catchingUp: string[];
 }
@@ -172,6 +177,9 @@ export class SubscriptionWorker {
       failing: [],
       lastBatchAt: null,
       appliedTick: null,
+      nodeType: null,
+      providerNode: null,
+      providerUp: null,
       copies: [],
       catchingUp: [],
     };
@@ -282,8 +290,11 @@ export class SubscriptionWorker {
     if (this.node) return this.node;
     const { rows } = await this.subscriber.query<NodeRow>(sql('local_node'), [this.name]);
     const node = rows[0] ? toNode(rows[0]) : await subscriberNode(this.subscriber, this.name); // (the latter raises)
+    this.stats.nodeType = node.type;
+    this.stats.providerNode = node.providerNode;
     if (node.type === 'root') {
       this.stats.queue = node.queue;
+      this.stats.providerUp = null;
       return null;
     }
     const at: ConnectionConfig | undefined = node.providerLocation ?? this.opts.provider;
@@ -360,14 +371,24 @@ export class SubscriptionWorker {
       try {
         const worked = await this.mainStep();
         backoff.reset();
+        if (this.stats.nodeType !== 'root') this.stats.providerUp = true;
         await this.onSuccess('main');
         if (!worked) await sleep(this.opts.pollIntervalMs, signal);
       } catch (err) {
         await this.onError('main', err);
+        if (isConnectionError(err)) this.stats.providerUp = await this.providerAnswers();
         this.node = null; // read again: the error may be the provider having moved
         await sleep(backoff.next(), signal);
       }
     }
+  }
+
+  /** Whether the provider answers a trivial query now (after a connection error: which side was it?). */
+  private async providerAnswers(): Promise<boolean> {
+    return this.provider.query('SELECT 1').then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Apply the next batch. False when there was none. */
