@@ -1,4 +1,4 @@
-/** create-root, create-leaf, drop-leaf. */
+/** create-root, create-leaf, drop-leaf (create-branch and the cascade's moves: cascade.ts). */
 import { Command, Option } from 'commander';
 import { maxNodeNameLength } from '../admin/node-name.js';
 import type { DropLeafResult } from '../admin/nodes.js';
@@ -45,14 +45,20 @@ export function nodeCommands(replicate: Command): void {
   examples(
     replicate
       .command('create-leaf')
-      .description("make the subscriber database a leaf of the provider's root: a consumer on the root's queue, its position recorded")
+      .description("make the subscriber database a leaf of the provider (a root or a branch): a consumer on its queue, its position recorded")
       .addOption(providerOption())
       .addOption(subscriberOption())
-      .addOption(new Option('--node <name>', `leaf node name: its consumer name on the root's queue (${nodeName})`).makeOptionMandatory())
+      .addOption(new Option('--node <name>', `leaf node name: its consumer name on the provider's queue (${nodeName})`).makeOptionMandatory())
+      .option('--location <url>', "the leaf's URL as the other nodes reach it (default: --subscriber)")
+      .option('--provider-location <url>', "the provider's URL as the leaf's worker reaches it (default: --provider)")
       .action(
-        run(async (ctx, dbs, o: { provider: string; subscriber: string; node: string }) => {
+        run(async (ctx, dbs, o: { provider: string; subscriber: string; node: string; location?: string; providerLocation?: string }) => {
           const { createLeafNode } = await import('../admin/nodes.js');
-          const n = await createLeafNode(await dbs.provider(o.provider), await dbs.subscriber(o.subscriber), { node: o.node });
+          const n = await createLeafNode(await dbs.provider(o.provider), await dbs.subscriber(o.subscriber), {
+            node: o.node,
+            providerLocation: o.providerLocation ?? o.provider,
+            location: o.location ?? o.subscriber,
+          });
           if (ctx.json) return ctx.printJson(n);
           ctx.say(`leaf node ${n.name} of ${n.providerNode} (queue ${n.queue})`);
         }),
@@ -64,7 +70,7 @@ export function nodeCommands(replicate: Command): void {
     replicate
       .command('drop-leaf')
       .description(
-        "remove a leaf node: its consumer and copy consumers on the root's queue, its rows on both sides (the subscriber's tables and data stay); refused while a worker serves it",
+        "remove a leaf or a branch: its consumers on the provider's queue, its rows on both sides (the subscriber's tables and data stay); refused while a worker serves it",
       )
       .addOption(providerOption())
       .option('--subscriber <url>', 'subscriber (leaf) database URL (without it, when that database is gone: only the provider side, with --force)')
