@@ -6,8 +6,8 @@
  * the workload runs: nothing lost, nothing applied twice, no copy.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getConsumerInfo } from '@pgferry/queue';
-import { changeProvider, listNodes, switchover, watermarkConsumerName } from '@pgferry/replicator';
+import { capturedTable, getConsumerInfo } from '@pgferry/queue';
+import { addTable, changeProvider, listNodes, removeTable, switchover, watermarkConsumerName } from '@pgferry/replicator';
 import { rng } from './helpers.js';
 import { pgferry } from './cli.js';
 import { addWorkloadTables, startCascade, stopCascade, waitIdentical, type Cascade } from './cascade-env.js';
@@ -129,5 +129,11 @@ describe(`cascade root -> branch -> leaf (seed ${SEED})`, () => {
     await expect(changeProvider(c.leaf.pool, c.leaf.pool, { node: 'leaf', providerLocation: c.leaf.url })).rejects.toThrow(/neither a root nor a branch/);
     // Writes on a branch are refused: its tables change only by replication.
     await expect(c.branch.pool.query(`INSERT INTO ledger VALUES (-1, 0, 'local')`)).rejects.toThrow(/disabled/);
+    // A branch captures what it replicates, and provides only that.
+    expect(await capturedTable(c.branch.pool, 'repl', 'public.logs')).toBeDefined();
+    await removeTable(c.root.pool, c.branch.pool, { subscription: 'branch', table: 'logs' });
+    expect(await capturedTable(c.branch.pool, 'repl', 'public.logs')).toBeUndefined();
+    await expect(addTable(c.branch.pool, c.leaf.pool, { subscription: 'leaf', table: 'logs' })).rejects.toThrow(/branch "branch" does not replicate public.logs/);
+    await expect(addTable(c.root.pool, c.branch.pool, { subscription: 'branch', table: 'logs', dest: 'logs2', create: true })).rejects.toThrow(/keeps its provider's table names/);
   });
 });

@@ -43,7 +43,12 @@ describe('takeover of a dead root, and its return', () => {
     await c.worker.kill();
     branchOnly = new WorkerProcess({ subscriptions: [{ subscription: 'branch', subscriber: c.branch.url, pollIntervalMs: 50, retryMinMs: 100 }], tickIntervalMs: 50 });
     await branchOnly.start();
-    await sleep(2000);
+    // The branch must get past the leaf's position (frozen since the kill) before the root
+    // dies: a leaf ahead of the new root is a survivor that cannot be moved.
+    const tickOf = async (db: typeof c.root, node: string) =>
+      BigInt((await db.pool.query<{ t: string | null }>('SELECT at_tick_id AS t FROM pgferry.applied_tick WHERE at_subscription = $1', [node])).rows[0]?.t ?? '0');
+    const leafTick = await tickOf(c.leaf, 'leaf');
+    await waitFor('the branch past the leaf', async () => (await tickOf(c.branch, 'branch')) > leafTick + 1n, 120_000, 100);
     await branchOnly.kill();
     await sleep(300);
     await c.root.server.kill();

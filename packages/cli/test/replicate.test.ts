@@ -52,9 +52,11 @@ describe('pgferry replicate', () => {
     const arg = await pgferry(['replicate', 'add-table', 't', '--provider', 'postgres://p', '--subscriber', 'postgres://s', '--node', 'leaf1', '--handler-arg', 'novalue']);
     expect(arg.code).toBe(2);
     expect(arg.stderr).toMatch(/^pgferry: .*'--handler-arg <key=value>' argument 'novalue' is invalid\. expected key=value/);
-    const missing = await pgferry(['replicate', 'status', '--node', 'leaf1']);
+    const missing = await pgferry(['replicate', 'tables', '--node', 'leaf1']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("required option '--subscriber <url>' not specified");
+    const status = await pgferry(['replicate', 'status', '--node', 'leaf1']);
+    expect(status).toMatchObject({ code: 2, stderr: 'pgferry: status needs --subscriber and --node (or --cascade --provider)\n' });
     const worker = await pgferry(['replicate', 'worker']);
     expect(worker.code).toBe(2);
     expect(worker.stderr).toBe('pgferry: give --config FILE, or --provider, --subscriber and --node (see pgferry replicate worker --help)\n');

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { q, type Queryable } from './db.js';
 import type { RawEvent } from './batch.js';
 import { setQueueConfig } from './admin.js';
-import { sleep } from './runtime/index.js';
+import { Backoff, sleep } from './runtime/index.js';
 import { sql } from './sql.js';
 
 /** A tick as a branch copies it: the provider's id, time and event counter. */
@@ -98,7 +98,8 @@ export async function closeQueue(db: pg.Pool, queue: string, options: { timeoutM
   await setQueueConfig(db, queue, { disable_insert: true });
   const s = (await q<{ s: string }>(db, 'SELECT pg_catalog.pg_current_snapshot()::text AS s'))[0]!.s;
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+  const backoff = new Backoff({ minMs: 5, maxMs: 200 });
+  for (;;) {
     const running = await q<{ txid: string; pid: number | null; application_name: string | null; xact_start: Date | null }>(db, sql('writers_running'), [s]);
     if (!running.length) break;
     if (Date.now() > deadline) {
@@ -107,7 +108,7 @@ export async function closeQueue(db: pg.Pool, queue: string, options: { timeoutM
         running.map((r) => ({ txid: r.txid, pid: r.pid, applicationName: r.application_name, xactStart: r.xact_start })),
       );
     }
-    await sleep(wait, options.signal);
+    await sleep(backoff.next(), options.signal);
   }
   const t = (await q<{ t: string }>(db, 'SELECT pgferry.close_tick($1)::text AS t', [queue]))[0]!.t;
   return (await getTick(db, queue, t))!;

@@ -11,7 +11,7 @@ describe('pgferry CLI: queues', () => {
   const db = useTestDatabase();
   const dbB = useTestDatabase();
 
-  it('creates, configures, lists and shows queues, as tables and as JSON', async () => {
+  it('creates, configures, lists and shows queues, as tables and as JSON', { timeout: 180_000 }, async () => {
     const created = await pgferry(['queue', 'create', 'orders', 'ticker_max_lag=2 seconds', 'max_retries=7', '--db', db.url]);
     expect(created).toMatchObject({ code: 0, stdout: 'queue "orders" created\n' });
     expect(await pgferryJson(['queue', 'create', 'orders', '--db', db.url])).toEqual({ queue: 'orders', created: false });

@@ -7,10 +7,13 @@ export class PgferryError extends Error {
   /** SQLSTATE when the error came from the server. */
   readonly code: string | undefined;
   readonly hint: string | undefined;
+  /** The message without the hint. */
+  readonly reason: string;
   constructor(message: string, options: { code?: string; hint?: string; cause?: unknown } = {}) {
     super(options.hint ? `${message} (${options.hint})` : message, { cause: options.cause });
     this.code = options.code;
     this.hint = options.hint;
+    this.reason = message;
   }
 }
 /** PF001: the queue does not exist. */

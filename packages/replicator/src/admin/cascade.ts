@@ -12,8 +12,11 @@
 import createDebug from 'debug';
 import type pg from 'pg';
 import {
+  Backoff,
   capturedTable,
   getConsumerInfo,
+  lastTick,
+  sleep,
   registerConsumerAt,
   unregisterConsumer,
   withClient,
@@ -52,6 +55,11 @@ export interface ChangeProviderOptions {
   location?: string;
   /** The old provider, to unregister the node there (null when it is gone). */
   oldProvider?: Queryable | null;
+  /**
+   * How long to wait for a new provider that has not reached the node's position yet (a
+   * branch behind the root the node reads from); the node's apply waits meanwhile. 30 s.
+   */
+  waitMs?: number;
 }
 
 export interface ChangeProviderResult {
@@ -98,10 +106,11 @@ export async function changeProvider(subscriber: pg.Pool, newProvider: Queryable
       // The position, locked: the worker's apply waits, and then finds the node moved.
       const at = (await client.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [node.name])).rows[0]?.at_tick_id ?? null;
       if (at === null) throw new ReplicationSetupError(`node "${node.name}" has no position yet`);
+      await waitForTick(newProvider, target, node.name, at, options.waitMs ?? 30_000);
       const existed = (await getConsumerInfo(newProvider, node.queue, node.name)).length > 0;
       await registerConsumerAt(newProvider, node.queue, node.name, at).catch((err: unknown) => {
         if (!(err instanceof PgferryError) || err.code !== 'PF006') throw err;
-        throw new ReplicationSetupError(`node "${target.name}" cannot take "${node.name}" at tick ${at}: ${err.message}`, { hint: err.hint, cause: err });
+        throw new ReplicationSetupError(`node "${target.name}" cannot take "${node.name}" at tick ${at}: ${err.reason}`, { hint: err.hint, cause: err });
       });
       registered = !existed;
       await newProvider.query(sql('insert_remote_node'), [node.name, node.type, node.queue, target.name, options.location ?? null]);
@@ -126,6 +135,26 @@ export async function changeProvider(subscriber: pg.Pool, newProvider: Queryable
     }
   }
   return { node: node.name, from: node.providerNode, to: target.name, tickId, oldProviderCleanup };
+}
+
+/**
+ * Wait until provider `prov` has made (a root) or copied (a branch) tick `at`: a branch
+ * may still be behind the position of a node that read from the root. Refused after
+ * `waitMs`, naming both positions.
+ */
+async function waitForTick(provider: Queryable, prov: NodeInfo, node: string, at: string, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  const backoff = new Backoff({ minMs: 20, maxMs: 500 });
+  for (;;) {
+    const last = (await lastTick(provider, prov.queue)).tickId;
+    if (BigInt(last) >= BigInt(at)) return;
+    if (Date.now() > deadline) {
+      throw new ReplicationSetupError(`${prov.type} "${prov.name}" is at tick ${last}, behind tick ${at} of node "${node}"`, {
+        hint: `its worker has not caught up within ${waitMs} ms: check that it runs (pgferry replicate status --cascade), then move the node again`,
+      });
+    }
+    await sleep(backoff.next());
+  }
 }
 
 /** On a provider the node left: its consumers (own, copies, watermark) and its row. */

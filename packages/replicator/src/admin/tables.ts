@@ -254,6 +254,8 @@ export async function removeTable(
   await withMainLock(subscriber, leaf.name, async (c) => {
     await c.query(sql('delete_subscriber_table'), [leaf.name, t.source]);
     await c.query(sql('delete_table_status'), [leaf.name, t.dest]);
+    // A branch captures what it replicates (for the day it is promoted), and nothing else.
+    if (leaf.type === 'branch' && (await capturedTable(c, leaf.queue, t.dest))) await uncaptureTable(c, leaf.queue, t.dest);
   });
   // Its catch-up consumer, also one a copy registered before its row was read here: left
   // behind, it would hold events back from rotation until a worker's cleanup came by.

@@ -12,6 +12,11 @@ BEGIN
   PERFORM pgferry._check_name('consumer', i_consumer_name);
   q := pgferry._queue(i_queue_name);
   SELECT * INTO t FROM pgferry.tick WHERE tick_queue = q.queue_id AND tick_id = i_tick_id;
+  IF NOT FOUND AND i_tick_id > (SELECT max(tick_id) FROM pgferry.tick WHERE tick_queue = q.queue_id) THEN
+    RAISE EXCEPTION 'queue "%" has no tick % yet (its last tick is %)', i_queue_name, i_tick_id,
+                    (SELECT max(tick_id) FROM pgferry.tick WHERE tick_queue = q.queue_id)
+      USING ERRCODE = 'PF006', HINT = 'Register at a tick the queue has made.';
+  END IF;
   IF NOT FOUND OR pg_snapshot_xmin(t.tick_snapshot) < q.queue_data_horizon THEN
     RAISE EXCEPTION 'queue "%" no longer holds the events after tick %', i_queue_name, i_tick_id
       USING ERRCODE = 'PF006',
