@@ -78,6 +78,14 @@ export interface AddTableOptions {
   handlerArgs?: Record<string, string>;
   /** Where the handler is looked up (default: the built-in handlers). */
   handlers?: HandlerRegistry;
+  /**
+   * Federation: several subscriptions (one per provider) write the table, each row carrying
+   * its subscription's name in this text column of the subscriber table (not replicated; with
+   * `create`, it is created NOT NULL). Every subscription writing the table names the same
+   * column; each copies, applies and truncates only its own rows, and a key held by another
+   * source stops its stream (MergeCollisionError). Row handler only.
+   */
+  mergeColumn?: string;
 }
 
 /**
@@ -111,6 +119,18 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   const missingKey = keys.filter((k) => !columns.includes(k));
   if (missingKey.length) throw new ReplicationSetupError(`the replicated columns of ${src.name} must include its key (${missingKey.join(', ')})`);
   checkProviderKey(src, keys);
+  const mergeColumn = options.mergeColumn ?? null;
+  if (mergeColumn !== null) {
+    if ((options.handler ?? 'row') !== 'row') {
+      throw new ReplicationSetupError(`a merge column needs the row handler, not "${options.handler}"`, { hint: 'leave out --handler, or --merge-column' });
+    }
+    if (mergeColumn === '') throw new ReplicationSetupError('the merge column needs a name');
+    if (columns.includes(mergeColumn)) {
+      throw new ReplicationSetupError(`merge column "${mergeColumn}" is a replicated column of ${src.name}: it holds the source's name on the subscriber`, {
+        hint: 'choose another name, or leave the provider\'s column out (--columns, --ignore)',
+      });
+    }
+  }
 
   // The subscriber side, checked before anything changes.
   const destName = options.dest ?? src.name;
@@ -121,6 +141,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       st_subscription: leaf.name, st_source: src.name, st_dest: dest, st_key_columns: keys, st_columns: columns, st_state: 'in-copy',
       st_copy_snapshot: null, st_copy_consumer: null, st_copy_tick: null, st_sync_tick: null, st_copied_rows: null,
       st_missing_updates: '0', st_missing_deletes: '0', st_handler: handler.name, st_handler_args: handlerArgs,
+      st_merge_column: mergeColumn,
     }),
   });
   handler.create(planned(destName), handlerArgs); // bad arguments are refused before anything changes
@@ -130,8 +151,8 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
     // The handler writes elsewhere: dest is a name only.
   } else if (dst) {
     checkNotPgferry('subscriber', dst.name);
-    await checkSubscriberTable(provider, subscriber, src, dst, columns, keys);
-    await checkDestFree(subscriber, leaf.name, dst.name);
+    await checkDestFree(subscriber, leaf.name, dst.name, mergeColumn);
+    await checkSubscriberTable(provider, subscriber, src, dst, columns, keys, mergeColumn);
   } else if (options.create) {
     const quoted = await checkCreatable(provider, subscriber, src, destName, columns);
     checkNotPgferry('subscriber', quoted);
@@ -139,6 +160,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       const col = srcCols.get(c)!;
       return `${pg.escapeIdentifier(c)} ${col.type}${col.not_null ? ' NOT NULL' : ''}`;
     });
+    if (mergeColumn !== null) defs.push(`${pg.escapeIdentifier(mergeColumn)} pg_catalog.text NOT NULL`);
     defs.push(`PRIMARY KEY (${keys.map(pg.escapeIdentifier).join(', ')})`);
     createSql = `CREATE TABLE ${quoted} (${defs.join(', ')})${handler.createClause?.(handlerArgs) ?? ''}`;
     await checkCreateRuns(subscriber, destName, createSql);
@@ -168,7 +190,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst?.name ?? destName;
       await handler.prepare?.(client, planned(dest), handlerArgs);
       const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [
-        leaf.name, src.name, dest, keys, columns, handler.name, handlerArgs,
+        leaf.name, src.name, dest, keys, columns, handler.name, handlerArgs, mergeColumn,
       ]);
       await client.query('COMMIT');
       debug('added %s -> %s to %s', src.name, dest, leaf.name);

@@ -20,6 +20,12 @@ export interface SubscribedTable {
   /** The handler that lands its changes (see handlers/), and the handler's arguments. */
   handler: string;
   handlerArgs: Record<string, string>;
+  /**
+   * Federation: the subscriber table's column holding each row's source (the subscription's
+   * name); several subscriptions write the table, each only its own rows. Null: the table is
+   * this subscription's alone.
+   */
+  mergeColumn: string | null;
 }
 
 export interface SubscriberTableRow {
@@ -38,6 +44,7 @@ export interface SubscriberTableRow {
   st_missing_deletes: string;
   st_handler: string;
   st_handler_args: Record<string, string>;
+  st_merge_column: string | null;
 }
 
 export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
@@ -57,5 +64,6 @@ export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
     missingDeletes: Number(r.st_missing_deletes),
     handler: r.st_handler,
     handlerArgs: r.st_handler_args,
+    mergeColumn: r.st_merge_column,
   };
 }

@@ -1,0 +1,241 @@
+/**
+ * Federation (merge): three provider servers, each a root with its own queue, replicated
+ * into one table of a fourth server, each row marked with its source (the leaf's name).
+ * Concurrent random workloads on every source (one source's worker a process that is
+ * SIGKILLed), a source added and sources removed while the others run, and a key that
+ * collides between two sources: the second source's stream stops with an error naming both,
+ * the first source's row stays, and the others go on.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ticker } from '@pgferry/queue';
+import {
+  ReplicationSetupError,
+  SubscriptionWorker,
+  addTable,
+  createLeafNode,
+  createRootNode,
+  dropLeafNode,
+  getStatus,
+  listTables,
+  removeTable,
+} from '@pgferry/replicator';
+import { PgServer } from '../harness/pg-server.js';
+import { rng, tableJson, waitFor } from './helpers.js';
+import { WorkerProcess } from './worker-process.js';
+import { pgferry } from './cli.js';
+
+const COLUMNS = 'id, customer, amount, note';
+
+interface Source {
+  name: string;
+  url: string;
+  db: pg.Pool;
+  ticker?: Ticker;
+  worker?: SubscriptionWorker;
+}
+
+function pool(url: string): pg.Pool {
+  const p = new pg.Pool({ connectionString: url, max: 6, application_name: 'pgferry-test' });
+  p.on('error', () => undefined);
+  return p;
+}
+
+/** Random transactions on `s`'s own keys (id % 10 = its number): inserts, updates, deletes, rollbacks. */
+async function workload(s: Source, no: number, seed: number, until: (commits: number) => boolean, maxCommits = Infinity): Promise<number> {
+  const rand = rng(seed);
+  const key = () => (1 + Math.floor(rand() * 3000)) * 10 + no;
+  let commits = 0;
+  while (!until(commits) && commits < maxCommits) {
+    const c = await s.db.connect();
+    try {
+      await c.query('BEGIN');
+      for (let i = 0, n = 1 + Math.floor(rand() * 4); i < n; i++) {
+        const r = rand();
+        if (r < 0.45) {
+          await c.query(`INSERT INTO orders VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET amount = excluded.amount`, [
+            key(), Math.floor(rand() * 100), (rand() * 1000).toFixed(2), rand() < 0.2 ? null : `n${seed}-${i}`,
+          ]);
+        } else if (r < 0.75) {
+          await c.query(`UPDATE orders SET amount = amount + 1, note = $2 WHERE id = $1`, [key(), `u${commits}`]);
+        } else if (r < 0.95) {
+          await c.query(`DELETE FROM orders WHERE id = $1`, [key()]);
+        } else {
+          await c.query(`UPDATE orders SET customer = customer + 1 WHERE customer = $1`, [Math.floor(rand() * 100)]);
+        }
+      }
+      if (rand() < 0.15) await c.query('ROLLBACK');
+      else {
+        await c.query('COMMIT');
+        commits++;
+      }
+    } finally {
+      c.release();
+    }
+  }
+  return commits;
+}
+
+describe('federation: several providers merged into one table', () => {
+  const servers: PgServer[] = [];
+  const sources: Source[] = [];
+  let target: pg.Pool;
+  let targetUrl: string;
+  let shard3Process: WorkerProcess;
+
+  const setupSource = async (s: Source, no: number) => {
+    await createRootNode(s.db, { node: `root${no}`, queue: 'repl' });
+    await s.db.query(`CREATE TABLE orders (id bigint PRIMARY KEY, customer int NOT NULL, amount numeric(12,2), note text)`);
+    await s.db.query(
+      `INSERT INTO orders SELECT g * 10 + $1, g % 100, g * 1.5, 'seed' FROM generate_series(1, 2000) g`,
+      [no],
+    );
+    await createLeafNode(s.db, target, { node: s.name });
+  };
+  const startWorker = (s: Source) => {
+    s.ticker = new Ticker({ connectionString: s.url }, { tickIntervalMs: 20, maintIntervalMs: 500 }).start();
+    s.worker = new SubscriptionWorker({
+      subscription: s.name, provider: s.url, subscriber: targetUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 500,
+    }).start();
+  };
+  /** The target's rows of source `s`, without the merge column, as the source has them. */
+  const merged = (s: Source) => tableJson(target, `orders WHERE source = '${s.name}'`, 'id', COLUMNS);
+  const same = async (s: Source) => (await tableJson(s.db, 'orders', 'id', COLUMNS)) === (await merged(s));
+  const allOk = async (s: Source) => (await listTables(target, s.name)).every((t) => t.state === 'ok');
+
+  beforeAll(async () => {
+    servers.push(...(await Promise.all([1, 2, 3, 4].map((i) => PgServer.start({ name: i === 4 ? 'fed-target' : `fed-shard${i}` })))));
+    targetUrl = await servers[3]!.createDatabase('reporting');
+    target = pool(targetUrl);
+    for (const i of [1, 2, 3]) {
+      const url = await servers[i - 1]!.createDatabase(`shard${i}`);
+      sources.push({ name: `shard${i}`, url, db: pool(url) });
+    }
+    await Promise.all(sources.map((s, i) => setupSource(s, i + 1)));
+  });
+
+  afterAll(async () => {
+    await shard3Process?.close().catch(() => undefined);
+    for (const s of sources) {
+      await s.worker?.stop().catch(() => undefined);
+      await s.ticker?.stop().catch(() => undefined);
+    }
+    await Promise.allSettled([target?.end(), ...sources.map((s) => s.db.end())]);
+    await Promise.allSettled(servers.map((s) => s.destroy()));
+  });
+
+  it('merges three sources under concurrent workloads, one worker SIGKILLed, into the union of the sources', async () => {
+    const [s1, s2, s3] = sources as [Source, Source, Source];
+    // The first creates the table (with its merge column); the others check and share it.
+    const t1 = await addTable(s1.db, target, { subscription: 'shard1', table: 'orders', create: true, mergeColumn: 'source' });
+    expect(t1.mergeColumn).toBe('source');
+    // Mixing a merged and a plain subscription on one table is refused, as another merge column.
+    const s2NoMerge = addTable(s2.db, target, { subscription: 'shard2', table: 'orders' });
+    await expect(s2NoMerge).rejects.toThrow(ReplicationSetupError);
+    await expect(s2NoMerge).rejects.toThrow(/written by subscription "shard1" already \(from public\.orders\) with merge column "source".*merged table is written by merging subscriptions only/);
+    await target.query(`ALTER TABLE orders ADD COLUMN origin text`);
+    await expect(addTable(s2.db, target, { subscription: 'shard2', table: 'orders', mergeColumn: 'origin' })).rejects.toThrow(
+      /merged by subscription "shard1" with merge column "source", not "origin"/,
+    );
+    await target.query(`ALTER TABLE orders DROP COLUMN origin`);
+    await expect(addTable(s2.db, target, { subscription: 'shard2', table: 'orders', mergeColumn: 'note' })).rejects.toThrow(
+      /merge column "note" is a replicated column of public\.orders/,
+    );
+    await addTable(s2.db, target, { subscription: 'shard2', table: 'orders', mergeColumn: 'source' });
+    await addTable(s3.db, target, { subscription: 'shard3', table: 'orders', mergeColumn: 'source' });
+
+    startWorker(s1);
+    startWorker(s2);
+    shard3Process = new WorkerProcess({
+      subscriptions: [{ subscription: 'shard3', provider: s3.url, subscriber: targetUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 1000 }],
+      tickIntervalMs: 50,
+    });
+    await shard3Process.start();
+
+    // Each source writes on until the copies are done and it committed 300 transactions.
+    let copied = false;
+    const writers = sources.map((s, i) => workload(s, i + 1, 100 + i, (n) => copied && n >= 300));
+    // Kill shard3's worker once it is applying (its table handed over), then let the next go on.
+    await waitFor('shard3 to be copied', () => allOk(s3), 120_000);
+    await waitFor('shard3 to apply batches', async () => (await getStatus(target, 'shard3')).appliedTick !== null, 60_000);
+    await shard3Process.kill();
+    await shard3Process.start();
+    await waitFor('shard1 and shard2 to be copied', async () => (await allOk(s1)) && (await allOk(s2)), 120_000);
+    copied = true;
+    await Promise.all(writers);
+
+    for (const s of sources) await waitFor(`${s.name}'s rows on the target to equal its source`, () => same(s), 120_000);
+    // Nothing else is in the table: the union of the sources, each row marked with its source.
+    const total = (await Promise.all(sources.map(async (s) => (await s.db.query('SELECT count(*)::int AS n FROM orders')).rows[0].n as number)))
+      .reduce((a, b) => a + b, 0);
+    const byOrigin = await target.query<{ source: string; n: number }>(`SELECT source, count(*)::int AS n FROM orders GROUP BY 1 ORDER BY 1`);
+    expect(byOrigin.rows.map((r) => r.source)).toEqual(['shard1', 'shard2', 'shard3']);
+    expect(byOrigin.rows.reduce((a, r) => a + r.n, 0)).toBe(total);
+    expect((await target.query(`SELECT count(*)::int AS n FROM orders WHERE id % 10 <> substr(source, 6)::int`)).rows[0].n).toBe(0);
+    for (const s of sources) expect((await getStatus(target, s.name)).lastError).toBeNull();
+    expect(shard3Process.kills).toBe(1);
+  }, 600_000);
+
+  it('adds a fourth source and removes two while the others run, without touching their rows', async () => {
+    const [s1, s2, s3] = sources as [Source, Source, Source];
+    // A fourth provider: another database (its own root and queue) on shard1's server.
+    const url4 = await servers[0]!.createDatabase('shard4');
+    const s4: Source = { name: 'shard4', url: url4, db: pool(url4) };
+    sources.push(s4);
+    let stop = false;
+    const running = [s1, s2, s3];
+    const writers = running.map((s, i) => workload(s, i + 1, 200 + i, () => stop));
+    await setupSource(s4, 4);
+    await addTable(s4.db, target, { subscription: 'shard4', table: 'orders', mergeColumn: 'source' });
+    const before = await Promise.all(running.map(async (s) => (await getStatus(target, s.name)).appliedTick));
+    startWorker(s4);
+    const w4 = workload(s4, 4, 204, () => stop);
+    await waitFor('shard4 to be copied', () => allOk(s4), 120_000);
+    stop = true;
+    await Promise.all([...writers, w4]);
+    for (const s of sources) await waitFor(`${s.name} to equal its source`, () => same(s), 120_000);
+    // The others went on meanwhile (their positions moved past where they were at the add).
+    const after = await Promise.all(running.map(async (s) => (await getStatus(target, s.name)).appliedTick));
+    after.forEach((t, i) => expect(BigInt(t!)).toBeGreaterThan(BigInt(before[i]!)));
+
+    // Remove shard2 (its worker stopped, its leaf dropped) and shard4's table, while the
+    // others write: the removed sources' rows stay as they were, the others go on.
+    await s2.worker!.stop();
+    await dropLeafNode(s2.db, target, { node: 'shard2' });
+    await removeTable(s4.db, target, { subscription: 'shard4', table: 'orders' });
+    const frozen2 = await merged(s2);
+    const frozen4 = await merged(s4);
+    await Promise.all([s1, s3, s2, s4].map((s, i) => workload(s, Number(s.name.slice(5)), 300 + i, () => false, 60)));
+    for (const s of [s1, s3]) await waitFor(`${s.name} to equal its source after the removals`, () => same(s), 120_000);
+    expect(await merged(s2)).toBe(frozen2);
+    expect(await merged(s4)).toBe(frozen4);
+    expect(await same(s2)).toBe(false); // shard2 wrote on: those changes are not replicated any more
+  }, 600_000);
+
+  it('stops a source whose key collides with another source\'s row, naming both; the first row stays, the others go on', async () => {
+    const [s1, , s3] = sources as [Source, Source, Source];
+    await s1.db.query(`INSERT INTO orders VALUES (7, 1, 10.00, 'from shard1')`);
+    await waitFor('shard1\'s key 7 on the target', async () => (await target.query(`SELECT FROM orders WHERE id = 7`)).rowCount === 1);
+    await s3.db.query(`INSERT INTO orders VALUES (7, 3, 30.00, 'from shard3'), (999993, 3, 1, 'same batch')`);
+    const collision = /key \(id\)=\(7\) of public\.orders from source "shard3" collides with the row of source "shard1"/;
+    await waitFor('shard3\'s stream to stop on the collision', async () => collision.test((await getStatus(target, 'shard3')).lastError ?? ''), 60_000);
+    const row7 = await target.query(`SELECT source, note FROM orders WHERE id = 7`);
+    expect(row7.rows).toEqual([{ source: 'shard1', note: 'from shard1' }]);
+    // Nothing of shard3's failing batch landed; shard1 goes on.
+    expect((await target.query(`SELECT FROM orders WHERE id = 999993`)).rowCount).toBe(0);
+    await s1.db.query(`INSERT INTO orders VALUES (999991, 1, 1, 'after the collision')`);
+    await waitFor('shard1 to go on', async () => (await target.query(`SELECT FROM orders WHERE id = 999991`)).rowCount === 1);
+    expect((await getStatus(target, 'shard1')).lastError).toBeNull();
+    // The status command shows it too (and exits 1: the subscription reports an error).
+    const cli = await pgferry(['replicate', 'status', '--subscriber', targetUrl, '--node', 'shard3']);
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toMatch(collision);
+    // Resolved on the providers (the key leaves shard1): shard3's insert lands.
+    await s1.db.query(`DELETE FROM orders WHERE id = 7`);
+    await waitFor('shard3\'s key 7 to land', async () => {
+      const r = await target.query(`SELECT source, note FROM orders WHERE id = 7`);
+      return r.rows[0]?.source === 'shard3' && r.rows[0]?.note === 'from shard3';
+    }, 60_000);
+    for (const s of [s1, s3]) await waitFor(`${s.name} to equal its source`, () => same(s), 60_000);
+  }, 300_000);
+});
