@@ -193,6 +193,9 @@ describe('federation: several providers merged into one table', () => {
     await waitFor('shard4 to be copied', () => allOk(s4), 120_000);
     stop = true;
     await Promise.all([...writers, w4]);
+    // A TRUNCATE on one source empties its rows only.
+    await s4.db.query(`TRUNCATE orders`);
+    await s4.db.query(`INSERT INTO orders SELECT g * 10 + 4, 1, g, 'after truncate' FROM generate_series(1, 50) g`);
     for (const s of sources) await waitFor(`${s.name} to equal its source`, () => same(s), 120_000);
     // The others went on meanwhile (their positions moved past where they were at the add).
     const after = await Promise.all(running.map(async (s) => (await getStatus(target, s.name)).appliedTick));
@@ -237,5 +240,54 @@ describe('federation: several providers merged into one table', () => {
       return r.rows[0]?.source === 'shard3' && r.rows[0]?.note === 'from shard3';
     }, 60_000);
     for (const s of [s1, s3]) await waitFor(`${s.name} to equal its source`, () => same(s), 60_000);
+  }, 300_000);
+
+  it('merges into a table LIST-partitioned by the merge column, whose changes feed a queue on the target', async () => {
+    const [s1, , s3] = sources as [Source, Source, Source];
+    const url = await servers[3]!.createDatabase('reporting_p');
+    const tp = pool(url);
+    const downUrl = await servers[3]!.createDatabase('dashboard');
+    const down = pool(downUrl);
+    const running: { stop(): Promise<unknown> }[] = [];
+    try {
+      // A partition per source; the key is (id, source), as a partitioned table's must hold
+      // its partition key: no index spans the sources, the apply finds collisions itself.
+      await tp.query(`CREATE TABLE orders (id bigint NOT NULL, customer int NOT NULL, amount numeric(12,2), note text,
+                                           source text NOT NULL, PRIMARY KEY (id, source)) PARTITION BY LIST (source)`);
+      for (const p of ['p1', 'p3']) await tp.query(`CREATE TABLE orders_${p} PARTITION OF orders FOR VALUES IN ('${p}')`);
+      // The target is a root as well: its queue carries the merged changes to a further leaf.
+      await createRootNode(tp, { node: 'reporting', queue: 'merged' });
+      await createLeafNode(tp, down, { node: 'dash' });
+      await addTable(tp, down, { subscription: 'dash', table: 'orders', create: true });
+      for (const [s, leaf] of [[s1, 'p1'], [s3, 'p3']] as const) {
+        await createLeafNode(s.db, tp, { node: leaf });
+        await addTable(s.db, tp, { subscription: leaf, table: 'orders', mergeColumn: 'source', captureApplied: true });
+        running.push(new SubscriptionWorker({ subscription: leaf, provider: s.url, subscriber: url, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 500 }).start());
+      }
+      running.push(new Ticker({ connectionString: url }, { tickIntervalMs: 20, maintIntervalMs: 500 }).start());
+      running.push(new SubscriptionWorker({ subscription: 'dash', provider: url, subscriber: downUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 500 }).start());
+
+      await Promise.all([workload(s1, 1, 401, () => false, 150), workload(s3, 3, 403, () => false, 150)]);
+      const part = (leaf: string) => tableJson(tp, `orders WHERE source = '${leaf}'`, 'id', COLUMNS);
+      const sameAll = async () =>
+        (await tableJson(s1.db, 'orders', 'id', COLUMNS)) === (await part('p1')) &&
+        (await tableJson(s3.db, 'orders', 'id', COLUMNS)) === (await part('p3')) &&
+        (await tableJson(tp, 'orders', 'id, source')) === (await tableJson(down, 'orders', 'id, source'));
+      await waitFor('the partitions to equal their sources, and the downstream leaf the merged table', sameAll, 120_000);
+      const parts = await tp.query(`SELECT tableoid::regclass::text AS p, min(source) AS lo, max(source) AS hi FROM orders GROUP BY 1 ORDER BY 1`);
+      expect(parts.rows).toEqual([{ p: 'orders_p1', lo: 'p1', hi: 'p1' }, { p: 'orders_p3', lo: 'p3', hi: 'p3' }]);
+
+      // No unique index spans the partitions: the collision is still found and named.
+      await s1.db.query(`INSERT INTO orders VALUES (5, 1, 5, 'from shard1')`);
+      await waitFor('key 5 of p1 on the target', async () => (await tp.query(`SELECT FROM orders WHERE id = 5`)).rowCount === 1);
+      await s3.db.query(`INSERT INTO orders VALUES (5, 3, 5, 'from shard3')`);
+      const collision = /key \(id\)=\(5\) of public\.orders from source "p3" collides with the row of source "p1"/;
+      await waitFor('p3 to stop on the collision', async () => collision.test((await getStatus(tp, 'p3')).lastError ?? ''), 60_000);
+      expect((await tp.query(`SELECT source, note FROM orders WHERE id = 5`)).rows).toEqual([{ source: 'p1', note: 'from shard1' }]);
+      await waitFor('the downstream leaf to have key 5 of p1', async () => (await tableJson(tp, 'orders', 'id, source')) === (await tableJson(down, 'orders', 'id, source')));
+    } finally {
+      for (const r of running.reverse()) await r.stop().catch(() => undefined);
+      await Promise.allSettled([tp.end(), down.end()]);
+    }
   }, 300_000);
 });

@@ -86,6 +86,13 @@ export interface AddTableOptions {
    * source stops its stream (MergeCollisionError). Row handler only.
    */
   mergeColumn?: string;
+  /**
+   * The replicator's writes into dest (copy and apply) are captured by the subscriber's own
+   * capture of dest, so that a merged table can feed a queue on the target (capture it there:
+   * captureTable, or add-table on a further subscriber). Default false: the replicator's
+   * writes are not captured again (loop prevention). Row handler only.
+   */
+  captureApplied?: boolean;
 }
 
 /**
@@ -120,10 +127,12 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   if (missingKey.length) throw new ReplicationSetupError(`the replicated columns of ${src.name} must include its key (${missingKey.join(', ')})`);
   checkProviderKey(src, keys);
   const mergeColumn = options.mergeColumn ?? null;
-  if (mergeColumn !== null) {
-    if ((options.handler ?? 'row') !== 'row') {
-      throw new ReplicationSetupError(`a merge column needs the row handler, not "${options.handler}"`, { hint: 'leave out --handler, or --merge-column' });
+  for (const [given, what] of [[mergeColumn !== null, 'a merge column'], [options.captureApplied, 'capture-applied']] as const) {
+    if (given && (options.handler ?? 'row') !== 'row') {
+      throw new ReplicationSetupError(`${what} needs the row handler, not "${options.handler}"`, { hint: 'leave out --handler' });
     }
+  }
+  if (mergeColumn !== null) {
     if (mergeColumn === '') throw new ReplicationSetupError('the merge column needs a name');
     if (columns.includes(mergeColumn)) {
       throw new ReplicationSetupError(`merge column "${mergeColumn}" is a replicated column of ${src.name}: it holds the source's name on the subscriber`, {
@@ -141,7 +150,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       st_subscription: leaf.name, st_source: src.name, st_dest: dest, st_key_columns: keys, st_columns: columns, st_state: 'in-copy',
       st_copy_snapshot: null, st_copy_consumer: null, st_copy_tick: null, st_sync_tick: null, st_copied_rows: null,
       st_missing_updates: '0', st_missing_deletes: '0', st_handler: handler.name, st_handler_args: handlerArgs,
-      st_merge_column: mergeColumn,
+      st_merge_column: mergeColumn, st_capture_applied: options.captureApplied ?? false,
     }),
   });
   handler.create(planned(destName), handlerArgs); // bad arguments are refused before anything changes
@@ -190,7 +199,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst?.name ?? destName;
       await handler.prepare?.(client, planned(dest), handlerArgs);
       const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [
-        leaf.name, src.name, dest, keys, columns, handler.name, handlerArgs, mergeColumn,
+        leaf.name, src.name, dest, keys, columns, handler.name, handlerArgs, mergeColumn, options.captureApplied ?? false,
       ]);
       await client.query('COMMIT');
       debug('added %s -> %s to %s', src.name, dest, leaf.name);

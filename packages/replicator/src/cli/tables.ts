@@ -60,6 +60,7 @@ interface AddTableFlags {
   handlerArg?: Record<string, string>;
   config?: string;
   mergeColumn?: string;
+  captureApplied?: boolean;
 }
 
 export function tableCommands(replicate: Command): void {
@@ -84,6 +85,7 @@ export function tableCommands(replicate: Command): void {
       .option('--handler-arg <key=value>', "an argument of the handler (repeat it for several)", handlerArg)
       .option('--config <file>', "the worker's config file, where user handler modules are named (handlers:)")
       .option('--merge-column <name>', "federation: the subscriber table's text column holding each row's source (the leaf's name); every leaf writing the table names the same column")
+      .option('--capture-applied', "the replicator's writes into the table are captured by the subscriber's own capture of it (a merged table feeding a queue on the target)")
       .action(
         run(async (ctx, dbs, table: string, o: AddTableFlags) => {
           const { addTable } = await import('../admin/tables.js');
@@ -102,6 +104,7 @@ export function tableCommands(replicate: Command): void {
             handlerArgs: o.handlerArg,
             handlers,
             mergeColumn: o.mergeColumn,
+            captureApplied: o.captureApplied,
           });
           if (ctx.json) return ctx.printJson(t);
           const handler = t.handler === 'row' ? '' : `, handler ${t.handler}${Object.keys(t.handlerArgs).length ? ` (${formatHandlerArgs(t.handlerArgs)})` : ''}`;

@@ -324,13 +324,29 @@ export const rowHandler: HandlerDefinition = {
   description: 'rows into a table of the same shape (the default)',
   create(table) {
     const target = rowTargetOf(table);
+    const copy: CopyHooks = target.merge ? mergeCopyHooks(target) : {
+      async begin(ctx) {
+        await ctx.client.query(`TRUNCATE ${table.dest}`);
+        return table.dest;
+      },
+    };
+    if (!table.captureApplied) return { apply: (ctx, changes) => applyRows(ctx.client, ctx.scope, target, changes), copy };
+    // Captured on the subscriber: pgferry.replica off while this table is written. An error
+    // is rolled back to a savepoint taken before (the batch's, the event's), which restores it.
     return {
-      apply: (ctx, changes) => applyRows(ctx.client, ctx.scope, target, changes),
-      copy: target.merge ? mergeCopyHooks(target) : {
+      async apply(ctx, changes) {
+        await ctx.client.query(sql('set_replica'), ['off']);
+        const r = await applyRows(ctx.client, ctx.scope, target, changes);
+        await ctx.client.query(sql('set_replica'), ['on']);
+        return r;
+      },
+      copy: {
+        // The copy's transaction writes this table only: off until its commit.
         async begin(ctx) {
-          await ctx.client.query(`TRUNCATE ${table.dest}`);
-          return table.dest;
+          await ctx.client.query(sql('set_replica'), ['off']);
+          return copy.begin(ctx);
         },
+        end: copy.end,
       },
     };
   },

@@ -26,6 +26,12 @@ export interface SubscribedTable {
    * this subscription's alone.
    */
   mergeColumn: string | null;
+  /**
+   * The table's copy and apply are captured by the subscriber's own capture of dest (a
+   * merged table feeding a queue on the target); otherwise the replicator's writes are not
+   * captured again (loop prevention).
+   */
+  captureApplied: boolean;
 }
 
 export interface SubscriberTableRow {
@@ -45,6 +51,7 @@ export interface SubscriberTableRow {
   st_handler: string;
   st_handler_args: Record<string, string>;
   st_merge_column: string | null;
+  st_capture_applied: boolean;
 }
 
 export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
@@ -65,5 +72,6 @@ export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
     handler: r.st_handler,
     handlerArgs: r.st_handler_args,
     mergeColumn: r.st_merge_column,
+    captureApplied: r.st_capture_applied,
   };
 }
