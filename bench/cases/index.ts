@@ -10,6 +10,7 @@ import { captureBulk, captureSingle } from './capture.js';
 import { apply } from './apply.js';
 import { metadata } from './metadata.js';
 import { compare } from './compare.js';
+import { applyMerge } from './apply-merge.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -23,4 +24,5 @@ export const CASES: BenchCase[] = [
   memory,
   metadata,
   compare,
+  applyMerge,
 ];

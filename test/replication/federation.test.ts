@@ -240,6 +240,27 @@ describe('federation: several providers merged into one table', () => {
       return r.rows[0]?.source === 'shard3' && r.rows[0]?.note === 'from shard3';
     }, 60_000);
     for (const s of [s1, s3]) await waitFor(`${s.name} to equal its source`, () => same(s), 60_000);
+
+    // A source added with a key another source holds: its copy fails, naming both, and
+    // leaves the table as it was.
+    const held = (await target.query<{ id: string }>(`SELECT id::text FROM orders WHERE source = 'shard1' ORDER BY id LIMIT 1`)).rows[0]!.id;
+    const url5 = await servers[1]!.createDatabase('shard5');
+    const s5: Source = { name: 'shard5', url: url5, db: pool(url5) };
+    sources.push(s5);
+    await setupSource(s5, 5);
+    await s5.db.query(`INSERT INTO orders VALUES ($1, 5, 5, 'from shard5')`, [held]);
+    await addTable(s5.db, target, { subscription: 'shard5', table: 'orders', mergeColumn: 'source' });
+    const before = await tableJson(target, 'orders', 'id, source');
+    startWorker(s5);
+    const copyCollision = new RegExp(`key \\(id\\)=\\(${held}\\) of public\\.orders from source "shard5" collides with the row of source "shard1"`);
+    await waitFor('shard5\'s copy to fail on the collision', async () => {
+      const st = await getStatus(target, 'shard5');
+      return st.tables.some((t) => copyCollision.test(t.lastError ?? '')) || copyCollision.test(st.lastError ?? '');
+    }, 60_000);
+    await s5.worker!.stop();
+    expect((await listTables(target, 'shard5'))[0]!.state).toBe('in-copy');
+    expect((await target.query(`SELECT count(*)::int AS n FROM orders WHERE source = 'shard5'`)).rows[0].n).toBe(0);
+    expect(await tableJson(target, 'orders', 'id, source')).toBe(before);
   }, 300_000);
 
   it('merges into a table LIST-partitioned by the merge column, whose changes feed a queue on the target', async () => {
