@@ -141,6 +141,17 @@ describe('federation: several providers merged into one table', () => {
     await expect(addTable(s2.db, target, { subscription: 'shard2', table: 'orders', mergeColumn: 'note' })).rejects.toThrow(
       /merge column "note" is a replicated column of public\.orders/,
     );
+    await target.query(`CREATE TABLE orders_bare (id bigint PRIMARY KEY, customer int NOT NULL, amount numeric(12,2), note text)`);
+    await expect(addTable(s2.db, target, { subscription: 'shard2', table: 'orders', dest: 'orders_bare', mergeColumn: 'source' })).rejects.toThrow(
+      /merge column "source" is missing \(add it: ALTER TABLE public\.orders_bare ADD COLUMN "source" text NOT NULL\)/,
+    );
+    await target.query(`ALTER TABLE orders_bare ADD COLUMN source int`);
+    await expect(addTable(s2.db, target, { subscription: 'shard2', table: 'orders', dest: 'orders_bare', mergeColumn: 'source' })).rejects.toThrow(
+      /merge column "source" is integer, not text/,
+    );
+    await expect(
+      addTable(s2.db, target, { subscription: 'shard2', table: 'orders', dest: 'orders_p', create: true, mergeColumn: 'source', handler: 'partition', handlerArgs: { column: 'id', hash: '2' } }),
+    ).rejects.toThrow(/a merge column needs the row handler, not "partition"/);
     await addTable(s2.db, target, { subscription: 'shard2', table: 'orders', mergeColumn: 'source' });
     await addTable(s3.db, target, { subscription: 'shard3', table: 'orders', mergeColumn: 'source' });
 

@@ -49,6 +49,9 @@ export interface MergeStatements {
   fill: string;
 }
 
+/** The temporary table a merged table's copy is staged in (dropped at the copy's commit). */
+const MERGE_STAGE = 'pgferry_merge_copy';
+
 interface DestColumn {
   name: string;
   /** Schema-qualified type name. */
@@ -117,8 +120,7 @@ export async function applyStatements(
     const source = `${pg.escapeLiteral(t.merge.source)}::pg_catalog.text`;
     const own = `${m} OPERATOR(pg_catalog.=) ${source}`;
     const other = `(${own}) IS NOT TRUE`;
-    const stage = 'pg_temp.pgferry_merge_copy';
-    const staged = `${stage} AS s`;
+    const staged = `pg_temp.${MERGE_STAGE} AS s`;
     const collision = (from: string) =>
       `SELECT ${key} AS k, ${m}::pg_catalog.text AS other FROM ${from} JOIN ${t.dest} AS d ON ${match} WHERE ${other} LIMIT 1`;
     s = {
@@ -132,9 +134,9 @@ export async function applyStatements(
       merge: {
         collision: collision(rows),
         empty: `DELETE FROM ${t.dest} AS d WHERE ${own}`,
-        stage: `CREATE TEMPORARY TABLE ${stage.slice('pg_temp.'.length)} ON COMMIT DROP AS SELECT ${cols.join(', ')} FROM ${t.dest} WITH NO DATA`,
+        stage: `CREATE TEMPORARY TABLE ${MERGE_STAGE} ON COMMIT DROP AS SELECT ${cols.join(', ')} FROM ${t.dest} WITH NO DATA`,
         stageCollision: collision(staged),
-        fill: `INSERT INTO ${t.dest} (${cols.join(', ')}, ${pg.escapeIdentifier(t.merge.column)}) SELECT ${cols.join(', ')}, ${source} FROM ${stage}`,
+        fill: `INSERT INTO ${t.dest} (${cols.join(', ')}, ${pg.escapeIdentifier(t.merge.column)}) SELECT ${cols.join(', ')}, ${source} FROM pg_temp.${MERGE_STAGE}`,
       },
     };
   }
@@ -369,7 +371,7 @@ function mergeCopyHooks(target: RowTarget): CopyHooks {
       const st = await statements(ctx.client);
       await ctx.client.query(st.empty);
       await ctx.client.query(st.stage);
-      return 'pg_temp.pgferry_merge_copy';
+      return `pg_temp.${MERGE_STAGE}`;
     },
     async end(ctx) {
       const st = await statements(ctx.client);
