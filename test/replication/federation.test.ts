@@ -153,7 +153,11 @@ describe('federation: several providers merged into one table', () => {
       addTable(s2.db, target, { subscription: 'shard2', table: 'orders', dest: 'orders_p', create: true, mergeColumn: 'source', handler: 'partition', handlerArgs: { column: 'id', hash: '2' } }),
     ).rejects.toThrow(/a merge column needs the row handler, not "partition"/);
     await addTable(s2.db, target, { subscription: 'shard2', table: 'orders', mergeColumn: 'source' });
-    await addTable(s3.db, target, { subscription: 'shard3', table: 'orders', mergeColumn: 'source' });
+    // The command line's add-table does the same.
+    const added = await pgferry(['replicate', 'add-table', '--provider', s3.url, '--subscriber', targetUrl, '--node', 'shard3', 'orders', '--merge-column', 'source']);
+    expect(added.stderr).toBe('');
+    expect(added.stdout).toMatch(/added public\.orders -> public\.orders \(in-copy, merged: source = 'shard3'\)/);
+    expect(added.code).toBe(0);
 
     startWorker(s1);
     startWorker(s2);
