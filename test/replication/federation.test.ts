@@ -19,6 +19,7 @@ import {
   getStatus,
   listTables,
   removeTable,
+  resyncTable,
 } from '@pgferry/replicator';
 import { PgServer } from '../harness/pg-server.js';
 import { rng, tableJson, waitFor } from './helpers.js';
@@ -216,6 +217,15 @@ describe('federation: several providers merged into one table', () => {
     const after = await Promise.all(running.map(async (s) => (await getStatus(target, s.name)).appliedTick));
     after.forEach((t, i) => expect(BigInt(t!)).toBeGreaterThan(BigInt(before[i]!)));
 
+    // A resync of one source copies its rows again (a row changed on the target by hand is
+    // put back); the others' stay.
+    await target.query(`UPDATE orders SET note = 'changed by hand' WHERE source = 'shard1' AND id = (SELECT min(id) FROM orders WHERE source = 'shard1')`);
+    const others = await tableJson(target, `orders WHERE source <> 'shard1'`, 'id, source');
+    await resyncTable(target, { subscription: 'shard1', table: 'orders' });
+    await waitFor('shard1 to be copied again', () => allOk(s1), 120_000);
+    await waitFor('shard1 to equal its source after the resync', () => same(s1), 120_000);
+    expect(await tableJson(target, `orders WHERE source <> 'shard1'`, 'id, source')).toBe(others);
+
     // Remove shard2 (its worker stopped, its leaf dropped) and shard4's table, while the
     // others write: the removed sources' rows stay as they were, the others go on.
     await s2.worker!.stop();
@@ -279,7 +289,7 @@ describe('federation: several providers merged into one table', () => {
   }, 300_000);
 
   it('merges into a table LIST-partitioned by the merge column, whose changes feed a queue on the target', async () => {
-    const [s1, , s3] = sources as [Source, Source, Source];
+    const [s1, , s3] = sources as [Source, Source, Source]; // their tickers run since the first test
     const url = await servers[3]!.createDatabase('reporting_p');
     const tp = pool(url);
     const downUrl = await servers[3]!.createDatabase('dashboard');
