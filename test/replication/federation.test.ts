@@ -13,6 +13,7 @@ import {
   ReplicationSetupError,
   SubscriptionWorker,
   addTable,
+  compareTable,
   createLeafNode,
   createRootNode,
   dropLeafNode,
@@ -190,6 +191,17 @@ describe('federation: several providers merged into one table', () => {
     expect((await target.query(`SELECT count(*)::int AS n FROM orders WHERE id % 10 <> substr(source, 6)::int`)).rows[0].n).toBe(0);
     for (const s of sources) expect((await getStatus(target, s.name)).lastError).toBeNull();
     expect(shard3Process.kills).toBe(1);
+
+    // compare reads one source's rows only; a row of that source changed on the target is
+    // found, repair is refused (resync repairs a source).
+    await target.query(`UPDATE orders SET note = 'changed by hand' WHERE id = (SELECT min(id) FROM orders WHERE source = 'shard2')`);
+    const cmp = await compareTable(s2.db, target, { subscription: 'shard2', table: 'orders' });
+    expect({ equal: cmp.equal, missing: cmp.missing, extra: cmp.extra, changed: cmp.changed.length }).toEqual({ equal: false, missing: [], extra: [], changed: 1 });
+    expect(cmp.subscriberRows).toBe(byOrigin.rows.find((r) => r.source === 'shard2')!.n);
+    await expect(compareTable(s2.db, target, { subscription: 'shard2', table: 'orders', repair: true })).rejects.toThrow(/merged from several sources: compare it without repair/);
+    const fix = await s2.db.query(`SELECT note FROM orders WHERE id = (SELECT min(id) FROM orders)`); // put back
+    await target.query(`UPDATE orders SET note = $1 WHERE id = (SELECT min(id) FROM orders WHERE source = 'shard2')`, [fix.rows[0].note]);
+    expect((await compareTable(s2.db, target, { subscription: 'shard2', table: 'orders' })).equal).toBe(true);
   }, 600_000);
 
   it('adds a fourth source and removes two while the others run, without touching their rows', async () => {
