@@ -11,27 +11,9 @@ import { forceTick, registerConsumerAt } from '@pgferry/queue';
 import { ReplicationWorker, addTable, createLeafNode, createRootNode, listTables } from '@pgferry/replicator';
 import type { BenchCase, BenchContext, ResultRow } from '../lib/runner.js';
 import { pairedRates, ratioRow } from '../lib/runner.js';
-import { nowMs } from '../lib/stats.js';
+import { CHANGES, DELETES, INITIAL, INSERTS, ROW, TABLE, UPDATES, waitFor } from './apply.js';
 
-const CHANGES = Number(process.env.BENCH_APPLY_CHANGES ?? 1_000_000);
-const INSERTS = Math.round(CHANGES * 0.5);
-const UPDATES = Math.round(CHANGES * 0.3);
-const DELETES = CHANGES - INSERTS - UPDATES;
-const INITIAL = UPDATES + DELETES;
-const TABLE = `(id bigint PRIMARY KEY, customer text NOT NULL, sku text NOT NULL, qty int NOT NULL, amount numeric(10,2) NOT NULL, note text)`;
-const ROW = (from: number, to: number) => `SELECT g, 'cust-' || ((g * 7919) % 100000), 'SKU-' || ((g * 104729) % 1000000),
-  (g % 9)::int + 1, round(((g * 37) % 100000) / 100.0, 2), 'benchmark payload' FROM generate_series(${from}::bigint, ${to}::bigint) g`;
 const LEAVES = { plain: 'accounts_plain', merged: 'accounts_merged' } as const;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = nowMs() + 600_000;
-  while (!(await check())) {
-    if (nowMs() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 async function appliedTick(db: pg.Pool, leaf: string): Promise<bigint> {
   const { rows } = await db.query<{ t: string | null }>(`SELECT at_tick_id::text AS t FROM pgferry.applied_tick WHERE at_subscription = $1`, [leaf]);
@@ -47,7 +29,7 @@ export const applyMerge: BenchCase = {
     const worker = (leaf: keyof typeof LEAVES) => new ReplicationWorker({ subscriptions: [{ subscription: leaf, provider: prov.url, subscriber: sub.url }] });
     try {
       await prov.pool.query(`CREATE TABLE accounts ${TABLE}`);
-      await prov.pool.query(`INSERT INTO accounts ${ROW(1, INITIAL)}`);
+      await prov.pool.query(`INSERT INTO accounts ${ROW('1', String(INITIAL))}`);
       await createRootNode(prov.pool, { node: 'root', queue: 'repl' });
       for (const leaf of ['plain', 'merged'] as const) {
         await createLeafNode(prov.pool, sub.pool, { node: leaf });
@@ -55,14 +37,14 @@ export const applyMerge: BenchCase = {
       }
       ctx.log(`apply-merge: initial copies of ${INITIAL.toLocaleString('en-US')} rows ...`);
       const both = new ReplicationWorker({ subscriptions: (['plain', 'merged'] as const).map((l) => ({ subscription: l, provider: prov.url, subscriber: sub.url })) }).start();
-      await waitFor('the copies', async () => (await Promise.all(['plain', 'merged'].map((l) => listTables(sub.pool, l)))).flat().every((t) => t.state === 'ok'));
+      await waitFor('the copies', 600_000, async () => (await Promise.all(['plain', 'merged'].map((l) => listTables(sub.pool, l)))).flat().every((t) => t.state === 'ok'));
       const startTick = await forceTick(prov.pool, 'repl');
-      await waitFor('both at the start tick', async () => (await appliedTick(sub.pool, 'plain')) >= BigInt(startTick) && (await appliedTick(sub.pool, 'merged')) >= BigInt(startTick));
+      await waitFor('both at the start tick', 600_000, async () => (await appliedTick(sub.pool, 'plain')) >= BigInt(startTick) && (await appliedTick(sub.pool, 'merged')) >= BigInt(startTick));
       await both.stop();
       for (const t of Object.values(LEAVES)) await sub.pool.query(`CREATE TABLE ${t}_before AS SELECT * FROM ${t}`);
 
       ctx.log(`apply-merge: capturing ${CHANGES.toLocaleString('en-US')} changes ...`);
-      await prov.pool.query(`INSERT INTO accounts ${ROW(INITIAL + 1, INITIAL + INSERTS)}`);
+      await prov.pool.query(`INSERT INTO accounts ${ROW(String(INITIAL + 1), String(INITIAL + INSERTS))}`);
       await forceTick(prov.pool, 'repl');
       await prov.pool.query(`UPDATE accounts SET qty = qty + 1, note = 'updated' WHERE id <= ${UPDATES}`);
       await forceTick(prov.pool, 'repl');
@@ -82,7 +64,7 @@ export const applyMerge: BenchCase = {
         let w: ReplicationWorker | undefined;
         const r = await sub.rateWithCpu(CHANGES, async () => {
           w = worker(leaf).start();
-          await waitFor(`${leaf} at the end tick`, async () => (await appliedTick(sub.pool, leaf)) >= endTick);
+          await waitFor(`${leaf} at the end tick`, 600_000, async () => (await appliedTick(sub.pool, leaf)) >= endTick);
         }, [prov]);
         await w!.stop();
         const { rows } = await sub.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t}`);
