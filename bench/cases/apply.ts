@@ -25,16 +25,16 @@ import type { BenchDatabase } from '../lib/server.js';
 import { nowMs } from '../lib/stats.js';
 import { WaitSampler } from '../lib/waits.js';
 
-const CHANGES = Number(process.env.BENCH_APPLY_CHANGES ?? 1_000_000);
-const INSERTS = Math.round(CHANGES * 0.5);
-const UPDATES = Math.round(CHANGES * 0.3);
-const DELETES = CHANGES - INSERTS - UPDATES;
+export const CHANGES = Number(process.env.BENCH_APPLY_CHANGES ?? 1_000_000);
+export const INSERTS = Math.round(CHANGES * 0.5);
+export const UPDATES = Math.round(CHANGES * 0.3);
+export const DELETES = CHANGES - INSERTS - UPDATES;
 /** Rows present before the changes: the updates and deletes hit these. */
-const INITIAL = UPDATES + DELETES;
+export const INITIAL = UPDATES + DELETES;
 
-const TABLE = `(id bigint PRIMARY KEY, customer text NOT NULL, sku text NOT NULL, qty int NOT NULL,
+export const TABLE = `(id bigint PRIMARY KEY, customer text NOT NULL, sku text NOT NULL, qty int NOT NULL,
   amount numeric(10,2) NOT NULL, note text)`;
-const ROW = (from: string, to: string) => `SELECT g, 'cust-' || ((g * 7919) % 100000), 'SKU-' || ((g * 104729) % 1000000),
+export const ROW = (from: string, to: string) => `SELECT g, 'cust-' || ((g * 7919) % 100000), 'SKU-' || ((g * 104729) % 1000000),
   (g % 9)::int + 1, round(((g * 37) % 100000) / 100.0, 2), 'benchmark payload' FROM generate_series(${from}::bigint, ${to}::bigint) g`;
 
 const copyFrom = (() => {
@@ -44,7 +44,7 @@ const copyFrom = (() => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = nowMs() + timeoutMs;
   while (!(await check())) {
     if (nowMs() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -11,6 +11,7 @@ import { apply } from './apply.js';
 import { metadata } from './metadata.js';
 import { compare } from './compare.js';
 import { switchoverCase } from './switchover.js';
+import { applyMerge } from './apply-merge.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -25,4 +26,5 @@ export const CASES: BenchCase[] = [
   metadata,
   compare,
   switchoverCase,
+  applyMerge,
 ];

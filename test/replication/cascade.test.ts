@@ -135,5 +135,6 @@ describe(`cascade root -> branch -> leaf (seed ${SEED})`, () => {
     expect(await capturedTable(c.branch.pool, 'repl', 'public.logs')).toBeUndefined();
     await expect(addTable(c.branch.pool, c.leaf.pool, { subscription: 'leaf', table: 'logs' })).rejects.toThrow(/branch "branch" does not replicate public.logs/);
     await expect(addTable(c.root.pool, c.branch.pool, { subscription: 'branch', table: 'logs', dest: 'logs2', create: true })).rejects.toThrow(/keeps its provider's table names/);
+    await expect(addTable(c.root.pool, c.branch.pool, { subscription: 'branch', table: 'logs', mergeColumn: 'src' })).rejects.toThrow(/keeps its provider's tables as they are/);
   });
 });

@@ -53,6 +53,33 @@ export class ApplyError extends PgferryError {
   readonly handler: string;
 }
 
+/**
+ * Federation: a change of one source would land on a row of another source of the same
+ * table (the same key inserted on two providers, say). Never applied: the stream stops here
+ * until an operator resolves the collision (on a provider or on the subscriber).
+ */
+export class MergeCollisionError extends ApplyError {
+  override name = 'MergeCollisionError';
+  constructor(
+    table: string,
+    /** The key as "(id)=(7)". */
+    readonly keyText: string,
+    key: string | null,
+    eventId: string | null,
+    /** The source (subscription) whose change collides. */
+    readonly source: string,
+    /** The source of the row already there (null: a row of no source). */
+    readonly otherSource: string | null,
+  ) {
+    super(
+      table,
+      key,
+      eventId,
+      `key ${keyText} of ${table} from source "${source}" collides with the row of ${otherSource === null ? 'no source (its merge column is NULL)' : `source "${otherSource}"`}`,
+    );
+  }
+}
+
 /** add-table named a handler that is not built in nor in the worker's configuration. */
 export class HandlerNotFoundError extends ReplicationSetupError {
   override name = 'HandlerNotFoundError';

@@ -32,6 +32,7 @@ export type { ReplicationSource } from './status/metrics.js';
 export type { CopyProgress } from './copy/copy-table.js';
 export {
   ApplyError,
+  MergeCollisionError,
   HandlerArgsError,
   HandlerNotFoundError,
   NodeNotFoundError,

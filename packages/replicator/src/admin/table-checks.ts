@@ -113,6 +113,7 @@ export async function checkSubscriberTable(
   dst: TableShape,
   columns: readonly string[],
   keys: readonly string[],
+  mergeColumn: string | null = null,
 ): Promise<void> {
   if (dst.kind !== 'r' && dst.kind !== 'p') {
     throw new ReplicationSetupError(`"${dst.name}" on the subscriber is ${KINDS[dst.kind] ?? 'not a table'}, not a table`, {
@@ -141,7 +142,13 @@ export async function checkSubscriberTable(
     if (d && keys.includes(c) && !d.not_null) problems.push(`key column "${c}" is nullable on the subscriber (make it NOT NULL)`);
   }
   for (const d of dst.columns) {
-    if (!columns.includes(d.name) && d.not_null && !d.has_default) problems.push(`column "${d.name}" is NOT NULL without a default and not replicated`);
+    if (!columns.includes(d.name) && d.name !== mergeColumn && d.not_null && !d.has_default) problems.push(`column "${d.name}" is NOT NULL without a default and not replicated`);
+  }
+  if (mergeColumn !== null) {
+    const m = dstCols.get(mergeColumn);
+    if (!m) problems.push(`merge column "${mergeColumn}" is missing (add it: ALTER TABLE ${dst.name} ADD COLUMN "${mergeColumn}" text NOT NULL)`);
+    else if (m.type !== 'text') problems.push(`merge column "${mergeColumn}" is ${m.type}, not text`);
+    else if (m.generated || m.identity) problems.push(`merge column "${mergeColumn}" is generated: the replicator writes the source's name into it`);
   }
   problems.push(...(await typeProblems(provider, subscriber, sameType)));
   if (problems.length === 0) {
@@ -153,10 +160,13 @@ export async function checkSubscriberTable(
       .catch((err: unknown) => problems.push(`the key columns cannot be compared (${(err as Error).message}): choose key columns of types with "="`));
   }
   if (problems.length === 0) {
+    // A merged table may add its merge column (a table LIST-partitioned by it must): the
+    // apply matches each source's rows by key and source, and looks for other sources' rows
+    // of the key itself.
     const { rows } = await subscriber.query<{ columns: string[] }>(sql('unique_keys'), [dst.name]);
-    if (!rows.some((u) => u.columns.every((c) => keys.includes(c)))) {
+    if (!rows.some((u) => u.columns.every((c) => keys.includes(c) || c === mergeColumn))) {
       problems.push(
-        `no primary key or unique index on key columns (${keys.map((k) => `"${k}"`).join(', ')}): the apply finds rows by key (add one: ALTER TABLE ${dst.name} ADD PRIMARY KEY (...))`,
+        `no primary key or unique index on key columns (${keys.map((k) => `"${k}"`).join(', ')}${mergeColumn === null ? '' : `, and the merge column "${mergeColumn}"`}): the apply finds rows by key (add one: ALTER TABLE ${dst.name} ADD PRIMARY KEY (...))`,
       );
     }
   }
@@ -216,13 +226,33 @@ export function checkNotPgferry(side: 'provider' | 'subscriber', table: string):
   }
 }
 
-/** One table written by two subscriptions: each copy empties it, wiping the other's rows. */
-export async function checkDestFree(subscriber: Queryable, subscription: string, dest: string): Promise<void> {
-  const { rows } = await subscriber.query<{ subscription: string; source: string }>(sql('dest_subscriptions'), [subscription, dest]);
-  if (rows[0]) {
+/**
+ * One table written by two subscriptions: allowed only when every one of them writes its
+ * source into the same merge column (federation); otherwise each copy would empty it, wiping
+ * the other's rows.
+ */
+export async function checkDestFree(subscriber: Queryable, subscription: string, dest: string, mergeColumn: string | null = null): Promise<void> {
+  const { rows } = await subscriber.query<{ subscription: string; source: string; merge_column: string | null }>(sql('dest_subscriptions'), [
+    subscription,
+    dest,
+  ]);
+  const other = rows.find((r) => mergeColumn === null || r.merge_column !== mergeColumn);
+  if (!other) return;
+  if (mergeColumn === null || other.merge_column === null) {
     throw new ReplicationSetupError(
-      `table ${dest} on the subscriber is written by subscription "${rows[0].subscription}" already (from ${rows[0].source}): a copy into it would empty it`,
-      { hint: 'replicate into another table (--dest)' },
+      `table ${dest} on the subscriber is written by subscription "${other.subscription}" already (from ${other.source})${
+        other.merge_column === null ? '' : ` with merge column "${other.merge_column}"`
+      }: ${mergeColumn === null && other.merge_column === null ? 'a copy into it would empty it' : 'a merged table is written by merging subscriptions only'}`,
+      {
+        hint:
+          other.merge_column !== null
+            ? `add it with the same merge column (--merge-column ${other.merge_column}), or replicate into another table (--dest)`
+            : 'replicate into another table (--dest); to merge several sources into one table, every subscription writing it needs the same --merge-column',
+      },
     );
   }
+  throw new ReplicationSetupError(
+    `table ${dest} on the subscriber is merged by subscription "${other.subscription}" with merge column "${other.merge_column}", not "${mergeColumn}"`,
+    { hint: `use --merge-column ${other.merge_column}` },
+  );
 }

@@ -78,6 +78,21 @@ export interface AddTableOptions {
   handlerArgs?: Record<string, string>;
   /** Where the handler is looked up (default: the built-in handlers). */
   handlers?: HandlerRegistry;
+  /**
+   * Federation: several subscriptions (one per provider) write the table, each row carrying
+   * its subscription's name in this text column of the subscriber table (not replicated; with
+   * `create`, it is created NOT NULL). Every subscription writing the table names the same
+   * column; each copies, applies and truncates only its own rows, and a key held by another
+   * source stops its stream (MergeCollisionError). Row handler only.
+   */
+  mergeColumn?: string;
+  /**
+   * The replicator's writes into dest (copy and apply) are captured by the subscriber's own
+   * capture of dest, so that a merged table can feed a queue on the target (capture it there:
+   * captureTable, or add-table on a further subscriber). Default false: the replicator's
+   * writes are not captured again (loop prevention). Row handler only.
+   */
+  captureApplied?: boolean;
 }
 
 /**
@@ -112,12 +127,31 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   const missingKey = keys.filter((k) => !columns.includes(k));
   if (missingKey.length) throw new ReplicationSetupError(`the replicated columns of ${src.name} must include its key (${missingKey.join(', ')})`);
   checkProviderKey(src, keys);
+  const mergeColumn = options.mergeColumn ?? null;
+  for (const [given, what] of [[mergeColumn !== null, 'a merge column'], [options.captureApplied, 'capture-applied']] as const) {
+    if (given && (options.handler ?? 'row') !== 'row') {
+      throw new ReplicationSetupError(`${what} needs the row handler, not "${options.handler}"`, { hint: 'leave out --handler' });
+    }
+  }
+  if (mergeColumn !== null) {
+    if (mergeColumn === '') throw new ReplicationSetupError('the merge column needs a name');
+    if (columns.includes(mergeColumn)) {
+      throw new ReplicationSetupError(`merge column "${mergeColumn}" is a replicated column of ${src.name}: it holds the source's name on the subscriber`, {
+        hint: 'choose another name, or leave the provider\'s column out (--columns, --ignore)',
+      });
+    }
+  }
 
   // The subscriber side, checked before anything changes.
   const destName = options.dest ?? src.name;
   if (leaf.type === 'branch' && destName !== src.name) {
     throw new ReplicationSetupError(`branch "${leaf.name}" keeps its provider's table names: ${src.name} cannot go into ${destName}`, {
       hint: 'nodes below a branch, and the branch once promoted, read the same tables from it; use --dest on a leaf',
+    });
+  }
+  if (leaf.type === 'branch' && (mergeColumn !== null || options.captureApplied)) {
+    throw new ReplicationSetupError(`branch "${leaf.name}" keeps its provider's tables as they are: no merge column or capture-applied`, {
+      hint: 'a branch captures what it applies already; merge several providers into a leaf',
     });
   }
   const handler = (options.handlers ?? new HandlerRegistry()).definition(options.handler ?? 'row');
@@ -127,6 +161,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       st_subscription: leaf.name, st_source: src.name, st_dest: dest, st_key_columns: keys, st_columns: columns, st_state: 'in-copy',
       st_copy_snapshot: null, st_copy_consumer: null, st_copy_tick: null, st_sync_tick: null, st_copied_rows: null,
       st_missing_updates: '0', st_missing_deletes: '0', st_handler: handler.name, st_handler_args: handlerArgs,
+      st_merge_column: mergeColumn, st_capture_applied: options.captureApplied ?? false,
     }),
   });
   handler.create(planned(destName), handlerArgs); // bad arguments are refused before anything changes
@@ -136,8 +171,8 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
     // The handler writes elsewhere: dest is a name only.
   } else if (dst) {
     checkNotPgferry('subscriber', dst.name);
-    await checkSubscriberTable(provider, subscriber, src, dst, columns, keys);
-    await checkDestFree(subscriber, leaf.name, dst.name);
+    await checkDestFree(subscriber, leaf.name, dst.name, mergeColumn);
+    await checkSubscriberTable(provider, subscriber, src, dst, columns, keys, mergeColumn);
   } else if (options.create) {
     const quoted = await checkCreatable(provider, subscriber, src, destName, columns);
     checkNotPgferry('subscriber', quoted);
@@ -145,6 +180,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       const col = srcCols.get(c)!;
       return `${pg.escapeIdentifier(c)} ${col.type}${col.not_null ? ' NOT NULL' : ''}`;
     });
+    if (mergeColumn !== null) defs.push(`${pg.escapeIdentifier(mergeColumn)} pg_catalog.text NOT NULL`);
     defs.push(`PRIMARY KEY (${keys.map(pg.escapeIdentifier).join(', ')})`);
     createSql = `CREATE TABLE ${quoted} (${defs.join(', ')})${handler.createClause?.(handlerArgs) ?? ''}`;
     await checkCreateRuns(subscriber, destName, createSql);
@@ -175,7 +211,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       const dest = createSql ? (await client.query<TableInfoRow>(sql('table_info'), [destName])).rows[0]!.name : dst?.name ?? destName;
       await handler.prepare?.(client, planned(dest), handlerArgs);
       const { rows } = await client.query<SubscriberTableRow>(sql('insert_subscriber_table'), [
-        leaf.name, src.name, dest, keys, columns, handler.name, handlerArgs,
+        leaf.name, src.name, dest, keys, columns, handler.name, handlerArgs, mergeColumn, options.captureApplied ?? false,
       ]);
       // A branch captures its tables as its provider does: the nodes below it read them
       // from its queue, and its writers are captured once it is promoted (until then its

@@ -59,6 +59,8 @@ interface AddTableFlags {
   handler?: string;
   handlerArg?: Record<string, string>;
   config?: string;
+  mergeColumn?: string;
+  captureApplied?: boolean;
 }
 
 export function tableCommands(replicate: Command): void {
@@ -82,6 +84,8 @@ export function tableCommands(replicate: Command): void {
       .option('--handler <name>', 'how its changes land on the subscriber (default row: rows into dest); a user handler is named in the worker config (--config)')
       .option('--handler-arg <key=value>', "an argument of the handler (repeat it for several)", handlerArg)
       .option('--config <file>', "the worker's config file, where user handler modules are named (handlers:)")
+      .option('--merge-column <name>', "federation: the subscriber table's text column holding each row's source (the leaf's name); every leaf writing the table names the same column")
+      .option('--capture-applied', "the replicator's writes into the table are captured by the subscriber's own capture of it (a merged table feeding a queue on the target)")
       .action(
         run(async (ctx, dbs, table: string, o: AddTableFlags) => {
           const { addTable } = await import('../admin/tables.js');
@@ -99,15 +103,19 @@ export function tableCommands(replicate: Command): void {
             handler: o.handler,
             handlerArgs: o.handlerArg,
             handlers,
+            mergeColumn: o.mergeColumn,
+            captureApplied: o.captureApplied,
           });
           if (ctx.json) return ctx.printJson(t);
           const handler = t.handler === 'row' ? '' : `, handler ${t.handler}${Object.keys(t.handlerArgs).length ? ` (${formatHandlerArgs(t.handlerArgs)})` : ''}`;
-          ctx.say(`added ${t.source} -> ${t.dest} (${t.state}${handler})`);
+          const merge = t.mergeColumn === null ? '' : `, merged: ${t.mergeColumn} = '${t.subscription}'`;
+          ctx.say(`added ${t.source} -> ${t.dest} (${t.state}${handler}${merge})`);
         }),
       ),
     [
       'add-table --provider $P --subscriber $S --node leaf1 public.accounts --create',
       "add-table --provider $P --subscriber $S --node leaf1 events --key id --ignore payload --filter \"kind <> 'debug'\" --mode row",
+      'add-table --provider $SHARD2 --subscriber $S --node shard2 orders --create --merge-column source',
       'add-table --provider $P --subscriber $S --node leaf1 orders --handler audit --handler-arg audit_table=orders_audit --config /etc/pgferry/replicate.json',
     ],
   );

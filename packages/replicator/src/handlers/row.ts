@@ -10,11 +10,11 @@
 import pg from 'pg';
 import createDebug from 'debug';
 import type { Queryable } from '@pgferry/queue';
-import { ApplyError } from '../errors.js';
+import { ApplyError, MergeCollisionError } from '../errors.js';
 import { sql } from '../sql.js';
 import { splitChanges, type KeyChange, type TableChanges } from '../stream/coalesce.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
-import { emptyApplyResult, type ApplyResult, type BatchScope, type HandlerDefinition } from './types.js';
+import { emptyApplyResult, type ApplyResult, type BatchScope, type CopyHooks, type HandlerDefinition } from './types.js';
 
 const debug = createDebug('pgferry:replicator:apply');
 
@@ -27,7 +27,30 @@ export interface Statements {
   /** The keys of a chunk that match no row (asked only when an update or delete missed). */
   missing: string;
   truncate: string;
+  /** Federation (the target has a merge column): see MergeStatements. */
+  merge: MergeStatements | null;
 }
+
+/**
+ * A merged table's own statements. The others above touch only this source's rows (`d.m =
+ * source`) and an insert skips a key that another source's row holds; when a chunk touched
+ * fewer rows than it holds, `collision` names the first key held by another source.
+ */
+export interface MergeStatements {
+  /** The first key of the chunk ($1) held by a row of another source: k (JSON array), other. */
+  collision: string;
+  /** The copy: empty this source's rows (the other sources' stay). */
+  empty: string;
+  /** The copy: the staging table COPY writes into (replicated columns only). */
+  stage: string;
+  /** The copy: the first staged key held by another source (k, other). */
+  stageCollision: string;
+  /** The copy: the staged rows into the table, with the source. */
+  fill: string;
+}
+
+/** The temporary table a merged table's copy is staged in (dropped at the copy's commit). */
+const MERGE_STAGE = 'pgferry_merge_copy';
 
 interface DestColumn {
   name: string;
@@ -60,7 +83,7 @@ export async function applyStatements(
 ): Promise<Statements | null> {
   const shape = (await client.query<DestColumn>(sql('dest_columns'), [t.dest])).rows;
   if (!shape.length) return null;
-  const cacheKey = JSON.stringify([t.dest, t.columns, t.keyColumns, shape]);
+  const cacheKey = JSON.stringify([t.dest, t.columns, t.keyColumns, t.merge ?? null, shape]);
   let s = statementCache.get(cacheKey);
   if (s) return s;
   const dest = new Map(shape.map((c) => [c.name, c]));
@@ -79,13 +102,44 @@ export async function applyStatements(
   const key = `pg_catalog.json_build_array(${t.keyColumns.map((k) => `s.${pg.escapeIdentifier(k)}::pg_catalog.text`).join(', ')})::pg_catalog.text`;
   const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c));
   const set = (nonKey.length ? nonKey : t.keyColumns).map((c) => `${pg.escapeIdentifier(c)} = ${value(c)}`).join(', ');
-  s = {
-    insert: `INSERT INTO ${t.dest} AS d (${cols.join(', ')}) SELECT ${t.columns.map(value).join(', ')} FROM ${rows}`,
-    update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match}`,
-    delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match}`,
-    missing: `SELECT ${key} AS k FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match})`,
-    truncate: `TRUNCATE ${t.dest}`,
-  };
+  if (!t.merge) {
+    s = {
+      insert: `INSERT INTO ${t.dest} AS d (${cols.join(', ')}) SELECT ${t.columns.map(value).join(', ')} FROM ${rows}`,
+      update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match}`,
+      delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match}`,
+      missing: `SELECT ${key} AS k FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match})`,
+      truncate: `TRUNCATE ${t.dest}`,
+      merge: null,
+    };
+  } else {
+    if (!dest.has(t.merge.column)) {
+      throw new ApplyError(t.dest, null, null, `the subscriber table has no merge column ${pg.escapeIdentifier(t.merge.column)}`);
+    }
+    // This source's rows: d.m = 'source' (text's own "=", whatever the search_path).
+    const m = `d.${pg.escapeIdentifier(t.merge.column)}`;
+    const source = `${pg.escapeLiteral(t.merge.source)}::pg_catalog.text`;
+    const own = `${m} OPERATOR(pg_catalog.=) ${source}`;
+    const other = `(${own}) IS NOT TRUE`;
+    const staged = `pg_temp.${MERGE_STAGE} AS s`;
+    const collision = (from: string) =>
+      `SELECT ${key} AS k, ${m}::pg_catalog.text AS other FROM ${from} JOIN ${t.dest} AS d ON ${match} WHERE ${other} LIMIT 1`;
+    s = {
+      insert:
+        `INSERT INTO ${t.dest} AS d (${cols.join(', ')}, ${pg.escapeIdentifier(t.merge.column)}) SELECT ${t.columns.map(value).join(', ')}, ${source} ` +
+        `FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match} AND ${other})`,
+      update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match} AND ${own}`,
+      delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match} AND ${own}`,
+      missing: `SELECT ${key} AS k FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match} AND ${own})`,
+      truncate: `DELETE FROM ${t.dest} AS d WHERE ${own}`,
+      merge: {
+        collision: collision(rows),
+        empty: `DELETE FROM ${t.dest} AS d WHERE ${own}`,
+        stage: `CREATE TEMPORARY TABLE ${MERGE_STAGE} ON COMMIT DROP AS SELECT ${cols.join(', ')} FROM ${t.dest} WITH NO DATA`,
+        stageCollision: collision(staged),
+        fill: `INSERT INTO ${t.dest} (${cols.join(', ')}, ${pg.escapeIdentifier(t.merge.column)}) SELECT ${cols.join(', ')}, ${source} FROM pg_temp.${MERGE_STAGE}`,
+      },
+    };
+  }
   if (statementCache.size >= STATEMENT_CACHE_MAX) statementCache.delete(statementCache.keys().next().value!);
   statementCache.set(cacheKey, s);
   return s;
@@ -99,8 +153,9 @@ function sqlMessage(err: unknown): string {
 /**
  * Run `text` over `changes` in chunks; a failing chunk is redone row by row to find the
  * culprit. With `missing` (updates, deletes): a chunk that touched fewer rows than it holds
- * is redone after asking which of its keys match no row. Returns the rows touched and those
- * keys.
+ * is redone after asking which of its keys match no row. With `collision` (a merged table:
+ * its statements skip the rows of other sources), such a chunk is first asked for a key held
+ * by another source, which stops the apply. Returns the rows touched and the missing keys.
  */
 async function bulk(
   client: pg.ClientBase,
@@ -108,7 +163,7 @@ async function bulk(
   text: string,
   changes: KeyChange[],
   image: (c: KeyChange) => string,
-  missing?: string,
+  check: { missing?: string; collision?: (rows: string, chunk: KeyChange[]) => Promise<void> } = {},
 ): Promise<{ touched: number; missingKeys: string[] }> {
   let touched = 0;
   const missingKeys: string[] = [];
@@ -118,15 +173,17 @@ async function bulk(
     await client.query('SAVEPOINT pgferry_apply');
     try {
       let res = await client.query(text, [rows]);
-      if (missing && res.rowCount !== chunk.length) {
+      if ((check.missing || check.collision) && res.rowCount !== chunk.length) {
         await client.query('ROLLBACK TO SAVEPOINT pgferry_apply');
-        for (const r of (await client.query<{ k: string }>(missing, [rows])).rows) missingKeys.push(r.k);
+        await check.collision?.(rows, chunk);
+        if (check.missing) for (const r of (await client.query<{ k: string }>(check.missing, [rows])).rows) missingKeys.push(r.k);
         res = await client.query(text, [rows]);
       }
       touched += res.rowCount ?? 0;
       await client.query('RELEASE SAVEPOINT pgferry_apply');
       continue;
     } catch (err) {
+      if (err instanceof MergeCollisionError) throw err;
       await client.query('ROLLBACK TO SAVEPOINT pgferry_apply');
       debug('%s: bulk statement failed (%s), locating the row', table, sqlMessage(err));
       for (const c of chunk) {
@@ -149,8 +206,66 @@ async function bulk(
   return { touched, missingKeys };
 }
 
-/** Where rows land: a table (qualified, quoted), the replicated columns and the key. */
-export type RowTarget = Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'>;
+/** A key (JSON array of text forms) as "(a, b)=(1, x)", as PostgreSQL prints a key. */
+export function keyText(keyColumns: readonly string[], key: string): string {
+  let values: unknown[];
+  try {
+    values = JSON.parse(key) as unknown[];
+  } catch {
+    return key;
+  }
+  return `(${keyColumns.join(', ')})=(${values.map((v) => (v === null ? 'null' : String(v))).join(', ')})`;
+}
+
+/** The same key whatever the JSON spacing (the capture's key and json_build_array's). */
+function sameKey(a: string, b: string): boolean {
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return a === b;
+  }
+}
+
+/**
+ * A merged table: throw MergeCollisionError for the first row `collision` (a statement of
+ * MergeStatements, over `params`) finds held by another source; return when there is none.
+ */
+export async function checkMergeCollision(
+  client: pg.ClientBase,
+  table: RowTarget,
+  collision: string,
+  params: unknown[],
+  chunk: readonly KeyChange[] = [],
+): Promise<void> {
+  const hit = (await client.query<{ k: string; other: string | null }>(collision, params)).rows[0];
+  if (!hit) return;
+  const change = chunk.find((c) => sameKey(c.key, hit.k));
+  throw new MergeCollisionError(
+    table.dest,
+    keyText(table.keyColumns, hit.k),
+    change?.key ?? hit.k,
+    change?.eventId ?? null,
+    table.merge!.source,
+    hit.other,
+  );
+}
+
+/**
+ * Where rows land: a table (qualified, quoted), the replicated columns and the key; for a
+ * table several sources write (federation), the column naming each row's source and this
+ * source's name.
+ */
+export type RowTarget = Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'> & { merge?: MergeTarget | null };
+
+export interface MergeTarget {
+  column: string;
+  source: string;
+}
+
+/** The row target of a subscribed table (merged when it has a merge column). */
+export function rowTargetOf(table: SubscribedTable): RowTarget {
+  return { ...table, merge: table.mergeColumn ? { column: table.mergeColumn, source: table.subscription } : null };
+}
 
 /**
  * The statements of `target` for this batch: its shape is read once per batch, in its
@@ -158,7 +273,7 @@ export type RowTarget = Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'>
  * of flushes or, in the ordered apply, of events.
  */
 export function statementsFor(client: Queryable, scope: BatchScope, target: RowTarget): Promise<Statements | null> {
-  return scope.memo(`row:${JSON.stringify([target.dest, target.columns, target.keyColumns])}`, () => applyStatements(client, target));
+  return scope.memo(`row:${JSON.stringify([target.dest, target.columns, target.keyColumns, target.merge ?? null])}`, () => applyStatements(client, target));
 }
 
 /** Land `changes` as rows of `table`, in the caller's transaction. */
@@ -182,20 +297,22 @@ export async function applyRows(
     }
   }
   const { deletes, updates, inserts } = splitChanges(changes);
+  const merge = st.merge;
+  const collision = merge ? (rows: string, chunk: KeyChange[]) => checkMergeCollision(client, table, merge.collision, [rows], chunk) : undefined;
   if (deletes.length) {
-    const r = await bulk(client, table.dest, st.delete, deletes, (c) => c.lastImage, st.missing);
+    const r = await bulk(client, table.dest, st.delete, deletes, (c) => c.lastImage, { missing: st.missing, collision });
     result.deleted = r.touched;
     result.missingDeletes = deletes.length - r.touched;
     result.missingKeys.push(...r.missingKeys.slice(0, 10));
   }
   if (updates.length) {
-    const r = await bulk(client, table.dest, st.update, updates, (c) => c.image!, st.missing);
+    const r = await bulk(client, table.dest, st.update, updates, (c) => c.image!, { missing: st.missing, collision });
     result.updated = r.touched;
     result.missingUpdates = updates.length - r.touched;
     result.missingKeys.push(...r.missingKeys.slice(0, 10));
   }
   if (inserts.length) {
-    result.inserted = (await bulk(client, table.dest, st.insert, inserts, (c) => c.image!)).touched;
+    result.inserted = (await bulk(client, table.dest, st.insert, inserts, (c) => c.image!, { collision })).touched;
   }
   if (result.missingUpdates || result.missingDeletes) {
     debug('%s: %d updates and %d deletes found no row (keys %s)', table.dest, result.missingUpdates, result.missingDeletes, result.missingKeys.join(' '));
@@ -208,14 +325,58 @@ export const rowHandler: HandlerDefinition = {
   name: 'row',
   description: 'rows into a table of the same shape (the default)',
   create(table) {
+    const target = rowTargetOf(table);
+    const copy: CopyHooks = target.merge ? mergeCopyHooks(target) : {
+      async begin(ctx) {
+        await ctx.client.query(`TRUNCATE ${table.dest}`);
+        return table.dest;
+      },
+    };
+    if (!table.captureApplied) return { apply: (ctx, changes) => applyRows(ctx.client, ctx.scope, target, changes), copy };
+    // Captured on the subscriber: pgferry.replica off while this table is written. An error
+    // is rolled back to a savepoint taken before (the batch's, the event's), which restores it.
     return {
-      apply: (ctx, changes) => applyRows(ctx.client, ctx.scope, table, changes),
+      async apply(ctx, changes) {
+        await ctx.client.query(sql('set_replica'), ['off']);
+        const r = await applyRows(ctx.client, ctx.scope, target, changes);
+        await ctx.client.query(sql('set_replica'), ['on']);
+        return r;
+      },
       copy: {
+        // The copy's transaction writes this table only: off until its commit.
         async begin(ctx) {
-          await ctx.client.query(`TRUNCATE ${table.dest}`);
-          return table.dest;
+          await ctx.client.query(sql('set_replica'), ['off']);
+          return copy.begin(ctx);
         },
+        end: copy.end,
       },
     };
   },
 };
+
+/**
+ * The copy of one source of a merged table: only this source's rows are emptied (DELETE,
+ * not TRUNCATE: the other sources' rows stay, and their workers go on meanwhile), the
+ * provider's rows are COPYed into a staging table, checked for keys held by other sources,
+ * and inserted with the source's name.
+ */
+function mergeCopyHooks(target: RowTarget): CopyHooks {
+  const statements = async (client: pg.ClientBase) => {
+    const st = await applyStatements(client, target);
+    if (!st?.merge) throw new ApplyError(target.dest, null, null, `relation "${target.dest}" does not exist`);
+    return st.merge;
+  };
+  return {
+    async begin(ctx) {
+      const st = await statements(ctx.client);
+      await ctx.client.query(st.empty);
+      await ctx.client.query(st.stage);
+      return `pg_temp.${MERGE_STAGE}`;
+    },
+    async end(ctx) {
+      const st = await statements(ctx.client);
+      await checkMergeCollision(ctx.client, target, st.stageCollision, []);
+      await ctx.client.query(st.fill);
+    },
+  };
+}

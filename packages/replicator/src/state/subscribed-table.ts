@@ -20,6 +20,18 @@ export interface SubscribedTable {
   /** The handler that lands its changes (see handlers/), and the handler's arguments. */
   handler: string;
   handlerArgs: Record<string, string>;
+  /**
+   * Federation: the subscriber table's column holding each row's source (the subscription's
+   * name); several subscriptions write the table, each only its own rows. Null: the table is
+   * this subscription's alone.
+   */
+  mergeColumn: string | null;
+  /**
+   * The table's copy and apply are captured by the subscriber's own capture of dest (a
+   * merged table feeding a queue on the target); otherwise the replicator's writes are not
+   * captured again (loop prevention).
+   */
+  captureApplied: boolean;
 }
 
 export interface SubscriberTableRow {
@@ -38,6 +50,8 @@ export interface SubscriberTableRow {
   st_missing_deletes: string;
   st_handler: string;
   st_handler_args: Record<string, string>;
+  st_merge_column: string | null;
+  st_capture_applied: boolean;
 }
 
 export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
@@ -57,5 +71,7 @@ export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
     missingDeletes: Number(r.st_missing_deletes),
     handler: r.st_handler,
     handlerArgs: r.st_handler_args,
+    mergeColumn: r.st_merge_column,
+    captureApplied: r.st_capture_applied,
   };
 }

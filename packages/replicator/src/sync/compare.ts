@@ -97,9 +97,14 @@ export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: Co
   if (t.handler !== 'row') {
     throw new ReplicationSetupError(`table ${t.source} lands through handler "${t.handler}", not as rows of the same shape: compare needs the row handler`);
   }
+  if (t.mergeColumn !== null && o.repair) {
+    throw new ReplicationSetupError(`table ${t.dest} is merged from several sources: compare it without repair (resync the source to repair it)`);
+  }
   const filter = (await capturedTable(provider, leaf.queue, t.source))?.filter ?? null;
   const src: HashedTable = { relation: t.source, columns: t.columns, keyColumns: t.keyColumns, filter };
-  const dst: HashedTable = { relation: t.dest, columns: t.columns, keyColumns: t.keyColumns, filter: null };
+  // A merged table: this source's rows only.
+  const own = t.mergeColumn === null ? null : `r.${pg.escapeIdentifier(t.mergeColumn)} OPERATOR(pg_catalog.=) ${pg.escapeLiteral(t.subscription)}::pg_catalog.text`;
+  const dst: HashedTable = { relation: t.dest, columns: t.columns, keyColumns: t.keyColumns, filter: own };
   const progress: CompareProgress = { table: t.source, phase: 'pausing', tick: null, subscriberTick: null, differingBuckets: null, elapsedMs: 0 };
   const report = (patch: Partial<CompareProgress>) => {
     Object.assign(progress, patch, { elapsedMs: Date.now() - started });

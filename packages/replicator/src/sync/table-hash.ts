@@ -35,8 +35,10 @@ export async function pinValueSettings(client: pg.ClientBase): Promise<void> {
   }
 }
 
-function rowsOf(t: HashedTable): string {
-  return t.filter ? `${t.relation} AS r WHERE (${t.filter})` : `${t.relation} AS r`;
+/** The side's rows (`r`), those matching its filter and `condition`. */
+function rowsOf(t: HashedTable, condition?: string): string {
+  const where = [...(t.filter ? [`(${t.filter})`] : []), ...(condition ? [condition] : [])];
+  return `${t.relation} AS r${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
 }
 
 const keyText = (t: HashedTable) => `ROW(${t.keyColumns.map((k) => `r.${q(k)}`).join(', ')})::pg_catalog.text`;
@@ -64,8 +66,7 @@ export async function rowHashes(client: pg.ClientBase, t: HashedTable, bucketCou
   if (!buckets.length) return new Map();
   const mask = bucketCount - 1;
   const { rows } = await client.query<{ k: string; h: string }>(
-    `SELECT ${keyText(t)} AS k, pg_catalog.md5(${rowText(t)}) AS h FROM ${rowsOf(t)}
-      WHERE ${bucketOf(t, mask)} = ANY ($1::pg_catalog.int4[])`,
+    `SELECT ${keyText(t)} AS k, pg_catalog.md5(${rowText(t)}) AS h FROM ${rowsOf(t, `${bucketOf(t, mask)} = ANY ($1::pg_catalog.int4[])`)}`,
     [buckets],
   );
   return new Map(rows.map((r) => [r.k, r.h]));
@@ -75,10 +76,7 @@ export async function rowHashes(client: pg.ClientBase, t: HashedTable, bucketCou
 export function rowsWithKeys(t: HashedTable, keys: readonly string[]): string {
   const list = keys.map((k) => pg.escapeLiteral(k)).join(', ');
   const where = `${keyText(t)} = ANY (ARRAY[${list}]::pg_catalog.text[])`;
-  const cols = t.columns.map((c) => `r.${q(c)}`).join(', ');
-  return t.filter
-    ? `SELECT ${cols} FROM ${t.relation} AS r WHERE (${t.filter}) AND ${where}`
-    : `SELECT ${cols} FROM ${t.relation} AS r WHERE ${where}`;
+  return `SELECT ${t.columns.map((c) => `r.${q(c)}`).join(', ')} FROM ${rowsOf(t, where)}`;
 }
 
 /** `DELETE` of the rows whose key text is one of `$1`. */
