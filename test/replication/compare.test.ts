@@ -60,11 +60,16 @@ describe(`online compare and repair (seed ${SEED})`, () => {
     const w = writer(r.provider, random);
     try {
       const phases = new Set<string>();
-      const onProgress = (p: CompareProgress) => phases.add(p.phase);
+      let split: string | null = null;
+      const onProgress = (p: CompareProgress) => {
+        phases.add(p.phase);
+        split ??= p.partitioning;
+      };
       const first = await compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: 'items', onProgress });
       expect(first).toMatchObject({ equal: true, missing: [], extra: [], changed: [] });
       expect(first.providerRows).toBe(first.subscriberRows);
       expect([...phases]).toEqual(expect.arrayContaining(['pausing', 'waiting', 'hashing', 'drilling', 'done']));
+      expect(split).toBe('key ranges'); // an integer key: differing ranges are drilled by index
 
       // Corrupt the subscriber in random places the writer does not touch.
       const pick = new Set<number>();
@@ -143,6 +148,57 @@ describe(`online compare and repair (seed ${SEED})`, () => {
     expect(JSON.parse(repaired.stdout)).toMatchObject({ equal: false, changed: ['(7777)'], repaired: { deleted: 1, written: 1 } });
     const equal = await pgferry(args);
     expect([equal.code, equal.stdout]).toEqual([0, expect.stringMatching(/: equal \(/)]);
+  });
+
+  it('a composite key of text and timestamptz (row-hash buckets), columns named like the hash query\'s own aliases, writers in other time zones', async () => {
+    // Column names the generated SQL uses for itself (b, h, key, k0, n, s, x, y, r) must not be shadowed.
+    await r.provider.query(
+      `CREATE TABLE "Odd Keys" (region text, at timestamptz, b int, h text, key text, k0 int, n numeric, s text, x int, y int, r text, PRIMARY KEY (region, at))`,
+    );
+    await r.provider.query(
+      `INSERT INTO "Odd Keys" SELECT 'reg ' || (g % 7), '2026-03-01 00:00+00'::timestamptz + g * interval '1 second', g, 'h', 'key', g, g / 3.0, 's', g, g, 'r'
+         FROM generate_series(1, 5000) g`,
+    );
+    await addTable(r.provider, r.subscriber, { subscription: 'leaf1', table: '"Odd Keys"', create: true });
+    await waitFor('"Odd Keys" ok', async () => (await listTables(r.subscriber, 'leaf1')).every((t) => t.state === 'ok'));
+    // A writer in another time zone on the provider; the subscriber corrupted in its own time zone.
+    const c = await r.provider.connect();
+    try {
+      await c.query(`BEGIN; SET LOCAL TimeZone = 'Asia/Kathmandu'`);
+      await c.query(`UPDATE "Odd Keys" SET s = 'from Kathmandu' WHERE b % 500 = 0`);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+    const cmp = (repair = false) => compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: '"Odd Keys"', repair });
+    const progress: CompareProgress[] = [];
+    const first = await compareTable(r.provider, r.subscriber, { subscription: 'leaf1', table: '"Odd Keys"', onProgress: (p) => progress.push(p) });
+    expect(first).toMatchObject({ equal: true, providerRows: 5000, subscriberRows: 5000 });
+    expect(progress.find((p) => p.partitioning)?.partitioning).toBe('row-hash buckets');
+
+    const s = await r.subscriber.connect();
+    try {
+      await s.query(`BEGIN; SET LOCAL TimeZone = 'America/St_Johns'`);
+      await s.query(`DELETE FROM "Odd Keys" WHERE b IN (10, 20)`);
+      await s.query(`UPDATE "Odd Keys" SET h = 'changed' WHERE b = 30`);
+      await s.query(`INSERT INTO "Odd Keys" VALUES ('extra', '2026-03-01 12:00:00', 0, 'h', 'key', 0, 0, 's', 0, 0, 'r')`);
+      await s.query('COMMIT');
+    } finally {
+      s.release();
+    }
+    // A key's text form as compare reports it (time zone UTC).
+    const key = async (b: number) =>
+      (await r.provider.query<{ k: string }>(`SELECT ROW(region, pg_catalog.timezone('UTC', at)::text || '+00')::text AS k FROM "Odd Keys" WHERE b = $1`, [b])).rows[0]!.k;
+    const found = await cmp();
+    expect(found.equal).toBe(false);
+    expect([...found.missing].sort()).toEqual([await key(10), await key(20)].sort());
+    expect(found.changed).toEqual([await key(30)]);
+    expect(found.extra).toEqual(['(extra,"2026-03-01 15:30:00+00")']);
+    const repaired = await cmp(true);
+    expect(repaired.repaired).toEqual({ deleted: 2, written: 3 });
+    expect((await cmp()).equal).toBe(true);
+    const cols = 'region, at, b, h, key, k0, n, s, x, y, r';
+    expect(await tableJson(r.subscriber, '"Odd Keys"', 'region, at', cols)).toBe(await tableJson(r.provider, '"Odd Keys"', 'region, at', cols));
   });
 
   it('status: a caught-up replica on a quiet queue reads lag 0, next to its position tick\'s age', async () => {

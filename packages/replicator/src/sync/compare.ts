@@ -8,8 +8,10 @@
  * expires by itself), and once the subscriber has applied up to the tick, a subscriber
  * reader takes its snapshot and the pause is lifted. The two readers then see the same
  * history, while replication and the application go on. The tables are hashed
- * server-side on both sides at once, in buckets of keys; only differing buckets are read
- * row by row, down to the differing keys.
+ * server-side on both sides at once, in parts (key ranges or row-hash buckets, see
+ * table-hash.ts); only differing parts are read row by row, down to the differing keys.
+ * The provider's hash starts as soon as its snapshot is taken, while the subscriber is
+ * still catching up to the tick.
  *
  * Repair (`repair: true`) keeps the pause until it is done: the differing rows are copied
  * from the provider reader's snapshot into the subscriber table in one transaction, taken
@@ -25,7 +27,19 @@ import { subscriberNode } from '../admin/nodes.js';
 import { findTable } from '../admin/tables.js';
 import { ReplicationSetupError, ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
-import { bucketSums, deleteKeys, pinValueSettings, rowHashes, rowsWithKeys, type HashedTable } from './table-hash.js';
+import {
+  choosePartitioning,
+  deleteKeys,
+  differingParts,
+  drill,
+  partSums,
+  pinValueSettings,
+  rowHashFunction,
+  rowsWithKeys,
+  type DrilledRow,
+  type HashedTable,
+  type PartSum,
+} from './table-hash.js';
 
 const debug = createDebug('pgferry:replicator:compare');
 
@@ -38,8 +52,10 @@ export interface CompareProgress {
   tick: string | null;
   /** While waiting: the subscriber's position. */
   subscriberTick: string | null;
-  /** Buckets that differ (after hashing). */
-  differingBuckets: number | null;
+  /** How the table is split: 'key ranges' or 'row-hash buckets' (once chosen). */
+  partitioning: string | null;
+  /** Parts that differ (after hashing). */
+  differingParts: number | null;
   elapsedMs: number;
 }
 
@@ -49,8 +65,8 @@ export interface CompareOptions {
   table: string;
   /** Make the subscriber equal to the provider at the compared tick. */
   repair?: boolean;
-  /** Buckets the keys are hashed into (a power of two). Default 4096. */
-  buckets?: number;
+  /** Parts the table is split into (about as many key ranges, or that many buckets: a power of two). Default 4096. */
+  parts?: number;
   /** Longest wait for the subscriber to reach the compared tick (ms). Default 300000. */
   waitMs?: number;
   /** How long a pause lasts unless renewed (ms): what a compare that dies costs. Default 30000. */
@@ -85,9 +101,9 @@ export interface CompareResult {
 /** Compare a replicated table on both sides at one tick; with `repair`, fix the subscriber. */
 export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: CompareOptions): Promise<CompareResult> {
   const started = Date.now();
-  const buckets = o.buckets ?? 4096;
-  if (!Number.isInteger(Math.log2(buckets)) || buckets < 1 || buckets > 1 << 20) {
-    throw new ReplicationSetupError(`buckets must be a power of two from 1 to 1048576, not ${buckets}`);
+  const parts = o.parts ?? 4096;
+  if (!Number.isInteger(Math.log2(parts)) || parts < 1 || parts > 1 << 20) {
+    throw new ReplicationSetupError(`parts must be a power of two from 1 to 1048576, not ${parts}`);
   }
   const leaf = await subscriberNode(subscriber, o.subscription);
   const t = await findTable(subscriber, o.subscription, o.table);
@@ -105,7 +121,7 @@ export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: Co
   // A merged table: this source's rows only.
   const own = t.mergeColumn === null ? null : `r.${pg.escapeIdentifier(t.mergeColumn)} OPERATOR(pg_catalog.=) ${pg.escapeLiteral(t.subscription)}::pg_catalog.text`;
   const dst: HashedTable = { relation: t.dest, columns: t.columns, keyColumns: t.keyColumns, filter: own };
-  const progress: CompareProgress = { table: t.source, phase: 'pausing', tick: null, subscriberTick: null, differingBuckets: null, elapsedMs: 0 };
+  const progress: CompareProgress = { table: t.source, phase: 'pausing', tick: null, subscriberTick: null, partitioning: null, differingParts: null, elapsedMs: 0 };
   const report = (patch: Partial<CompareProgress>) => {
     Object.assign(progress, patch, { elapsedMs: Date.now() - started });
     o.onProgress?.({ ...progress });
@@ -121,7 +137,12 @@ export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: Co
         const { tickId } = await tickAtReaderSnapshot(provider, pr, leaf.queue);
         await pinValueSettings(pr);
         await pause.at(tickId);
-        report({ phase: 'waiting', tick: tickId });
+        const fn = await rowHashFunction(pr, sr);
+        const split = await choosePartitioning(pr, src, parts);
+        report({ phase: 'waiting', tick: tickId, partitioning: split.kind });
+        // The provider is hashed while the subscriber catches up.
+        const providerSums = partSums(pr, src, split, fn);
+        providerSums.catch(() => undefined); // awaited below; a failure of the wait comes first
         await waitForTick(subscriber, o.subscription, tickId, o.waitMs ?? 300_000, (at) => report({ subscriberTick: at }));
         await sr.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
         const at = (await sr.query<{ at_tick_id: string }>(sql('last_tick'), [o.subscription])).rows[0]?.at_tick_id;
@@ -130,24 +151,21 @@ export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: Co
         if (!o.repair) await pause.lift();
 
         report({ phase: 'hashing' });
-        const [ps, ss] = await Promise.all([bucketSums(pr, src, buckets), bucketSums(sr, dst, buckets)]);
-        const differing = [...new Set([...ps.keys(), ...ss.keys()])].filter((b) => {
-          const a = ps.get(b);
-          const c = ss.get(b);
-          return a?.rows !== c?.rows || a?.sum !== c?.sum;
-        });
-        report({ phase: 'drilling', differingBuckets: differing.length });
-        const [ph, sh] = await Promise.all([rowHashes(pr, src, buckets, differing), rowHashes(sr, dst, buckets, differing)]);
+        const [ps, ss] = await Promise.all([providerSums, partSums(sr, dst, split, fn)]);
+        const differing = differingParts(ps, ss);
+        report({ phase: 'drilling', differingParts: differing.length });
+        const [ph, sh] = await Promise.all([drill(pr, src, split, fn, differing), drill(sr, dst, split, fn, differing)]);
         const missing = [...ph.keys()].filter((k) => !sh.has(k));
         const extra = [...sh.keys()].filter((k) => !ph.has(k));
-        const changed = [...ph.keys()].filter((k) => sh.has(k) && sh.get(k) !== ph.get(k));
-        const count = (m: Map<number, { rows: number }>) => [...m.values()].reduce((n, b) => n + b.rows, 0);
+        const changed = [...ph.keys()].filter((k) => sh.has(k) && sh.get(k)!.hash !== ph.get(k)!.hash);
+        const count = (m: Map<string, PartSum>) => [...m.values()].reduce((n, b) => n + b.rows, 0);
+        const values = (m: Map<string, DrilledRow>, keys: string[]) => keys.map((k) => m.get(k)!.key);
         const maxKeys = o.maxKeys ?? 1000;
         let repaired: CompareResult['repaired'] = null;
         if (o.repair && missing.length + extra.length + changed.length > 0) {
           report({ phase: 'repairing' });
           await sr.query('ROLLBACK'); // the repair writes in a transaction of its own, still at the tick
-          repaired = await repair(pr, subscriber, o.subscription, tickId, src, dst, [...missing, ...changed], [...extra, ...changed]);
+          repaired = await repair(pr, subscriber, o.subscription, tickId, src, dst, values(ph, [...missing, ...changed]), [...values(sh, extra), ...values(ph, changed)]);
         }
         const result: CompareResult = {
           table: t.source,
@@ -203,8 +221,8 @@ async function repair(
   tick: string,
   src: HashedTable,
   dst: HashedTable,
-  fromProvider: string[],
-  deleted: string[],
+  fromProvider: string[][],
+  deleted: string[][],
 ): Promise<{ deleted: number; written: number }> {
   return withClient(subscriber, async (sc) => {
     await sc.query('BEGIN');
@@ -212,7 +230,7 @@ async function repair(
       const at = (await sc.query<{ at_tick_id: string | null }>(sql('lock_applied_tick'), [subscription])).rows[0]?.at_tick_id;
       if (at !== tick) throw new ReplicationStateError(`subscription "${subscription}" moved past tick ${tick} before the repair (at ${at})`);
       await pinValueSettings(sc);
-      const removed = (await sc.query(deleteKeys(dst), [deleted])).rowCount ?? 0;
+      const removed = deleted.length ? ((await sc.query(deleteKeys(dst, deleted))).rowCount ?? 0) : 0;
       let written = 0;
       if (fromProvider.length) {
         const cols = dst.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
