@@ -79,7 +79,7 @@ describe(`online compare and repair (seed ${SEED})`, () => {
       await r.subscriber.query(`UPDATE items SET v = v || '!' WHERE id = ANY($1)`, [changed]);
       // Equal as numbers, not as text: a replica must hold the provider's exact value.
       await r.subscriber.query(`UPDATE items SET n = n::numeric(20,4) WHERE id = ANY($1)`, [retyped]);
-      const extra = [-1, -2, -3];
+      const extra = [-1, -2, -1_000_000]; // -1_000_000: a range below zero
       await r.subscriber.query(`INSERT INTO items SELECT g, 'extra', 0, now(), NULL FROM unnest($1::int[]) g`, [extra]);
       const keys = (ids: number[]) => ids.map((id) => `(${id})`).sort();
 

@@ -259,6 +259,18 @@ describe('replicated values are exact', () => {
       await c.query(`UPDATE keyed SET k2 = 2.0 WHERE k1 = 'xyz'`);
       await c.query(`INSERT INTO keyed VALUES ('gone', 3, 'infinity', 'deleted')`);
       await c.query(`DELETE FROM keyed WHERE k1 = 'GONE'`);
+      // In one transaction (so one batch): keys that change text but not value (case of a
+      // citext, scale of a numeric, time zone of a timestamptz), a delete and a re-insert
+      // of an equal key with another text, between updates: coalesced by their captured
+      // text, applied by value (deletes first), so the subscriber ends with the last text.
+      await c.query(`BEGIN`);
+      await c.query(`UPDATE keyed SET k1 = 'XYZ', v = 'renamed' WHERE k1 = 'xyz'`);
+      await c.query(`UPDATE keyed SET k2 = 2.00 WHERE k1 = 'xyz'`);
+      await c.query(`UPDATE keyed SET v = 'after the key changes' WHERE k1 = 'xyz'`);
+      await c.query(`DELETE FROM keyed WHERE k1 = 'abc'`);
+      await c.query(`INSERT INTO keyed VALUES ('aBC', 1.1000, '2024-01-01 03:30-00:30'::timestamptz - interval '4 hours', 'reinserted')`);
+      await c.query(`UPDATE keyed SET v = 'reinserted, updated' WHERE k1 = 'ABC'`);
+      await c.query(`COMMIT`);
     } finally {
       await c.end();
     }

@@ -104,22 +104,22 @@ export function rowHashBuckets(buckets: number): Partitioning {
 /** More differing ranges than this are drilled by one scan keeping their rows, not by index ranges. */
 const MAX_RANGE_SCANS = 256;
 
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
+
 /**
- * Parts by ranges of a one-column integer key spanning lo..hi (the provider's): about
- * `ranges` of `step` keys each; keys below lo are part -1, above hi part `count`.
+ * Parts by ranges of a one-column integer key, about `ranges` of them over lo..hi (the
+ * provider's span): part = key / step, truncated toward zero as PostgreSQL divides (part 0
+ * spans -step < key < step). One division per row, no overflow for any key.
  */
 export function keyRanges(lo: bigint, hi: bigint, ranges: number): Partitioning {
   const step = (hi - lo) / BigInt(ranges) + 1n;
-  const count = (hi - lo) / step + 1n;
-  const n = (x: bigint) => `'${x}'::pg_catalog.int8`;
-  const op = (a: string, o: string, b: string) => `${a} OPERATOR(pg_catalog.${o}) ${b}`;
-  const partOf = (key: string) =>
-    `CASE WHEN ${op(key, '<', n(lo))} THEN -1 WHEN ${op(key, '>', n(hi))} THEN ${n(count)} ELSE ${op(`(${op(`${key}::pg_catalog.int8`, '-', n(lo))})`, '/', n(step))} END`;
+  const n = (x: bigint) => `'${x < INT8_MIN ? INT8_MIN : x > INT8_MAX ? INT8_MAX : x}'::pg_catalog.int8`;
+  const partOf = (key: string) => `${key}::pg_catalog.int8 OPERATOR(pg_catalog./) ${n(step)}`;
   const range = (key: string, part: bigint) => {
-    if (part < 0n) return op(key, '<', n(lo));
-    if (part >= count) return op(key, '>', n(hi));
-    const from = lo + part * step;
-    return `(${op(key, '>=', n(from))} AND ${op(key, '<=', n(from + step - 1n < hi ? from + step - 1n : hi))})`;
+    const from = part > 0n ? part * step : part * step - step + 1n;
+    const to = part < 0n ? part * step : part * step + step - 1n;
+    return `(${key} OPERATOR(pg_catalog.>=) ${n(from)} AND ${key} OPERATOR(pg_catalog.<=) ${n(to)})`;
   };
   return {
     kind: 'key ranges',
