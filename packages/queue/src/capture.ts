@@ -70,6 +70,21 @@ export async function capturedTables(db: Queryable, queue?: string): Promise<Cap
   return (await q<CaptureRow>(db, 'SELECT * FROM pgferry.capture_tables($1)', [queue ?? null])).map(toCaptured);
 }
 
+/** A captured table whose columns changed outside capture (DDL run directly, not through execute). */
+export interface CaptureDrift {
+  table: string;
+  /** The columns its capture writes (their names when capture began or last followed DDL). */
+  columnsCaptured: string[];
+  /** Its columns now. */
+  columnsNow: string[];
+}
+
+/** The tables of `queue` whose columns are no longer those their capture writes. */
+export async function captureDrift(db: Queryable, queue: string): Promise<CaptureDrift[]> {
+  const rows = await q<{ table_name: string; columns_captured: string[]; columns_now: string[] }>(db, 'SELECT * FROM pgferry.capture_drift($1)', [queue]);
+  return rows.map((r) => ({ table: r.table_name, columnsCaptured: r.columns_captured, columnsNow: r.columns_now }));
+}
+
 /** How `queue` captures `table`, or undefined when it does not. */
 export async function capturedTable(db: Queryable, queue: string, table: string): Promise<CapturedTable | undefined> {
   return (await capturedTables(db, queue)).find((t) => t.table === table);

@@ -89,3 +89,32 @@ export class HandlerNotFoundError extends ReplicationSetupError {
 export class HandlerArgsError extends ReplicationSetupError {
   override name = 'HandlerArgsError';
 }
+
+/**
+ * A replicated table's columns changed on the provider outside `execute` (DDL run directly):
+ * its captured changes no longer carry the table as it is. The stream stops before them
+ * (nothing of the batch is applied) until the change is put into the stream.
+ */
+export class CaptureDriftError extends ReplicationStateError {
+  override name = 'CaptureDriftError';
+  constructor(
+    readonly table: string,
+    /** Columns the table has that its capture does not write. */
+    readonly added: string[],
+    /** Columns its capture writes that the table no longer has (renamed or dropped). */
+    readonly gone: string[],
+  ) {
+    const list = (cols: string[]) => cols.map((c) => `"${c}"`).join(', ');
+    super(
+      `the columns of replicated table ${table} changed on the provider outside \`pgferry replicate execute\`` +
+        `${added.length ? `: ${list(added)} not captured` : ''}${gone.length ? `${added.length ? ';' : ':'} ${list(gone)} gone (renamed or dropped)` : ''}` +
+        '; the stream stops before its changes',
+      {
+        hint:
+          'put the same change into the stream with `pgferry replicate execute FILE`, written to be a no-op where it is done already ' +
+          '(ADD COLUMN IF NOT EXISTS; a rename in a DO block that ignores undefined_column): the stream goes on from there. ' +
+          'Changes of the new columns made before it are not replicated: resync the table (or compare --repair) if they matter',
+      },
+    );
+  }
+}

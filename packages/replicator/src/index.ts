@@ -33,6 +33,7 @@ export type { CopyProgress } from './copy/copy-table.js';
 export {
   ApplyError,
   MergeCollisionError,
+  CaptureDriftError,
   HandlerArgsError,
   HandlerNotFoundError,
   NodeNotFoundError,

@@ -81,7 +81,7 @@ BEGIN
       pgferry.event_retry(bigint, bigint[], interval), pgferry.event_retry(bigint, bigint, integer),
       pgferry.event_dead(bigint, bigint[], text),
       pgferry.dead_letter_list(text, text, int), pgferry.dead_letter_replay(text, text, bigint[]),
-      pgferry.get_queue_info(text), pgferry.get_consumer_info(text, text)
+      pgferry.get_queue_info(text), pgferry.get_consumer_info(text, text), pgferry.capture_drift(text)
     TO pgferry_reader;
   END IF;
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgferry_admin') THEN

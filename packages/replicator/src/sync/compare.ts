@@ -124,6 +124,7 @@ export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: Co
   const progress: CompareProgress = { table: t.source, phase: 'pausing', tick: null, subscriberTick: null, partitioning: null, differingParts: null, elapsedMs: 0 };
   const report = (patch: Partial<CompareProgress>) => {
     Object.assign(progress, patch, { elapsedMs: Date.now() - started });
+    if (patch.phase) debug('%s: %s after %d ms', t.source, patch.phase, progress.elapsedMs);
     o.onProgress?.({ ...progress });
   };
   const pause = new Pause(subscriber, o.subscription, o.pauseMs ?? 30_000);

@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { PgferryError, forceTick, getBatchInfo, nextBatch, tickSnapshot, unregisterConsumer, withTransaction } from '@pgferry/queue';
 import { sql } from '../sql.js';
+import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { applyBatchStep } from '../stream/batch-step.js';
 import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../state/snapshot.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
@@ -83,6 +84,7 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
         at = BigInt(row.copyTick!);
         return 'applied';
       }
+      await checkCaptureDrift(env.provider, queue, [row.source]);
       // Events the copy's snapshot saw are in the copied rows already.
       const snapshot = parseSnapshot(row.copySnapshot!);
       return { route: (ev) => (ev.extra1 === row.source && !visibleInSnapshot(ev.txid, snapshot) ? row : undefined) };

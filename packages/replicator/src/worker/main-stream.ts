@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { externalTick, getBatchInfo, getTick, nextBatch, type ExternalTick } from '@pgferry/queue';
 import { copyBatchEvents } from '../stream/branch-copy.js';
 import { applyExecute } from '../stream/execute.js';
+import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { applyBatchStep } from '../stream/batch-step.js';
@@ -62,6 +63,7 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       // Paused at a tick (online compare): this batch waits, open, until the pause ends.
       if (at.rows[0].pause_tick !== null && tick > BigInt(at.rows[0].pause_tick)) return 'wait';
       await loadTables(sc);
+      await checkCaptureDrift(env.provider, queue, tables.keys());
       return { route: (ev) => (ev.extra1 === null ? undefined : tables.get(ev.extra1)) };
     },
     async record(sc, r) {
