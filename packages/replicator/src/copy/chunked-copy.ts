@@ -63,14 +63,18 @@ export async function chunkKeys(provider: Queryable, table: SubscribedTable): Pr
   return keys.some((k) => k.field < 0) ? null : keys;
 }
 
-/** The SELECT of the chunk after `after` (null: the first), `limit` rows in key order. */
-export function chunkSelect(source: CopySource, table: SubscribedTable, keys: KeyColumn[], after: string[] | null, limit: number): string {
+/**
+ * The SELECT of the chunk after `after` (null: the first): `limit` rows in key order, or
+ * (limit null) all the rest in any order, a sequential scan (the last chunk).
+ */
+export function chunkSelect(source: CopySource, table: SubscribedTable, keys: KeyColumn[], after: string[] | null, limit: number | null): string {
   const keyList = keys.map((k) => pg.escapeIdentifier(k.name)).join(', ');
   const conditions: string[] = [];
   if (source.filter) conditions.push(`(${source.filter})`);
   if (after) conditions.push(`(${keyList}) > (${keys.map((k, i) => `${pg.escapeLiteral(after[i]!)}::${k.type}`).join(', ')})`);
   const from = source.filter ? `${table.source} AS r` : table.source;
-  return `SELECT ${source.cols} FROM ${from}${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY ${keyList} LIMIT ${limit}`;
+  const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+  return `SELECT ${source.cols} FROM ${from}${where}${limit === null ? '' : ` ORDER BY ${keyList} LIMIT ${limit}`}`;
 }
 
 interface Position {
@@ -142,7 +146,11 @@ export async function copyInChunks(o: CopyTableOptions, source: CopySource, keys
     try {
       for (;;) {
         o.signal?.throwIfAborted();
-        const limit = chunkRows(o, bytesPerRow);
+        // What is left fits well in a chunk (by the estimate): copy it all as the last chunk,
+        // unordered (a sequential scan is faster than walking the key's index).
+        const rows = chunkRows(o, bytesPerRow);
+        const left = estimated === null ? null : estimated - pos.rows;
+        const limit = left !== null && left * 2 < rows ? null : rows;
         meter = new CopyMeter();
         const done = await copyChunk(pc, sc, limit, meter);
         if (done === 'gone') return null;
@@ -165,7 +173,7 @@ export async function copyInChunks(o: CopyTableOptions, source: CopySource, keys
   }
 
   /** One chunk in its own transactions: 'more' to come, the 'last', or the table is 'gone'. */
-  async function copyChunk(pc: pg.PoolClient, sc: pg.PoolClient, limit: number, meter: CopyMeter): Promise<'more' | 'last' | 'gone'> {
+  async function copyChunk(pc: pg.PoolClient, sc: pg.PoolClient, limit: number | null, meter: CopyMeter): Promise<'more' | 'last' | 'gone'> {
     // On an error both connections are discarded (withClient): their transactions end with them.
     await sc.query('BEGIN');
     {
@@ -193,7 +201,9 @@ export async function copyInChunks(o: CopyTableOptions, source: CopySource, keys
       const copyIn = sc.query(copyFrom(`COPY ${into} (${source.cols}) FROM STDIN`));
       await pipeline(out, meter, copyIn, { signal: o.signal });
       await pc.query('COMMIT');
-      const last = meter.rows < limit;
+      const last = limit === null || meter.rows < limit;
+      // The key of the last row: where the next chunk starts (an unordered last chunk's is any
+      // key, and copy_done clears it in this transaction).
       const lastKey = meter.lastLine ? copyLineFields(meter.lastLine, keys.map((k) => k.field)) : null;
       if (lastKey?.some((v) => v === null)) throw new ReplicationStateError(`copy of ${table.source}: a key column is null in the provider's rows`);
       const newKey = (lastKey as string[] | null) ?? pos.lastKey;
