@@ -12,6 +12,7 @@ import { metadata } from './metadata.js';
 import { compare } from './compare.js';
 import { switchoverCase } from './switchover.js';
 import { applyMerge } from './apply-merge.js';
+import { copy } from './copy.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -27,4 +28,5 @@ export const CASES: BenchCase[] = [
   compare,
   switchoverCase,
   applyMerge,
+  copy,
 ];

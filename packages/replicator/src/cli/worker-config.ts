@@ -41,6 +41,8 @@ const subscriptionSchema = z
     provider: z.string().min(1).optional(),
     subscriber: z.string().min(1),
     parallelCopies: count.optional(),
+    copyChunkRows: z.number().int().nonnegative().optional(),
+    copyChunkBytes: count.optional(),
     pollIntervalMs: ms.optional(),
     fetchSize: count.optional(),
     maxKeysPerFlush: count.optional(),

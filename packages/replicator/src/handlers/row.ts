@@ -320,6 +320,30 @@ export async function applyRows(
   return result;
 }
 
+/**
+ * Land `changes` whatever rows of their keys the table holds (a chunked copy's catch-up,
+ * between the first and the last chunk's snapshots: a key's chunk may have seen a change or
+ * not). Every key touched is deleted if there and its last image inserted: each key ends as
+ * the changes left it, and nothing is counted missing. Not for merged tables (their copy is
+ * never chunked).
+ */
+export async function applyRowsIdempotent(
+  client: pg.ClientBase,
+  scope: BatchScope,
+  table: RowTarget,
+  changes: TableChanges,
+): Promise<ApplyResult> {
+  const st = await statementsFor(client, scope, table);
+  if (!st) throw new ApplyError(table.dest, null, null, `relation "${table.dest}" does not exist`);
+  const result = emptyApplyResult();
+  if (changes.truncate) await client.query(st.truncate);
+  const keys = [...changes.keys.values()];
+  result.deleted = (await bulk(client, table.dest, st.delete, keys, (c) => c.lastImage)).touched;
+  const rows = keys.filter((c) => c.image !== null);
+  result.inserted = (await bulk(client, table.dest, st.insert, rows, (c) => c.image!)).touched;
+  return result;
+}
+
 /** The default handler: rows into a table of the provider's shape. */
 export const rowHandler: HandlerDefinition = {
   name: 'row',
@@ -331,6 +355,8 @@ export const rowHandler: HandlerDefinition = {
         await ctx.client.query(`TRUNCATE ${table.dest}`);
         return table.dest;
       },
+      // Chunks after the first add to the table (a merged or captured table is copied whole).
+      resume: async () => table.dest,
     };
     if (!table.captureApplied) return { apply: (ctx, changes) => applyRows(ctx.client, ctx.scope, target, changes), copy };
     // Captured on the subscriber: pgferry.replica off while this table is written. An error

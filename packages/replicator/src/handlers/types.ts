@@ -71,6 +71,12 @@ export interface CopyHooks {
   begin(ctx: CopyContext): Promise<string>;
   /** After the COPY, in the same transaction: distribute staged rows, build summaries, ... */
   end?(ctx: CopyContext, relation: string): Promise<void>;
+  /**
+   * A later chunk of a chunked copy (resumable; see copy/chunked-copy.ts): the relation it
+   * COPYs into, adding to what the earlier chunks wrote. Only hooks that have it and no
+   * `end` are copied in chunks; the others in one transaction.
+   */
+  resume?(ctx: CopyContext): Promise<string>;
 }
 
 /** A handler serving one table (made by its definition from the table and its arguments). */

@@ -14,7 +14,20 @@ export interface SubscribedTable {
   copyConsumer: string | null;
   copyTick: string | null;
   syncTick: string | null;
+  /** Rows copied: while in-copy, those committed so far (a chunked copy commits chunk by chunk). */
   copiedRows: number | null;
+  /**
+   * A chunked copy's progress (see copy/chunked-copy.ts): the key of the last row copied (the
+   * key columns' text forms; null before the first chunk), the last chunk's snapshot (events
+   * between copySnapshot and it are applied idempotently by the catch-up), the provider's row
+   * estimate, chunks committed, resumes after an interruption and the rows they kept.
+   */
+  copyLastKey: string[] | null;
+  copyLastSnapshot: string | null;
+  copyEstimate: number | null;
+  copyChunks: number;
+  copyResumes: number;
+  copyResumedRows: number;
   missingUpdates: number;
   missingDeletes: number;
   /** The handler that lands its changes (see handlers/), and the handler's arguments. */
@@ -32,6 +45,12 @@ export interface SubscribedTable {
    * captured again (loop prevention).
    */
   captureApplied: boolean;
+  /**
+   * Set by a catch-up on the tables it routes events to while those events may be in some
+   * chunks of the copy and not in others: they are applied idempotently (see
+   * applyRowsIdempotent). Never stored.
+   */
+  idempotent?: boolean;
 }
 
 export interface SubscriberTableRow {
@@ -46,6 +65,12 @@ export interface SubscriberTableRow {
   st_copy_tick: string | null;
   st_sync_tick: string | null;
   st_copied_rows: string | null;
+  st_copy_last_key: string[] | null;
+  st_copy_last_snapshot: string | null;
+  st_copy_estimate: string | null;
+  st_copy_chunks: number;
+  st_copy_resumes: number;
+  st_copy_resumed_rows: string;
   st_missing_updates: string;
   st_missing_deletes: string;
   st_handler: string;
@@ -67,6 +92,12 @@ export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
     copyTick: r.st_copy_tick,
     syncTick: r.st_sync_tick,
     copiedRows: r.st_copied_rows === null ? null : Number(r.st_copied_rows),
+    copyLastKey: r.st_copy_last_key,
+    copyLastSnapshot: r.st_copy_last_snapshot,
+    copyEstimate: r.st_copy_estimate === null ? null : Number(r.st_copy_estimate),
+    copyChunks: r.st_copy_chunks,
+    copyResumes: r.st_copy_resumes,
+    copyResumedRows: Number(r.st_copy_resumed_rows),
     missingUpdates: Number(r.st_missing_updates),
     missingDeletes: Number(r.st_missing_deletes),
     handler: r.st_handler,

@@ -105,6 +105,14 @@ export function replicationMetrics(worker: ReplicationSource, registry = new Reg
     each((s, set) => {
       for (const c of s.copies) set({ subscription: s.subscription, table: c.table }, c.bytes);
     }));
+  gauge(registry, 'pgferry_replication_copy_committed_rows', 'Rows committed so far by chunked copies in progress (kept across restarts)', ['subscription', 'table'],
+    each((s, set) => {
+      for (const c of s.copies) if (c.committedRows !== undefined) set({ subscription: s.subscription, table: c.table }, c.committedRows);
+    }));
+  gauge(registry, 'pgferry_replication_copy_resumes', 'Times chunked copies in progress resumed after their last committed key', ['subscription', 'table'],
+    each((s, set) => {
+      for (const c of s.copies) if (c.resumes !== undefined) set({ subscription: s.subscription, table: c.table }, c.resumes);
+    }));
   gauge(registry, 'pgferry_replication_tables_catching_up', 'Tables catching up after their copy', ['subscription'],
     each((s, set) => set({ subscription: s.subscription }, s.catchingUp.length)));
   new Gauge({

@@ -42,6 +42,7 @@ export interface SubscriptionStatus {
 }
 
 type StatusRow = SubscriberTableRow & {
+  st_added: Date;
   rs_last_error: string | null;
   rs_error_at: Date | null;
   rs_errors: string | null;
@@ -97,7 +98,7 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
     batchAgeSeconds,
     providerError,
     tables: rows.map((r) => {
-      const copy =
+      let copy =
         r.rs_copy_started && r.rs_copy_rows !== null
           ? progressOf(r.st_dest, Number(r.rs_copy_rows), Number(r.rs_copy_bytes ?? 0), r.rs_copy_estimate === null ? null : Number(r.rs_copy_estimate), r.rs_copy_started)
           : null;
@@ -107,8 +108,19 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
         copy.rate = copy.rows / secs;
         copy.etaSeconds = 0;
       }
+      const table = toSubscribedTable(r);
+      if (table.copyChunks > 0 || table.copyResumes > 0) {
+        // A chunked copy: what is committed (it survives a restart) and what resumes kept.
+        const c = copy ?? progressOf(r.st_dest, table.copiedRows ?? 0, 0, table.copyEstimate, r.st_added);
+        const estimate = table.copyEstimate ?? c.estimatedRows;
+        c.committedRows = table.copiedRows ?? 0;
+        c.resumes = table.copyResumes;
+        c.resumedRows = table.copyResumedRows;
+        c.percent = r.st_state !== 'in-copy' ? 100 : estimate ? Math.min((100 * c.committedRows) / estimate, 100) : null;
+        copy = c;
+      }
       return {
-        ...toSubscribedTable(r),
+        ...table,
         lastError: r.rs_last_error,
         lastErrorAt: r.rs_error_at,
         errors: Number(r.rs_errors ?? 0),
@@ -135,6 +147,10 @@ export function formatStatus(s: SubscriptionStatus): string {
     if (t.copy) {
       const mb = (t.copy.bytes / 1e6).toFixed(1);
       line += `, copy ${t.copy.rows}${t.copy.estimatedRows !== null ? `/${t.copy.estimatedRows}` : ''} rows, ${mb} MB, ${Math.round(t.copy.rate)} rows/s`;
+      if (t.copy.committedRows !== undefined) {
+        line += `, committed ${t.copy.committedRows} rows${t.copy.percent != null ? ` (${t.copy.percent.toFixed(1)}%)` : ''}`;
+        if (t.copy.resumes) line += `, resumed ${t.copy.resumes}x (${t.copy.resumedRows} rows kept)`;
+      }
       if (t.state === 'in-copy' && t.copy.etaSeconds !== null) line += `, ETA ${Math.round(t.copy.etaSeconds)} s`;
     }
     if (t.missingUpdates || t.missingDeletes) line += `, missing rows: ${t.missingUpdates} updates, ${t.missingDeletes} deletes`;

@@ -25,6 +25,7 @@ import { ApplyError } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, type HandlerContext } from '../handlers/types.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
+import { applyRowsIdempotent, rowTargetOf } from '../handlers/row.js';
 import { Coalescer, type TableChanges } from './coalesce.js';
 import { sql } from '../sql.js';
 import { readBatch, type Routed } from './read-batch.js';
@@ -138,6 +139,7 @@ const LOCATE_MAX_KEYS = 1000;
  * at a time, to name the key and event; either way it names the handler and the table.
  */
 async function applyTable(o: BatchApplyOptions, scope: BatchScope, table: SubscribedTable, changes: TableChanges): Promise<ApplyResult> {
+  if (table.idempotent) return applyRowsIdempotent(o.subscriber, scope, rowTargetOf(table), changes);
   const handler = o.handlers.handlerFor(table);
   const ctx: HandlerContext = {
     client: o.subscriber,

@@ -1,6 +1,7 @@
 /**
  * A table's catch-up after its copy: its own consumer applies, for this table only, the
- * events the copy's snapshot did not see, batch by batch, until it reaches the main
+ * events the copy's (first) snapshot did not see (idempotently while they may be in some
+ * chunks of a chunked copy: see copy/chunked-copy.ts), batch by batch, until it reaches the main
  * stream's position at a tick taken after the copy; then the table is handed over to the
  * main stream (state 'ok', applied from batches ending after the catch-up's tick).
  */
@@ -29,10 +30,23 @@ async function lockTable(env: StreamEnv, sc: pg.ClientBase, t: SubscribedTable):
   return cur;
 }
 
-/** The catch-up's tick was taken after the copy's snapshot (see snapshotCovers). */
+/**
+ * The catch-up's tick was taken after the copy's last snapshot (see snapshotCovers): its
+ * batches from there on hold no change any chunk of the copy saw.
+ */
 async function tickCoversCopy(env: StreamEnv, queue: string, t: SubscribedTable): Promise<boolean> {
   const snapshot = await tickSnapshot(env.provider, queue, t.copyTick!);
-  return snapshot !== null && snapshotCovers(parseSnapshot(snapshot), parseSnapshot(t.copySnapshot!));
+  return snapshot !== null && snapshotCovers(parseSnapshot(snapshot), parseSnapshot(t.copyLastSnapshot ?? t.copySnapshot!));
+}
+
+/**
+ * The batch after the catch-up's tick may hold changes that some chunks of a chunked copy
+ * saw and others did not (its tick does not cover the last chunk's snapshot): they are
+ * applied idempotently. After that tick, strictly (a missing row is a divergence again).
+ */
+async function inCopyWindow(env: StreamEnv, queue: string, t: SubscribedTable): Promise<boolean> {
+  if (t.copyLastSnapshot === null || t.copyLastSnapshot === t.copySnapshot) return false;
+  return !(await tickCoversCopy(env, queue, t));
 }
 
 /** One step of a table's catch-up: hand it over, or apply one batch of its events. */
@@ -85,9 +99,10 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
         return 'applied';
       }
       await checkCaptureDrift(env.provider, queue, [row.source]);
-      // Events the copy's snapshot saw are in the copied rows already.
+      // Events the copy's (first) snapshot saw are in the copied rows already.
       const snapshot = parseSnapshot(row.copySnapshot!);
-      return { route: (ev) => (ev.extra1 === row.source && !visibleInSnapshot(ev.txid, snapshot) ? row : undefined) };
+      const target = (await inCopyWindow(env, queue, row)) ? { ...row, idempotent: true } : row;
+      return { route: (ev) => (ev.extra1 === row.source && !visibleInSnapshot(ev.txid, snapshot) ? target : undefined) };
     },
     async record(sc) {
       await sc.query(sql('record_catchup_tick'), [env.name, t.source, info.tickId]);

@@ -54,6 +54,13 @@ export interface SubscriptionWorkerOptions {
   subscriber: ConnectionConfig;
   /** Tables copied at once. Default 2. */
   parallelCopies?: number;
+  /**
+   * Rows per chunk of a table's copy (a chunked copy resumes after its last committed chunk;
+   * see copy/chunked-copy.ts); 0: every table in one transaction. Default: by copyChunkBytes.
+   */
+  copyChunkRows?: number;
+  /** The COPY text bytes a chunk aims at when copyChunkRows is not given. Default 128 MiB. */
+  copyChunkBytes?: number;
   /** Wait between polls when there is no batch (ms). Default 200. */
   pollIntervalMs?: number;
   /** Events fetched per round trip. Default 2000. */
@@ -137,7 +144,8 @@ export class SubscriptionWorker {
   private readonly failing = new Set<string>();
   /** Scopes that succeeded since this worker started (an error recorded before it is cleared once). */
   private readonly succeeded = new Set<string>();
-  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts' | 'handlers' | 'provider'>> & Pick<SubscriptionWorkerOptions, 'log' | 'provider'>;
+  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts' | 'handlers' | 'provider' | 'copyChunkRows' | 'copyChunkBytes'>> &
+    Pick<SubscriptionWorkerOptions, 'log' | 'provider' | 'copyChunkRows' | 'copyChunkBytes'>;
   readonly timeouts: ConnectionTimeouts;
   private readonly env: StreamEnv;
   private readonly lease: Lease;
@@ -493,9 +501,8 @@ export class SubscriptionWorker {
   private async dropOrphanCopyConsumers(queue: string): Promise<void> {
     const consumers = (await getConsumerInfo(this.provider, queue)).filter((c) => isCopyConsumerOf(this.name, c.consumerName));
     if (!consumers.length) return;
-    const inUse = new Set(
-      (await this.loadTables(this.subscriber)).filter((t) => t.state === 'catching-up').map((t) => t.copyConsumer),
-    );
+    // A table catching up, or in a chunked copy that resumes with its consumer, keeps it.
+    const inUse = new Set((await this.loadTables(this.subscriber)).map((t) => t.copyConsumer).filter((c) => c !== null));
     for (const c of consumers) {
       if (inUse.has(c.consumerName) || this.copyConsumersInUse.has(c.consumerName)) continue;
       await unregisterConsumer(this.provider, queue, c.consumerName, { ifExists: true });
@@ -522,6 +529,8 @@ export class SubscriptionWorker {
         hooks: this.env.handlers.handlerFor(t).copy ?? rowHandler.create(t, {}).copy!,
         signal,
         stallMs: this.timeouts.copyStallMs,
+        chunkRows: this.opts.copyChunkRows,
+        chunkBytes: this.opts.copyChunkBytes,
         onProgress: (p) => {
           this.copying.set(t.source, p);
           if (Date.now() - lastWrite > 1000) {
