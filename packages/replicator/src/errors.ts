@@ -89,3 +89,12 @@ export class HandlerNotFoundError extends ReplicationSetupError {
 export class HandlerArgsError extends ReplicationSetupError {
   override name = 'HandlerArgsError';
 }
+
+/**
+ * A sequence named to add-sequence or remove-sequence does not exist where it must (the
+ * provider, the subscriber) or is not in the subscription: the message names it and says
+ * what to do.
+ */
+export class SequenceNotFoundError extends ReplicationSetupError {
+  override name = 'SequenceNotFoundError';
+}
