@@ -52,7 +52,7 @@ DECLARE
   v_moved integer := 0;
 BEGIN
   FOR r IN SELECT s.ss_source, s.ss_dest, v.last_value, pg_catalog.to_regclass(s.ss_dest) AS seq
-             FROM pg_catalog.unnest(i_sources, i_values) AS v(source, last_value)
+             FROM ROWS FROM (pg_catalog.unnest(i_sources), pg_catalog.unnest(i_values)) AS v(source, last_value)
              JOIN pgferry.subscriber_sequence s ON s.ss_subscription = i_subscription AND s.ss_source = v.source
             WHERE v.last_value IS NOT NULL
             ORDER BY s.ss_dest LOOP

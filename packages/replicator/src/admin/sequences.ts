@@ -60,6 +60,9 @@ interface SequencePlan {
 
 async function planSequence(provider: Queryable, subscriber: Queryable, leaf: NodeInfo, prov: NodeInfo, o: AddSequenceOptions, have: SubscribedSequence[]): Promise<SequencePlan> {
   const src = await sequenceInfo(provider, o.sequence);
+  if (!src && prov.type === 'branch') {
+    throw new SequenceNotFoundError(`branch "${prov.name}" does not replicate sequence "${o.sequence}" (it has no such sequence)`, { hint: `add it to the branch first (add-sequence --node ${prov.name} --create)` });
+  }
   if (!src) throw new SequenceNotFoundError(`sequence "${o.sequence}" does not exist on the provider`, { hint: 'name a sequence of the provider (schema.name)' });
   if (src.kind !== 'S') throw new ReplicationSetupError(`"${o.sequence}" on the provider is not a sequence`);
   if (src.name.startsWith('pgferry.')) throw new ReplicationSetupError(`${src.name} on the provider is one of pgferry's own sequences`, { hint: 'replicate application sequences only' });

@@ -38,7 +38,7 @@ export function sequenceCommands(replicate: Command): void {
       .option('--schema <a,b>', "with --all: these schemas ('*': every schema but the system's and pgferry's)")
       .action(
         run(async (ctx, dbs, sequence: string | undefined, o: AddSequenceFlags) => {
-          if (o.all === (sequence !== undefined)) throw new CliError('add-sequence needs a sequence or --all (not both)', EXIT.USAGE);
+          if (Boolean(o.all) === (sequence !== undefined)) throw new CliError('add-sequence needs a sequence or --all (not both)', EXIT.USAGE);
           if (o.schema !== undefined && !o.all) throw new CliError('--schema goes with --all', EXIT.USAGE);
           if (o.all && o.dest !== undefined) throw new CliError('--dest names one sequence: not with --all', EXIT.USAGE);
           const { addAllSequences, addSequence } = await import('../admin/sequences.js');
