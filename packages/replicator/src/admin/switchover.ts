@@ -139,8 +139,9 @@ async function promote(db: pg.Pool, branch: NodeInfo): Promise<void> {
 
 /**
  * The old root becomes a branch of the new one at tick `at`: registered there (and its
- * watermark), its captured tables and the new root's sequences in its own subscription, 'ok' (a switchover: they equal
- * the new root's at that tick) or to be copied again (resurrect: they may hold lost changes).
+ * watermark), its captured tables and the new root's sequences in its own subscription,
+ * the tables 'ok' (a switchover: they equal the new root's at that tick) or to be copied
+ * again (resurrect: they may hold lost changes).
  */
 async function demote(
   oldRoot: pg.Pool,
