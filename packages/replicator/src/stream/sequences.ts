@@ -80,8 +80,9 @@ export async function forwardSequences(provider: Queryable, subscriber: Queryabl
  */
 export async function advanceSequences(db: Queryable, subscription: string, margin: number): Promise<{ sequence: string; lastValue: string }[]> {
   if (!Number.isSafeInteger(margin) || margin < 0) throw new RangeError(`the sequence margin must be a whole number >= 0, not ${margin}`);
+  if (margin === 0) return [];
   const seqs = await listSequences(db, subscription);
-  if (!seqs.length || margin === 0) return [];
+  if (!seqs.length) return [];
   const values = await sequenceValues(db, seqs.map((s) => s.dest), 'new root');
   const out: { sequence: string; lastValue: string }[] = [];
   for (const s of seqs) {
