@@ -277,13 +277,7 @@ describe(`sequences on two servers (seed ${SEED})`, () => {
     await waitFor('orders ok', async () => (await listTables(env.subscriber, 'leaf1')).every((t) => t.state === 'ok'), 120_000, 200);
     const writers = new SequenceWriters(() => env.provider, SEED, ['countdown', 'invoice_no']).start(4);
     const seqs = [{ name: 'public.orders_id_seq' }, { name: 'public.invoice_no' }, { name: 'public.countdown', descending: true }];
-    const killing = (async () => {
-      for (let i = 0; i < 8; i++) {
-        await sleep(300 + Math.floor(random() * 1200));
-        await worker.kill();
-        await worker.start();
-      }
-    })();
+    const killing = worker.killRepeatedly(8, random, { minMs: 300, spreadMs: 1200 });
     let checks = 0;
     const check = async () => {
       if (await checkNotBehind(env.provider, env.subscriber, 'leaf1', writers, seqs)) checks++;
@@ -385,13 +379,7 @@ describe(`sequences in a cascade: root -> branch -> leaf, switchover, takeover (
 
   afterAll(() => stopCascade(c));
 
-  async function killWorker(n: number): Promise<void> {
-    for (let i = 0; i < n; i++) {
-      await sleep(300 + Math.floor(random() * 1200));
-      await c.worker.kill();
-      await c.worker.start();
-    }
-  }
+  const killWorker = (n: number) => c.worker.killRepeatedly(n, random, { minMs: 300, spreadMs: 1200 });
 
   it('passes values down root -> branch -> leaf: the leaf is never behind the root as of its tick', { timeout: 600_000 }, async () => {
     const ok = (db: pg.Pool, node: string) => waitFor(`${node}'s tables ok`, async () => (await listTables(db, node)).every((t) => t.state === 'ok'), 180_000, 200);
