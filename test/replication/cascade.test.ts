@@ -27,13 +27,7 @@ describe(`cascade root -> branch -> leaf (seed ${SEED})`, () => {
   afterAll(() => stopCascade(c));
 
   /** Kill the worker `n` times at random moments, starting it again each time. */
-  async function killWorker(n: number): Promise<void> {
-    for (let i = 0; i < n; i++) {
-      await sleep(200 + Math.floor(random() * 1500));
-      await c.worker.kill();
-      await c.worker.start();
-    }
-  }
+  const killWorker = (n: number) => c.worker.killRepeatedly(n, random);
 
   async function expectNoDuplicates(): Promise<void> {
     for (const n of [c.branch, c.leaf]) {

@@ -135,7 +135,7 @@ describe('leaf names and drop-leaf', () => {
       node: longest,
       queue: 'repl',
       provider: { consumers: [longest, leftover].sort(), nodeRow: true },
-      subscriber: { nodeRow: true, tables: ['public.t'], appliedTick: true, statusRows: expect.any(Number) },
+      subscriber: { nodeRow: true, tables: ['public.t'], sequences: [], appliedTick: true, statusRows: expect.any(Number) },
       forced: false,
     });
     expect(r.subscriber.statusRows).toBeGreaterThanOrEqual(1);
@@ -150,7 +150,7 @@ describe('leaf names and drop-leaf', () => {
       node: longest,
       queue: null,
       provider: { consumers: [], nodeRow: false },
-      subscriber: { nodeRow: false, tables: [], appliedTick: false, statusRows: 0 },
+      subscriber: { nodeRow: false, tables: [], sequences: [], appliedTick: false, statusRows: 0 },
       forced: false,
     });
     // The name is free again, for this subscriber database or another one.

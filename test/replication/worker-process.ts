@@ -88,6 +88,15 @@ export class WorkerProcess {
     this.kills++;
   }
 
+  /** SIGKILL the running worker `times` times, each after a random pause, starting it again each time. */
+  async killRepeatedly(times: number, random: () => number, pause = { minMs: 200, spreadMs: 1500 }): Promise<void> {
+    for (let i = 0; i < times; i++) {
+      await new Promise((r) => setTimeout(r, pause.minMs + Math.floor(random() * pause.spreadMs)));
+      await this.kill();
+      await this.start();
+    }
+  }
+
   /** SIGTERM the running worker: resolves with its exit code. */
   async stop(): Promise<number | null> {
     const w = this.active;

@@ -118,3 +118,12 @@ export class CaptureDriftError extends ReplicationStateError {
     );
   }
 }
+
+/**
+ * A sequence named to add-sequence or remove-sequence does not exist where it must (the
+ * provider, the subscriber) or is not in the subscription: the message names it and says
+ * what to do.
+ */
+export class SequenceNotFoundError extends ReplicationSetupError {
+  override name = 'SequenceNotFoundError';
+}

@@ -17,6 +17,9 @@ export { addTable, listTables, removeTable, resyncTable, tableInfo } from './adm
 export { executeSql, EXECUTE_EVENT } from './admin/execute.js';
 export type { CaptureChange, ExecuteResult } from './admin/execute.js';
 export type { AddTableOptions } from './admin/tables.js';
+export { addAllSequences, addSequence, findSequence, listSequences, removeSequence } from './admin/sequences.js';
+export type { AddAllSequencesOptions, AddSequenceOptions } from './admin/sequences.js';
+export type { SubscribedSequence } from './state/subscribed-sequence.js';
 export { checkNodeName, copyConsumerName, isCopyConsumerOf, maxNodeNameLength, watermarkConsumerName } from './admin/node-name.js';
 export { installReplication } from './state/schema.js';
 export type { SubscribedTable, TableState } from './state/subscribed-table.js';
@@ -26,7 +29,7 @@ export type { SubscriptionStats, SubscriptionWorkerOptions } from './worker/subs
 export { ReplicationWorker, providerTicker } from './worker/replication-worker.js';
 export type { ReplicationWorkerOptions } from './worker/replication-worker.js';
 export { getStatus, formatStatus } from './status/status.js';
-export type { SubscriptionStatus, TableStatus } from './status/status.js';
+export type { SequenceStatus, SubscriptionStatus, TableStatus } from './status/status.js';
 export { replicationMetrics } from './status/metrics.js';
 export type { ReplicationSource } from './status/metrics.js';
 export type { CopyProgress } from './copy/copy-table.js';
@@ -39,6 +42,7 @@ export {
   NodeNotFoundError,
   ReplicationSetupError,
   ReplicationStateError,
+  SequenceNotFoundError,
   SubscriptionInUseError,
 } from './errors.js';
 export { createProviderPool, createSubscriberPool } from './connections.js';

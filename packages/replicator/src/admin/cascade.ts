@@ -26,6 +26,7 @@ import {
 import { ReplicationSetupError } from '../errors.js';
 import { sql } from '../sql.js';
 import { listTables } from './tables.js';
+import { listSequences } from '../stream/sequences.js';
 import { isCopyConsumerOf, watermarkConsumerName } from './node-name.js';
 import { providerNode, subscriberNode, type NodeInfo } from './nodes.js';
 
@@ -76,7 +77,7 @@ export interface ChangeProviderResult {
  * Move a leaf or a branch to another provider of its cascade (a root or a branch of the
  * same queue) at its exact position. Refused while a table of the node is being copied or
  * caught up (those read from the old provider), when the new provider lacks one of the
- * node's tables, would make a cycle, or no longer holds the events after the position.
+ * node's tables or sequences, would make a cycle, or no longer holds the events after the position.
  */
 export async function changeProvider(subscriber: pg.Pool, newProvider: Queryable, options: ChangeProviderOptions): Promise<ChangeProviderResult> {
   const node = await subscriberNode(subscriber, options.node);
@@ -98,6 +99,7 @@ export async function changeProvider(subscriber: pg.Pool, newProvider: Queryable
     });
   }
   await checkProvides(newProvider, target, tables.map((t) => t.source));
+  await checkProvidesSequences(newProvider, target, (await listSequences(subscriber, node.name)).map((s) => s.source));
 
   let registered = false;
   const tickId = await withClient(subscriber, async (client) => {
@@ -178,6 +180,21 @@ async function checkProvides(provider: Queryable, prov: NodeInfo, tables: string
   if (missing.length) {
     throw new ReplicationSetupError(`${prov.type} "${prov.name}" does not provide ${missing.join(', ')}`, {
       hint: prov.type === 'branch' ? `add them to the branch first and wait until they are ok` : 'capture them on the root (add-table)',
+    });
+  }
+}
+
+/** The provider node has every one of `sequences`: they exist (a root), or it replicates them (a branch). */
+async function checkProvidesSequences(provider: Queryable, prov: NodeInfo, sequences: string[]): Promise<void> {
+  if (!sequences.length) return;
+  const has =
+    prov.type === 'branch'
+      ? new Set((await listSequences(provider, prov.name)).map((s) => s.source))
+      : new Set((await provider.query<{ name: string }>(sql('sequence_values'), [sequences])).rows.map((r) => r.name));
+  const missing = sequences.filter((s) => !has.has(s));
+  if (missing.length) {
+    throw new ReplicationSetupError(`${prov.type} "${prov.name}" does not provide sequence${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, {
+      hint: prov.type === 'branch' ? 'add them to the branch first (add-sequence)' : 'create them on the root',
     });
   }
 }

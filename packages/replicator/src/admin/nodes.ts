@@ -235,6 +235,8 @@ export interface DropLeafResult {
     nodeRow: boolean;
     /** Source tables taken out of the subscription (the subscriber tables and data stay). */
     tables: string[];
+    /** Provider sequences taken out of the subscription (the subscriber sequences stay). */
+    sequences: string[];
     appliedTick: boolean;
     statusRows: number;
   };
@@ -262,6 +264,7 @@ async function dropLeafOnSubscriber(subscriber: pg.Pool, name: string): Promise<
       await client.query('BEGIN');
       await client.query(sql('lock_applied_tick'), [name]);
       const tables = await client.query<{ source: string; copy_consumer: string | null }>(sql('delete_subscription_tables'), [name]);
+      const sequences = await client.query<{ source: string }>(sql('delete_subscription_sequences'), [name]);
       const status = await client.query(sql('delete_subscription_status'), [name]);
       const tick = await client.query(sql('delete_applied_tick'), [name]);
       const node = await client.query(sql('delete_local_node'), [name]);
@@ -269,13 +272,14 @@ async function dropLeafOnSubscriber(subscriber: pg.Pool, name: string): Promise<
       return {
         nodeRow: (node.rowCount ?? 0) > 0,
         tables: tables.rows.map((t) => t.source),
+        sequences: sequences.rows.map((q) => q.source),
         appliedTick: (tick.rowCount ?? 0) > 0,
         statusRows: status.rowCount ?? 0,
         copyConsumers: tables.rows.map((t) => t.copy_consumer).filter((c): c is string => c !== null),
       };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
-      if (missingSchema(err)) return { nodeRow: false, tables: [], appliedTick: false, statusRows: 0, copyConsumers: [] };
+      if (missingSchema(err)) return { nodeRow: false, tables: [], sequences: [], appliedTick: false, statusRows: 0, copyConsumers: [] };
       throw err;
     }
   });
@@ -309,8 +313,8 @@ async function takeSubscriptionLock(subscriber: pg.Pool, name: string, force: bo
 /**
  * Remove a leaf or a branch node. On the provider: its consumer and all its copy consumers
  * are unregistered (none is left to block rotation), its row removed. On the subscriber:
- * its node row, its tables' rows, its applied tick and status rows go (a branch's queue
- * too); the subscriber's tables and their data stay, as does the provider's capture of them
+ * its node row, its tables' and sequences' rows, its applied tick and status rows go (a
+ * branch's queue too); the subscriber's tables, sequences and data stay, as does the provider's capture of them
  * (other nodes of the queue may use it: remove-table --drop-capture before drop-leaf stops
  * it). Running it again removes nothing and succeeds. Refused while a worker serves the
  * node (it holds the subscription's lock on the subscriber) unless `force`: stop the worker
@@ -356,7 +360,7 @@ export async function dropLeafNode(
   try {
     const sub = subscriber
       ? await dropLeafOnSubscriber(subscriber, name)
-      : { nodeRow: false, tables: [], appliedTick: false, statusRows: 0, copyConsumers: [] as string[] };
+      : { nodeRow: false, tables: [], sequences: [], appliedTick: false, statusRows: 0, copyConsumers: [] as string[] };
     if (subscriber && local?.type === 'branch') await dropQueue(subscriber, local.queue, { force: true }).catch(() => undefined);
 
     const queue = remote?.queue ?? local?.queue ?? prov.queue;

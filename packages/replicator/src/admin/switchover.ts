@@ -29,6 +29,7 @@ import { changeProvider, forgetNode } from './cascade.js';
 import { watermarkConsumerName } from './node-name.js';
 import { providerNode, rootNode, subscriberNode, type NodeInfo } from './nodes.js';
 import { listTables, tableInfo } from './tables.js';
+import { advanceSequences, forwardSequences, listSequences } from '../stream/sequences.js';
 
 const debug = createDebug('pgferry:replicator:switchover');
 
@@ -49,6 +50,8 @@ export interface SwitchoverResult {
   tickId: string;
   /** From the old root closed to writes to the new root open to them (ms). */
   writePauseMs: number;
+  /** The new root's sequences set forward to the old root's values before it took writes. */
+  sequencesMoved: number;
 }
 
 interface AppliedTickRow {
@@ -89,6 +92,7 @@ export async function switchover(oldRoot: pg.Pool, newRoot: pg.Pool, o: Switchov
   step(`closing root ${root.name} to writes`);
   const pauseStart = Date.now();
   let last: ExternalTick;
+  let sequencesMoved = 0;
   try {
     last = await closeQueue(oldRoot, root.queue, { timeoutMs });
     step(`waiting for ${branch.name} to apply tick ${last.tickId}`);
@@ -99,6 +103,14 @@ export async function switchover(oldRoot: pg.Pool, newRoot: pg.Pool, o: Switchov
       if (Date.now() > deadline) throw new ReplicationStateError(`branch "${branch.name}" did not apply tick ${last.tickId} within ${timeoutMs} ms (is its worker running?)`);
       await sleep(10);
     }
+    // The branch's worker makes the tick on its queue after the apply's commit: it may not
+    // have yet. Made here (the same tick, idempotent) before the queue takes ticks of its
+    // own, and before the old root is registered there at it.
+    if (!(await getTick(newRoot, branch.queue, last.tickId))) await externalTick(newRoot, branch.queue, last);
+    // The old root's sequences as they are now, closed to writes: the new root's next values
+    // come after every value the old root handed out.
+    step(`setting ${branch.name}'s sequences forward to ${root.name}'s`);
+    sequencesMoved = await forwardSequences(oldRoot, newRoot, branch.name);
   } catch (err) {
     await openQueue(oldRoot, root.queue).catch(() => undefined);
     step(`gave up: root ${root.name} takes writes again`);
@@ -113,7 +125,7 @@ export async function switchover(oldRoot: pg.Pool, newRoot: pg.Pool, o: Switchov
   await forgetNode(oldRoot, branch);
   await demote(oldRoot, newRoot, root, branch, last, { providerLocation: o.newRootLocation, location: o.oldRootLocation, resync: false });
   debug('switchover %s -> %s at tick %s (writes paused %d ms)', root.name, branch.name, last.tickId, writePauseMs);
-  return { oldRoot: root.name, newRoot: branch.name, tickId: last.tickId, writePauseMs };
+  return { oldRoot: root.name, newRoot: branch.name, tickId: last.tickId, writePauseMs, sequencesMoved };
 }
 
 /** The branch becomes the root: its row says so and its queue takes its own writes and ticks. */
@@ -127,8 +139,9 @@ async function promote(db: pg.Pool, branch: NodeInfo): Promise<void> {
 
 /**
  * The old root becomes a branch of the new one at tick `at`: registered there (and its
- * watermark), its captured tables in its own subscription, 'ok' (a switchover: they equal
- * the new root's at that tick) or to be copied again (resurrect: they may hold lost changes).
+ * watermark), its captured tables and the new root's sequences in its own subscription,
+ * the tables 'ok' (a switchover: they equal the new root's at that tick) or to be copied
+ * again (resurrect: they may hold lost changes).
  */
 async function demote(
   oldRoot: pg.Pool,
@@ -147,12 +160,15 @@ async function demote(
   await registerConsumerAt(newRoot, root.queue, root.name, at.tickId);
   await registerConsumerAt(newRoot, root.queue, watermarkConsumerName(root.name), at.tickId);
   await newRoot.query(sql('insert_remote_node'), [root.name, 'branch', root.queue, newRootNode.name, o.location]);
+  // The new root's sequences (those it replicated as a branch), under the same names.
+  const sequences = (await listSequences(newRoot, newRootNode.name)).map((s) => s.dest);
   await withTransaction(oldRoot, async (c) => {
     await c.query(sql('become_branch'), [root.name, newRootNode.name, o.providerLocation, at.tickId, at.time, at.eventSeq]);
     for (const t of tables) {
       await c.query(sql('insert_applied_table'), [root.name, t.table, t.keys, t.columns]);
       if (o.resync) await c.query(sql('resync_table'), [root.name, t.table]);
     }
+    for (const seq of sequences) await c.query(sql('insert_subscriber_sequence'), [root.name, seq, seq]);
   });
 }
 
@@ -172,6 +188,8 @@ export interface TakeoverReport {
   survivors: SurvivorReport[];
   /** Whether the dead root could be reached and closed to writes (fenced). */
   deadRootFenced: boolean;
+  /** The new root's sequences moved `sequenceMargin` increments on (none without a margin). */
+  sequences: { sequence: string; lastValue: string }[];
 }
 
 export interface Survivor {
@@ -190,7 +208,18 @@ export interface Survivor {
  */
 export async function takeover(
   newRoot: pg.Pool,
-  o: { newRootLocation: string; survivors?: Survivor[]; deadRoot?: pg.Pool | null },
+  o: {
+    newRootLocation: string;
+    survivors?: Survivor[];
+    deadRoot?: pg.Pool | null;
+    /**
+     * Move each of the new root's sequences this many increments past its value before it
+     * takes writes. Its values are the dead root's as of the last batch it applied; values
+     * the dead root drew after that are drawn again unless they were fewer than the margin.
+     * Default 0.
+     */
+    sequenceMargin?: number;
+  },
 ): Promise<TakeoverReport> {
   const branch = await providerNode(newRoot);
   if (branch.type !== 'branch' || !branch.providerNode) throw new ReplicationSetupError(`node "${branch.name}" is not a branch: there is nothing to take over`);
@@ -205,6 +234,7 @@ export async function takeover(
   if (o.deadRoot) {
     deadRootFenced = await fence(o.deadRoot, branch.queue);
   }
+  const sequences = await advanceSequences(newRoot, branch.name, o.sequenceMargin ?? 0);
   await promote(newRoot, branch);
 
   const survivors: SurvivorReport[] = [];
@@ -225,7 +255,7 @@ export async function takeover(
       survivors.push({ node: node.name, appliedTick: tick, outcome: 'moved', note: `reads from ${branch.name} from tick ${tick}` });
     }
   }
-  const report: TakeoverReport = { deadRoot: deadName, newRoot: branch.name, failoverTick: failover.tickId, survivors, deadRootFenced };
+  const report: TakeoverReport = { deadRoot: deadName, newRoot: branch.name, failoverTick: failover.tickId, survivors, deadRootFenced, sequences };
   await newRoot.query(sql('record_takeover'), [deadName, branch.name, failover.tickId, { ...report, deadRootLocation: branch.providerLocation }]);
   debug('takeover of %s by %s at tick %s: %o', deadName, branch.name, failover.tickId, survivors);
   return report;

@@ -1,8 +1,15 @@
 /** create-branch, change-provider, switchover, takeover, resurrect: the cascade's topology. */
 import { writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { maxNodeNameLength } from '../admin/node-name.js';
 import { examples, providerOption, run, subscriberOption } from './options.js';
+
+/** A command-line whole number >= 0. */
+function wholeNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
+}
 
 const nodeName = `1 to ${maxNodeNameLength()} of A-Z a-z 0-9 _ . -`;
 
@@ -88,8 +95,9 @@ export function cascadeCommands(replicate: Command): void {
       .addOption(new Option('--new-root <url>', 'the branch database URL').makeOptionMandatory())
       .option('--survivor <node=url...>', 'another node that read from the dead root, to move to the new root (repeat)')
       .option('--dead-root <url>', 'the dead root, if it can still be reached (it is closed to writes)')
+      .option('--sequence-margin <n>', "move each replicated sequence n increments on before the new root takes writes (values the dead root drew after the last replicated batch are not drawn again, up to n)", wholeNumber, 0)
       .action(
-        run(async (ctx, dbs, o: { newRoot: string; survivor?: string[]; deadRoot?: string }) => {
+        run(async (ctx, dbs, o: { newRoot: string; survivor?: string[]; deadRoot?: string; sequenceMargin: number }) => {
           const { takeover } = await import('../admin/switchover.js');
           const survivors = [];
           for (const s of o.survivor ?? []) {
@@ -98,13 +106,14 @@ export function cascadeCommands(replicate: Command): void {
             survivors.push({ node: s.slice(0, at), db: await dbs.subscriber(s.slice(at + 1)) });
           }
           const deadRoot = o.deadRoot ? await dbs.provider(o.deadRoot, { check: false }) : null;
-          const r = await takeover(await dbs.provider(o.newRoot), { newRootLocation: o.newRoot, survivors, deadRoot });
+          const r = await takeover(await dbs.provider(o.newRoot), { newRootLocation: o.newRoot, survivors, deadRoot, sequenceMargin: o.sequenceMargin });
           if (ctx.json) return ctx.printJson(r);
           ctx.say(`${r.newRoot} is the root; changes of ${r.deadRoot} after tick ${r.failoverTick} are lost to the cascade${r.deadRootFenced ? ` (${r.deadRoot} was reached and closed to writes)` : ''}`);
           for (const s of r.survivors) ctx.say(`  ${s.node} (tick ${s.appliedTick}): ${s.outcome}: ${s.note}`);
+          for (const q of r.sequences) ctx.say(`  sequence ${q.sequence}: moved on to ${q.lastValue}`);
         }),
       ),
-    ['takeover --new-root $BRANCH --survivor leaf2=$LEAF2'],
+    ['takeover --new-root $BRANCH --survivor leaf2=$LEAF2', 'takeover --new-root $BRANCH --sequence-margin 1000'],
   );
 
   examples(

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { cascadeCommands } from './cascade.js';
 import { nodeCommands } from './nodes.js';
+import { sequenceCommands } from './sequences.js';
 import { statusCommand } from './status.js';
 import { syncCommands } from './sync.js';
 import { tableCommands } from './tables.js';
@@ -25,6 +26,7 @@ Examples:
   $ pgferry replicate change-provider --subscriber $S --node leaf1 --provider $P
   $ pgferry replicate switchover --old-root $P --new-root $B
   $ pgferry replicate add-table --provider $P --subscriber $S --node leaf1 public.accounts --create
+  $ pgferry replicate add-sequence --provider $P --subscriber $S --node leaf1 --all --create
   $ pgferry replicate handlers --config /etc/pgferry/replicate.json
   $ pgferry replicate worker --config /etc/pgferry/replicate.json
   $ pgferry replicate status --provider $P --subscriber $S --node leaf1
@@ -39,11 +41,12 @@ export const REPLICATE_EXAMPLES = ['pgferry replicate worker --config /etc/pgfer
 /** The `replicate` command and its subcommands. */
 export function replicateCommand(): Command {
   const replicate = new Command('replicate')
-    .description('trigger replication: root, branch and leaf nodes, switchover and takeover, tables and their handlers, status, and the worker daemon')
+    .description('trigger replication: root, branch and leaf nodes, switchover and takeover, tables and their handlers, sequences, status, and the worker daemon')
     .addHelpText('after', HELP_FOOTER);
   nodeCommands(replicate);
   cascadeCommands(replicate);
   tableCommands(replicate);
+  sequenceCommands(replicate);
   statusCommand(replicate);
   syncCommands(replicate);
   workerCommand(replicate);

@@ -15,6 +15,7 @@ function describeDrop(r: DropLeafResult): string {
   if (p.consumers.length) lines.push(`provider: unregistered consumer${p.consumers.length > 1 ? 's' : ''} ${p.consumers.join(', ')} from queue ${r.queue}`);
   if (p.nodeRow) lines.push(`provider: removed node row ${r.node}`);
   if (s.tables.length) lines.push(`subscriber: took ${s.tables.join(', ')} out of the subscription (the tables and their data stay)`);
+  if (s.sequences.length) lines.push(`subscriber: took sequence${s.sequences.length > 1 ? 's' : ''} ${s.sequences.join(', ')} out of the subscription (the sequences stay)`);
   if (s.appliedTick) lines.push('subscriber: removed the applied tick');
   if (s.statusRows) lines.push(`subscriber: removed ${s.statusRows} status row${s.statusRows > 1 ? 's' : ''}`);
   if (s.nodeRow) lines.push(`subscriber: removed node row ${r.node}`);

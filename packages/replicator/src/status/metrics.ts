@@ -8,6 +8,7 @@ import { within } from '@pgferry/queue';
 import { registerTickerMetrics, type TickerSource } from '@pgferry/queue/metrics';
 import { sql } from '../sql.js';
 import { toSubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
+import { listSequences, readSequenceValues } from '../stream/sequences.js';
 import type { SubscriptionStats, SubscriptionWorker } from '../worker/subscription-worker.js';
 
 /** What the metrics read: a ReplicationWorker, or the CLI's worker daemon. */
@@ -132,6 +133,38 @@ export function replicationMetrics(worker: ReplicationSource, registry = new Reg
           if (!(await within(read, TABLE_STATE_TIMEOUT_MS)) || !rows) return;
           for (const t of rows.map(toSubscribedTable)) {
             this.set({ subscription: s.name, table: t.dest, state: t.state, handler: t.handler }, 1);
+          }
+        }),
+      );
+    },
+  });
+  new Gauge({
+    name: 'pgferry_replication_sequence_value',
+    help: "A replicated sequence's last value on each side (side: provider, subscriber); the subscriber's is never behind the provider's as of the applied tick",
+    labelNames: ['subscription', 'sequence', 'side'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      // As the table states: read from each subscriber, and from the provider while it
+      // answers; a side that does not answer in time is left out.
+      await Promise.all(
+        worker.subscriptions.map(async (s) => {
+          let values: { source: string; subscriber?: string | null; provider?: string | null }[] | undefined;
+          const read = (async () => {
+            const seqs = await listSequences(s.subscriber, s.name);
+            if (!seqs.length) return (values = []);
+            const sub = await readSequenceValues(s.subscriber, seqs.map((q) => q.dest));
+            const reads = s.stats.nodeType !== 'root' && s.stats.providerUp === true;
+            const prov = reads ? await readSequenceValues(s.provider, seqs.map((q) => q.source)).catch(() => undefined) : undefined;
+            values = seqs.map((q) => ({ source: q.source, subscriber: sub.get(q.dest)?.lastValue, provider: prov?.get(q.source)?.lastValue }));
+            return values;
+          })();
+          if (!(await within(read, TABLE_STATE_TIMEOUT_MS)) || !values) return;
+          for (const v of values) {
+            for (const side of ['provider', 'subscriber'] as const) {
+              const value = v[side];
+              if (value !== undefined && value !== null) this.set({ subscription: s.name, sequence: v.source, side }, Number(value));
+            }
           }
         }),
       );

@@ -1,6 +1,7 @@
 /**
  * Status of a subscription, read from the databases (so any process can show it): the main
- * stream's position and lag, each table's state, copy progress, missing rows and last error.
+ * stream's position and lag, each table's state, copy progress, missing rows and last error,
+ * each sequence's values on both sides.
  */
 import { getConsumerInfo, type Queryable } from '@pgferry/queue';
 import { progressOf, type CopyProgress } from '../copy/copy-table.js';
@@ -8,6 +9,8 @@ import { subscriberNode } from '../admin/nodes.js';
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
+import type { SubscribedSequence } from '../state/subscribed-sequence.js';
+import { listSequences, readSequenceValues, type SequenceValue } from '../stream/sequences.js';
 
 export interface TableStatus extends SubscribedTable {
   lastError: string | null;
@@ -15,6 +18,13 @@ export interface TableStatus extends SubscribedTable {
   errors: number;
   /** Progress of the last or current copy. */
   copy: CopyProgress | null;
+}
+
+export interface SequenceStatus extends SubscribedSequence {
+  /** The provider's last value now (null: not used yet, or the provider was not read). */
+  providerValue: string | null;
+  /** The subscriber's last value now (null: not used yet). */
+  subscriberValue: string | null;
 }
 
 export interface SubscriptionStatus {
@@ -39,6 +49,7 @@ export interface SubscriptionStatus {
   /** Why the provider's side could not be read (null when it was, or was not asked). */
   providerError: string | null;
   tables: TableStatus[];
+  sequences: SequenceStatus[];
 }
 
 type StatusRow = SubscriberTableRow & {
@@ -82,6 +93,15 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
     } catch (err) {
       providerError = err instanceof Error ? err.message : String(err);
     }
+  }
+  const seqs = await listSequences(subscriber, subscription);
+  const subscriberValues = await readSequenceValues(subscriber, seqs.map((q) => q.dest));
+  let providerValues = new Map<string, SequenceValue>();
+  if (provider && providerError === null) {
+    providerValues = await readSequenceValues(provider, seqs.map((q) => q.source)).catch((err: unknown) => {
+      providerError = err instanceof Error ? err.message : String(err);
+      return providerValues;
+    });
   }
   return {
     subscription,
@@ -127,6 +147,11 @@ export async function getStatus(subscriber: Queryable, subscription: string, pro
         copy,
       };
     }),
+    sequences: seqs.map((q) => ({
+      ...q,
+      providerValue: providerValues.get(q.source)?.lastValue ?? null,
+      subscriberValue: subscriberValues.get(q.dest)?.lastValue ?? null,
+    })),
   };
 }
 
@@ -156,6 +181,9 @@ export function formatStatus(s: SubscriptionStatus): string {
     if (t.missingUpdates || t.missingDeletes) line += `, missing rows: ${t.missingUpdates} updates, ${t.missingDeletes} deletes`;
     if (t.lastError) line += `\n    ERROR ${t.lastError}`;
     lines.push(line);
+  }
+  for (const q of s.sequences) {
+    lines.push(`  sequence ${q.source} -> ${q.dest}: subscriber ${q.subscriberValue ?? '-'}, provider ${q.providerValue ?? '-'} (${q.lastValue ?? '-'} at the last batch)`);
   }
   return lines.join('\n');
 }

@@ -1,13 +1,15 @@
 /**
  * The main stream of a subscription: one batch per step, applied for every table in state
  * 'ok' (whose sync tick, if any, is before the batch's tick), the batch's tick recorded as
- * the subscription's position in the same subscriber transaction.
+ * the subscription's position in the same subscriber transaction, with the subscription's
+ * sequences set forward to the provider's values (stream/sequences.ts).
  */
 import type pg from 'pg';
 import { externalTick, getBatchInfo, getTick, nextBatch, type ExternalTick } from '@pgferry/queue';
 import { copyBatchEvents } from '../stream/branch-copy.js';
 import { applyExecute } from '../stream/execute.js';
 import { checkCaptureDrift } from '../stream/capture-drift.js';
+import { forwardSequences } from '../stream/sequences.js';
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { applyBatchStep } from '../stream/batch-step.js';
@@ -70,6 +72,8 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       if (env.nodeType === 'branch') {
         await copyBatchEvents({ provider: env.provider, subscriber: sc, batchId, queue, fetchSize: env.fetchSize, readTimeoutMs: env.readTimeoutMs });
       }
+      // Read now, after the batch's tick: at least every value its events used.
+      await forwardSequences(env.provider, sc, env.name);
       await sc.query(sql('record_applied_tick'), [env.name, info.tickId, batchId, r.applied, providerTick.time, providerTick.eventSeq]);
     },
   });
