@@ -96,6 +96,8 @@ export function bundleSql(): string {
   parts.push(
     '-- grants.sql',
     readFileSync(path.join(SQL_DIR, 'grants.sql'), 'utf8'),
+    '-- DDL on captured tables followed by event triggers, where this role may create them',
+    'SELECT pgferry._capture_ddl_install();',
     '-- capture trigger functions are generated: regenerate them with this version\'s code',
     'SELECT pgferry._capture_refresh();',
     'COMMIT;',

@@ -18,6 +18,11 @@ export interface InstallResult {
   version: string;
   /** Migrations that were not there when this call began (empty when up to date). */
   applied: number[];
+  /**
+   * Whether DDL on captured tables is followed by event triggers (pgferry.capture_ddl_follow):
+   * false where the installing role may not create them, or someone turned it off.
+   */
+  ddlFollowed: boolean;
 }
 
 /** Install or upgrade pgferry in the connected database. */
@@ -33,8 +38,10 @@ export async function install(db: Queryable): Promise<InstallResult> {
   const after = await appliedMigrations(db);
   const applied = after.filter((id) => !before.has(id));
   const version = await installedVersion(db);
-  debug('installed pgferry %s (applied migrations: %o)', version, applied);
-  return { version: version ?? 'unknown', applied };
+  const { rows } = await db.query<{ followed: boolean }>('SELECT pgferry._capture_ddl_followed() AS followed');
+  const ddlFollowed = rows[0]?.followed ?? false;
+  debug('installed pgferry %s (applied migrations: %o; DDL followed: %s)', version, applied, ddlFollowed);
+  return { version: version ?? 'unknown', applied, ddlFollowed };
 }
 
 /**

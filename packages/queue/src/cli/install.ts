@@ -20,15 +20,18 @@ export function installCommands(program: Command): void {
           const rows = await ctx.rows(async (pool) => {
             const before = await installedVersion(pool);
             const r = await install(pool);
-            return [{ version: r.version, previous: before, appliedMigrations: r.applied }];
+            return [{ version: r.version, previous: before, appliedMigrations: r.applied, ddlFollowed: r.ddlFollowed }];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
           for (const r of rows) {
             const where = r.database ? `${r.database}: ` : '';
+            const ddl = r.ddlFollowed
+              ? 'DDL on captured tables is followed'
+              : 'DDL on captured tables is not followed (no event triggers): use pgferry replicate execute';
             ctx.say(
               r.previous
-                ? `${where}pgferry ${r.version} installed (was ${r.previous}; migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`
-                : `${where}pgferry ${r.version} installed (migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`,
+                ? `${where}pgferry ${r.version} installed (was ${r.previous}; migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`
+                : `${where}pgferry ${r.version} installed (migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`,
             );
           }
         }),

@@ -41,7 +41,7 @@ export async function applyExecute(client: pg.ClientBase, subscription: string, 
     const columns = change.columnsAfter.filter((c) => t.st_columns.includes(c) || !change.columnsBefore.includes(c));
     const gone = t.st_key_columns.filter((k) => !columns.includes(k));
     if (gone.length) fail(`${name} takes key column(s) ${gone.join(', ')} of ${change.table} away`);
-    const r = await client.query<SubscriberTableRow>(sql('table_after_ddl'), [subscription, change.previous, change.table, columns]);
+    const r = await client.query<SubscriberTableRow>(sql('table_after_ddl'), [subscription, change.previous, change.table, columns, t.st_key_columns]);
     updated.push(toSubscribedTable(r.rows[0]!));
   }
   return updated;

@@ -5,10 +5,11 @@
 import type pg from 'pg';
 import { streamBatchEvents, withClient, type RawEvent } from '@pgferry/queue';
 import { EXECUTE_EVENT } from '../admin/execute.js';
+import { DDL_EVENT } from './ddl.js';
 import { ApplyError } from '../errors.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 
-/** An event and the subscriber table it goes to; `table` null: an execute event (DDL). */
+/** An event and the subscriber table it goes to; `table` null: DDL (an execute or a DDL event). */
 export type Routed = { ev: RawEvent; table: SubscribedTable } | { ev: RawEvent; table: null };
 
 export interface ReadBatchOptions {
@@ -19,7 +20,7 @@ export interface ReadBatchOptions {
   fetchSize?: number;
   /** Longest wait for one fetch from the provider (ms): see streamBatchEvents. */
   readTimeoutMs?: number;
-  /** Deliver execute events (DDL, see admin/execute.ts): the main stream runs them. */
+  /** Deliver DDL (execute events, see admin/execute.ts; DDL events, see stream/ddl.ts): the main stream runs them. */
   executes?: boolean;
 }
 
@@ -51,7 +52,7 @@ export async function readBatch(
           let routed: Routed[] = [];
           for (const ev of chunk) {
             result.events++;
-            if (ev.type === EXECUTE_EVENT) {
+            if (ev.type === EXECUTE_EVENT || ev.type === DDL_EVENT) {
               if (!o.executes) continue;
               // The events after it are routed once it ran: it may change the tables.
               await onChunk(routed);

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { externalTick, getBatchInfo, getTick, nextBatch, type ExternalTick } from '@pgferry/queue';
 import { copyBatchEvents } from '../stream/branch-copy.js';
 import { applyExecute } from '../stream/execute.js';
+import { DDL_EVENT, applyDdl } from '../stream/ddl.js';
 import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { forwardSequences } from '../stream/sequences.js';
 import { ReplicationStateError } from '../errors.js';
@@ -47,9 +48,21 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
     ...applySettings(env),
     batchId,
     // DDL from the provider, at its point of the batch; the tables' columns change with it.
+    // A branch's own capture of its tables follows (capture_ddl_begin/end): the event itself
+    // passes down with the branch's copy of the batch.
     execute: async (sc, ev) => {
-      await applyExecute(sc, env.name, ev);
-      env.log('info', `executed ${ev.extra2} (event ${ev.id}, batch ${batchId})`);
+      if (env.nodeType === 'branch') await sc.query('SELECT pgferry.capture_ddl_begin($1)', [queue]);
+      if (ev.type === DDL_EVENT) {
+        const done = await applyDdl(sc, env.name, ev);
+        if (done) {
+          const what = done.table.handler === 'row' ? done.statements.join('; ') || 'nothing to do' : `columns followed; the tables of handler "${done.table.handler}" are not altered`;
+          env.log('info', `${done.table.dest}: followed the provider's DDL (event ${ev.id}, batch ${batchId}): ${what}`);
+        }
+      } else {
+        await applyExecute(sc, env.name, ev);
+        env.log('info', `executed ${ev.extra2} (event ${ev.id}, batch ${batchId})`);
+      }
+      if (env.nodeType === 'branch') await sc.query('SELECT count(*) FROM pgferry.capture_ddl_end($1)', [queue]);
       await loadTables(sc);
     },
     async prepare(sc) {

@@ -8,10 +8,11 @@
 -- without an EXECUTE check, but creating a trigger that calls it needs one): nobody can
 -- attach them to another table to forge its events.
 --
--- The guard view reads every column of the table, so the columns the functions read by
--- position cannot be dropped or change type while the table is captured (PostgreSQL refuses
--- with "view pgferry.capture_N_guard depends on column ..."): remove the table from capture,
--- change it, and add it again.
+-- Where DDL is not followed by event triggers (capture_ddl_follow.sql), a guard view reads
+-- every column of the table, so the columns the functions read by position cannot be
+-- dropped or change type while the table is captured (PostgreSQL refuses with "view
+-- pgferry.capture_N_guard depends on column ..."): run the change through execute, or
+-- remove the table from capture, change it, and add it again.
 CREATE OR REPLACE FUNCTION pgferry._capture_install(ct pgferry.capture_table)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -32,7 +33,9 @@ BEGIN
     EXECUTE format('REVOKE ALL ON FUNCTION pgferry._capture_%s_%s() FROM PUBLIC', ct.ct_id, v_op);
     EXECUTE format('ALTER FUNCTION pgferry._capture_%s_%s() OWNER TO %I', ct.ct_id, v_op, v_owner);
   END LOOP;
-  IF to_regclass(v_guard) IS NULL THEN
+  IF pgferry._capture_ddl_followed() THEN
+    EXECUTE format('DROP VIEW IF EXISTS %s', v_guard);  -- the event triggers follow (capture_ddl_follow.sql)
+  ELSIF to_regclass(v_guard) IS NULL THEN
     EXECUTE format('CREATE VIEW %s AS SELECT * FROM %s WHERE false', v_guard, ct.ct_table_oid::regclass);
     EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', v_guard);
     EXECUTE format('COMMENT ON VIEW %s IS %L', v_guard,

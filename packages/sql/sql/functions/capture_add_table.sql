@@ -95,10 +95,9 @@ BEGIN
   END IF;
 
   INSERT INTO pgferry.capture_table (ct_queue, ct_table_oid, ct_table_name, ct_key_columns,
-                                     ct_ignore_columns, ct_filter, ct_mode, ct_columns)
-  VALUES (q.queue_id, i_oid, v_name, v_keys, v_ignore, i_filter, i_mode,
-          (SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
-            WHERE attrelid = i_oid AND attnum > 0 AND NOT attisdropped))
+                                     ct_ignore_columns, ct_filter, ct_mode, ct_columns, ct_attnums, ct_types)
+  SELECT q.queue_id, i_oid, v_name, v_keys, v_ignore, i_filter, i_mode, c.names, c.attnums, c.types
+    FROM pgferry._capture_columns(i_oid) AS c
   RETURNING * INTO ct;
   PERFORM pgferry._capture_install(ct);
   -- Its row events are applied to replicas: from now on only capture triggers and

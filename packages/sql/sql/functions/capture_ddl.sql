@@ -18,6 +18,8 @@ BEGIN
     EXECUTE pg_catalog.format('DROP VIEW IF EXISTS pgferry.capture_%s_guard', ct.ct_id);
     v_count := v_count + 1;
   END LOOP;
+  -- The event triggers (capture_ddl_follow) leave this queue's tables to capture_ddl_end.
+  PERFORM pg_catalog.set_config('pgferry.capture_ddl_queue', i_queue_name, true);
   RETURN v_count;
 END $$;
 
@@ -28,7 +30,7 @@ RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_cata
 DECLARE
   q pgferry.queue := pgferry._queue(i_queue_name);
   ct pgferry.capture_table;
-  v_cols text[];
+  v_cols record;
   v_name text;
   v_gone text;
 BEGIN
@@ -39,10 +41,9 @@ BEGIN
       RAISE EXCEPTION 'captured table % of queue "%" is gone', ct.ct_table_name, i_queue_name
         USING ERRCODE = 'PF006', HINT = 'Remove it from capture (and from its subscriptions) before dropping it.';
     END IF;
-    SELECT pg_catalog.array_agg(attname::text ORDER BY attnum) INTO v_cols FROM pg_catalog.pg_attribute
-     WHERE attrelid = ct.ct_table_oid AND attnum > 0 AND NOT attisdropped;
+    SELECT * INTO v_cols FROM pgferry._capture_columns(ct.ct_table_oid);
     SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') INTO v_gone
-      FROM pg_catalog.unnest(ct.ct_key_columns || ct.ct_ignore_columns) AS c WHERE NOT c = ANY (v_cols);
+      FROM pg_catalog.unnest(ct.ct_key_columns || ct.ct_ignore_columns) AS c WHERE NOT c = ANY (v_cols.names);
     IF v_gone IS NOT NULL THEN
       RAISE EXCEPTION 'the DDL takes key or ignored column(s) % of captured table % away', v_gone, v_name
         USING ERRCODE = 'PF006', HINT = 'Remove the table from capture first, or keep those columns.';
@@ -50,10 +51,12 @@ BEGIN
     table_name := v_name;
     previous_name := ct.ct_table_name;
     columns_before := ARRAY(SELECT c FROM pg_catalog.unnest(ct.ct_columns) AS c WHERE NOT c = ANY (ct.ct_ignore_columns));
-    columns_after := ARRAY(SELECT c FROM pg_catalog.unnest(v_cols) AS c WHERE NOT c = ANY (ct.ct_ignore_columns));
-    UPDATE pgferry.capture_table SET ct_columns = v_cols, ct_table_name = v_name
+    columns_after := ARRAY(SELECT c FROM pg_catalog.unnest(v_cols.names) AS c WHERE NOT c = ANY (ct.ct_ignore_columns));
+    UPDATE pgferry.capture_table
+       SET ct_columns = v_cols.names, ct_attnums = v_cols.attnums, ct_types = v_cols.types, ct_table_name = v_name
      WHERE ct_id = ct.ct_id RETURNING * INTO ct;
     PERFORM pgferry._capture_install(ct);
     RETURN NEXT;
   END LOOP;
+  PERFORM pg_catalog.set_config('pgferry.capture_ddl_queue', '', true);
 END $$;
