@@ -149,6 +149,7 @@ describe('capture follows DDL (event triggers)', () => {
     await db.pool.query(`INSERT INTO quiet_t VALUES (1, 'v', 2, 3)`);
     const events = await captured('quiet');
     expect(ops(events)).toEqual([[], []]); // the ignored column's rename and drop: followed, nothing sent
+    expect(await value(db.pool, 'SELECT count(*)::int FROM pgferry.capture_ddl_open')).toBe(0);
     expect(events.at(-1)!.data).toEqual({ id: '1', v: 'v', from_replica: '2', from_execute: '3' });
     expect(await rows(db.pool, `SELECT ct_ignore_columns, ct_columns FROM pgferry.capture_table WHERE ct_table_name = 'public.quiet_t'`)).toEqual([
       { ct_ignore_columns: [], ct_columns: ['id', 'v', 'from_replica', 'from_execute'] },

@@ -19,7 +19,7 @@ BEGIN
     v_count := v_count + 1;
   END LOOP;
   -- The event triggers (capture_ddl_follow) leave this queue's tables to capture_ddl_end.
-  PERFORM pg_catalog.set_config('pgferry.capture_ddl_queue', i_queue_name, true);
+  INSERT INTO pgferry.capture_ddl_open VALUES (q.queue_id, pg_catalog.pg_current_xact_id()) ON CONFLICT DO NOTHING;
   RETURN v_count;
 END $$;
 
@@ -58,5 +58,5 @@ BEGIN
     PERFORM pgferry._capture_install(ct);
     RETURN NEXT;
   END LOOP;
-  PERFORM pg_catalog.set_config('pgferry.capture_ddl_queue', '', true);
+  DELETE FROM pgferry.capture_ddl_open WHERE cdo_queue = q.queue_id AND cdo_txid = pg_catalog.pg_current_xact_id();
 END $$;

@@ -223,12 +223,12 @@ RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_cat
 DECLARE
   ct pgferry.capture_table;
   v_emit boolean := NOT (coalesce(current_setting('pgferry.replica', true), '') = 'on' AND pgferry._capture_skip_allowed());
-  v_execute text := coalesce(current_setting('pgferry.capture_ddl_queue', true), '');
 BEGIN
-  FOR ct IN SELECT c.* FROM pgferry.capture_table c JOIN pgferry.queue q ON q.queue_id = c.ct_queue
+  FOR ct IN SELECT c.* FROM pgferry.capture_table c
              WHERE c.ct_table_oid IN (SELECT objid FROM pg_event_trigger_ddl_commands()
                                        WHERE classid = 'pg_catalog.pg_class'::regclass)
-               AND q.queue_name <> v_execute
+               AND NOT EXISTS (SELECT FROM pgferry.capture_ddl_open o
+                                WHERE o.cdo_queue = c.ct_queue AND o.cdo_txid = pg_current_xact_id())
              ORDER BY c.ct_id LOOP
     PERFORM pgferry._capture_follow(ct, v_emit);
   END LOOP;

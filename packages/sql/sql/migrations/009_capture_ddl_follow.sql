@@ -20,3 +20,12 @@ CREATE TABLE pgferry.capture_ddl_setting (
   follow boolean
 );
 INSERT INTO pgferry.capture_ddl_setting DEFAULT VALUES;
+
+-- The queues whose captured tables a transaction changes through capture_ddl_begin/end (an
+-- execute): the event triggers leave them to capture_ddl_end. A row, not a setting, so that
+-- nobody but a role that may run capture_ddl_begin can make the event triggers look away.
+CREATE TABLE pgferry.capture_ddl_open (
+  cdo_queue int NOT NULL,
+  cdo_txid  xid8 NOT NULL,
+  PRIMARY KEY (cdo_queue, cdo_txid)
+);
