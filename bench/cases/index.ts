@@ -13,6 +13,7 @@ import { compare } from './compare.js';
 import { switchoverCase } from './switchover.js';
 import { applyMerge } from './apply-merge.js';
 import { copy } from './copy.js';
+import { scaleDaemon } from './scale-daemon.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -29,4 +30,5 @@ export const CASES: BenchCase[] = [
   switchoverCase,
   applyMerge,
   copy,
+  scaleDaemon,
 ];
