@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { install, installedVersion, knownMigrations, uninstall } from '@pgferry/sql';
+import { schemaVersion, type AppliedMigration } from '../versions.js';
 import { action, examples, CliError, EXIT } from './options.js';
 
 /** The version of this package (the CLI's own). */
@@ -10,7 +11,17 @@ export function cliVersion(): string {
   return pkg.version;
 }
 
-export function installCommands(program: Command): void {
+/** A component built on the SQL layer whose migrations `pgferry version` reports (the replicator's). */
+export interface ComponentInfo {
+  /** Its name in pgferry.component_migration. */
+  name: string;
+  /** The migrations this CLI's copy of it would apply (read when `version` runs). */
+  migrations: () => number[];
+  /** What applies its pending migrations (shown when some are). */
+  upgrade: string;
+}
+
+export function installCommands(program: Command, components: ComponentInfo[] = []): void {
   examples(
     program
       .command('install')
@@ -90,21 +101,79 @@ export function installCommands(program: Command): void {
   examples(
     program
       .command('version')
-      .description('show the CLI version and the pgferry version installed in the database(s)')
+      .description(
+        'show the CLI version, the pgferry version installed in the database(s), and the migrations applied and pending (the SQL layer\'s and the replicator\'s)',
+      )
       .action(
         action(async (ctx) => {
-          const latest = Math.max(...knownMigrations());
+          const known = knownMigrations();
           const rows = await ctx.rows(async (pool) => {
-            const v = await installedVersion(pool);
-            return [{ installed: v, cli: cliVersion(), latestMigration: latest }];
+            const v = await schemaVersion(pool);
+            return [
+              {
+                installed: v.version,
+                cli: cliVersion(),
+                latestMigration: Math.max(...known),
+                migrations: v.migrations,
+                pendingMigrations: pending(v.version === null ? [] : v.migrations, known),
+                components: Object.fromEntries(
+                  componentNames(components, v.components).map((name) => {
+                    const applied = v.components[name] ?? [];
+                    const knownHere = components.find((c) => c.name === name)?.migrations() ?? [];
+                    return [
+                      name,
+                      {
+                        installed: applied.length > 0,
+                        latestMigration: knownHere.length ? Math.max(...knownHere) : null,
+                        migrations: applied,
+                        pendingMigrations: applied.length ? pending(applied, knownHere) : [],
+                      },
+                    ];
+                  }),
+                ),
+              },
+            ];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
+          const names = [...new Set(rows.flatMap((r) => Object.keys(r.components)))];
           ctx.printRows(rows, [
             { header: 'CLI', value: (r) => r.cli },
             { header: 'INSTALLED', value: (r) => r.installed ?? 'not installed (run `pgferry install`)' },
+            { header: 'MIGRATIONS', value: (r) => (r.installed === null ? '' : describeMigrations(r.migrations, r.pendingMigrations, 'pgferry upgrade')) },
+            ...names.map((name) => ({
+              header: name.toUpperCase(),
+              value: (r: (typeof rows)[number]) => {
+                const c = r.components[name];
+                const upgrade = components.find((k) => k.name === name)?.upgrade ?? 'upgrade it';
+                return c?.installed ? describeMigrations(c.migrations, c.pendingMigrations, upgrade) : 'not installed';
+              },
+            })),
           ]);
         }),
       ),
-    ['pgferry version', 'pgferry version --json --db postgres://db1/app --db postgres://db2/app'],
+    [
+      'pgferry version',
+      'pgferry version --json --db postgres://db1/app --db postgres://db2/app',
+      'pgferry version --db $SUBSCRIBER   # also the replicator\'s migrations there',
+    ],
   );
+}
+
+/** Ids in `known` not among `applied`. */
+function pending(applied: AppliedMigration[], known: number[]): number[] {
+  const have = new Set(applied.map((m) => m.id));
+  return known.filter((id) => !have.has(id));
+}
+
+/** The components this CLI knows, then any other one recorded in the database. */
+function componentNames(known: ComponentInfo[], recorded: Record<string, unknown>): string[] {
+  return [...new Set([...known.map((c) => c.name), ...Object.keys(recorded)])];
+}
+
+/** "8 applied (latest 008 prompt_ticks_pending_age), up to date" or "...; 2 pending (009, 010): ...". */
+function describeMigrations(applied: AppliedMigration[], pendingIds: number[], fix: string): string {
+  const latest = applied[applied.length - 1];
+  const head = latest ? `${applied.length} applied (latest ${String(latest.id).padStart(3, '0')} ${latest.name})` : 'none applied';
+  if (pendingIds.length === 0) return `${head}, up to date`;
+  return `${head}; ${pendingIds.length} pending (${pendingIds.map((id) => String(id).padStart(3, '0')).join(', ')}): ${fix}`;
 }
