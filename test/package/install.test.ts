@@ -96,7 +96,7 @@ describe('the packages, packed and installed with npm into a fresh project', () 
     expect(v).toMatchObject({ cli: VERSION, installed: VERSION, pendingMigrations: [] });
     const shipped = readdirSync(path.join(installed('sql'), 'sql', 'migrations')).map((f) => Number(f.slice(0, 3)));
     expect(v.migrations.map((m) => m.id)).toEqual(shipped);
-  });
+  }, 3 * MINUTE);
 
   it("the README's producer and consumer, as a plain Node ESM program", async () => {
     writeFileSync(
