@@ -55,8 +55,10 @@ describe('the packages, packed and installed with npm into a fresh project', () 
       }
       expect(lock.packages[`node_modules/@pgferry/${p}`]?.resolved).toMatch(/^file:.*\.tgz$/);
       expect(existsSync(path.join(installed(p), 'dist', 'index.js')) || p === 'cli').toBe(true);
-      // The launcher runs src/ when it is there: an installed package must not have it.
+      // The launcher runs src/ when it is there: an installed package must not have it, nor
+      // an export condition that points there.
       expect(existsSync(path.join(installed(p), 'src')), `@pgferry/${p} ships src/`).toBe(false);
+      expect(JSON.stringify(m), `@pgferry/${p} package.json`).not.toContain('./src/');
     }
     // Every file of the SQL layer, the queue's statements and monitoring files, and the
     // replicator's migrations and statements, as in the repository.
@@ -72,6 +74,18 @@ describe('the packages, packed and installed with npm into a fresh project', () 
     // The psql install script the build writes.
     expect(readFileSync(path.join(installed('sql'), 'dist', 'pgferry.sql'), 'utf8')).toContain('CREATE OR REPLACE FUNCTION pgferry.version()');
     expect(readdirSync(path.join(app, 'node_modules', '.bin'))).toEqual(expect.arrayContaining(['pgferry', 'pgferry-replicate']));
+  });
+
+  it('every entry point loads in plain Node, also for a project that resolves the "source" condition itself', async () => {
+    const entries = ['@pgferry/sql', '@pgferry/queue', '@pgferry/queue/metrics', '@pgferry/queue/daemon', '@pgferry/queue/cli', '@pgferry/replicator', '@pgferry/replicator/cli'];
+    const script = `for (const e of ${JSON.stringify(entries)}) await import(e); console.log('loaded');`;
+    // --conditions=source is how this repository runs its TypeScript (and many monorepos
+    // theirs): the packed exports must not send it to a src/ that is not shipped.
+    for (const flags of [[], ['--conditions=source']]) {
+      const r = await run(process.execPath, [...flags, '--input-type=module', '-e', script], { cwd: app });
+      expect(r.stderr, flags.join(' ')).toBe('');
+      expect(r.stdout).toBe('loaded\n');
+    }
   });
 
   it('npx pgferry: --help, install and version against a real PostgreSQL', async () => {

@@ -10,7 +10,12 @@ import { describe, expect, it } from 'vitest';
 import { PACKAGES, ROOT } from './packed.js';
 
 const read = (...p: string[]) => readFileSync(path.join(ROOT, ...p), 'utf8');
-const manifest = (p: string) => JSON.parse(read('packages', p, 'package.json')) as { version: string; dependencies?: Record<string, string> };
+type Exports = string | { [condition: string]: Exports };
+const manifest = (p: string) =>
+  JSON.parse(read('packages', p, 'package.json')) as { version: string; dependencies?: Record<string, string>; exports?: Exports; publishConfig?: { exports?: Exports } };
+/** An exports map without its "source" conditions (the repository's TypeScript sources). */
+const withoutSource = (e: Exports): Exports =>
+  typeof e === 'string' ? e : Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'source').map(([k, v]) => [k, withoutSource(v)]));
 
 describe('versions', () => {
   const version = manifest('sql').version;
@@ -25,6 +30,16 @@ describe('versions', () => {
     }
     const sqlVersion = /SELECT '([^']+)'::text/.exec(read('packages', 'sql', 'sql', 'functions', 'version.sql'))?.[1];
     expect(sqlVersion).toBe(version);
+  });
+
+  it('the packed exports are the repository\'s without "source" (src/ is not shipped)', () => {
+    // pnpm pack writes publishConfig.exports as exports: a project of a user that resolves
+    // the "source" condition itself (a common monorepo setting) must not be sent to src/.
+    for (const p of PACKAGES) {
+      const m = manifest(p);
+      if (m.exports === undefined) continue;
+      expect(m.publishConfig?.exports, `packages/${p} publishConfig.exports`).toEqual(withoutSource(m.exports));
+    }
   });
 
   it('CHANGELOG.md has a section for it, or [Unreleased] before it is released, newest first', () => {
