@@ -81,7 +81,7 @@ describe('pgferry CLI: install and connection errors', () => {
     const removed = await pgferryJson<{ uninstalled: boolean }>(['uninstall', '--yes', '--db', db.url]);
     expect(removed.uninstalled).toBe(true);
     expect(await installedVersion(db.pool)).toBeNull();
-  });
+  }, 120_000);
 
   it('exits 3 with one line when it cannot connect, and 2 on a bad command line', async () => {
     const port = await freePort();

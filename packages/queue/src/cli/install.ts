@@ -1,6 +1,7 @@
 /** install, upgrade, uninstall, version. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import type pg from 'pg';
 import { install, installedVersion, knownMigrations, uninstall } from '@pgferry/sql';
 import { schemaVersion, type AppliedMigration } from '../versions.js';
 import { action, examples, CliError, EXIT } from './options.js';
@@ -17,29 +18,54 @@ export interface ComponentInfo {
   name: string;
   /** The migrations this CLI's copy of it would apply (read when `version` runs). */
   migrations: () => number[];
-  /** What applies its pending migrations (shown when some are). */
-  upgrade: string;
+  /** Install or upgrade it (pgferry first): `install` and `upgrade` run it where it is installed. */
+  install: (db: pg.Pool) => Promise<unknown>;
+}
+
+/**
+ * Upgrade the components already installed in the database (only those: a replicator
+ * schema is created by create-root/-branch/-leaf, not by `pgferry install`): the ids of the
+ * migrations each got, by component.
+ */
+async function upgradeComponents(pool: pg.Pool, components: ComponentInfo[]): Promise<Record<string, { appliedMigrations: number[] }>> {
+  const installed = (await schemaVersion(pool)).components;
+  const out: Record<string, { appliedMigrations: number[] }> = {};
+  for (const c of components) {
+    const had = new Set((installed[c.name] ?? []).map((m) => m.id));
+    if (had.size === 0) continue;
+    await c.install(pool);
+    const after = (await schemaVersion(pool)).components[c.name] ?? [];
+    out[c.name] = { appliedMigrations: after.map((m) => m.id).filter((id) => !had.has(id)) };
+  }
+  return out;
+}
+
+/** " (replicator: migrations applied: 10, 11)" for the components an install or upgrade touched. */
+function componentsSaid(touched: Record<string, { appliedMigrations: number[] }>): string {
+  return Object.entries(touched)
+    .map(([name, t]) => ` (${name}: ${t.appliedMigrations.length ? `migrations applied: ${t.appliedMigrations.join(', ')}` : 'up to date'})`)
+    .join('');
 }
 
 export function installCommands(program: Command, components: ComponentInfo[] = []): void {
   examples(
     program
       .command('install')
-      .description('install pgferry (schema, functions, roles) in the database(s); safe to run again')
+      .description('install pgferry (schema, functions, roles) in the database(s), or upgrade it and the replicator\'s schema where installed; safe to run again')
       .action(
         action(async (ctx) => {
           const rows = await ctx.rows(async (pool) => {
             const before = await installedVersion(pool);
             const r = await install(pool);
-            return [{ version: r.version, previous: before, appliedMigrations: r.applied }];
+            return [{ version: r.version, previous: before, appliedMigrations: r.applied, components: await upgradeComponents(pool, components) }];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
           for (const r of rows) {
             const where = r.database ? `${r.database}: ` : '';
             ctx.say(
-              r.previous
+              (r.previous
                 ? `${where}pgferry ${r.version} installed (was ${r.previous}; migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`
-                : `${where}pgferry ${r.version} installed (migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`,
+                : `${where}pgferry ${r.version} installed (migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`) + componentsSaid(r.components),
             );
           }
         }),
@@ -50,7 +76,7 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
   examples(
     program
       .command('upgrade')
-      .description('apply the migrations and function updates this version brings (pgferry must be installed)')
+      .description('apply the migrations and function updates this version brings (pgferry must be installed), also to the replicator\'s schema where it is installed')
       .action(
         action(async (ctx) => {
           const rows = await ctx.rows(async (pool) => {
@@ -59,15 +85,15 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
               throw new CliError('pgferry is not installed in this database; install it with `pgferry install`', EXIT.NOT_INSTALLED);
             }
             const r = await install(pool);
-            return [{ version: r.version, previous: before, appliedMigrations: r.applied }];
+            return [{ version: r.version, previous: before, appliedMigrations: r.applied, components: await upgradeComponents(pool, components) }];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
           for (const r of rows) {
             const where = r.database ? `${r.database}: ` : '';
             ctx.say(
-              r.appliedMigrations.length
+              (r.appliedMigrations.length
                 ? `${where}upgraded pgferry ${r.previous} -> ${r.version} (migrations applied: ${r.appliedMigrations.join(', ')})`
-                : `${where}pgferry ${r.version}: schema up to date, functions refreshed`,
+                : `${where}pgferry ${r.version}: schema up to date, functions refreshed`) + componentsSaid(r.components),
             );
           }
         }),
@@ -144,8 +170,7 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
               header: name.toUpperCase(),
               value: (r: (typeof rows)[number]) => {
                 const c = r.components[name];
-                const upgrade = components.find((k) => k.name === name)?.upgrade ?? 'upgrade it';
-                return c?.installed ? describeMigrations(c.migrations, c.pendingMigrations, upgrade) : 'not installed';
+                return c?.installed ? describeMigrations(c.migrations, c.pendingMigrations, 'pgferry upgrade') : 'not installed';
               },
             })),
           ]);

@@ -44,7 +44,8 @@ export const REPLICATE_EXAMPLES = ['pgferry replicate worker --config /etc/pgfer
 export const REPLICATOR_COMPONENT: ComponentInfo = {
   name: 'replicator',
   migrations: replicationMigrationIds,
-  upgrade: 'installReplication(), or create-leaf / create-branch again (replicator README, Known limits)',
+  // Loaded when used: `pgferry --help` and the queue commands do not pay for the replicator.
+  install: async (db) => (await import('../state/schema.js')).installReplication(db),
 };
 
 /** The `replicate` command and its subcommands. */
