@@ -203,6 +203,9 @@ console.log(JSON.stringify({ seen, invoices: rows }));
       const shipped = readdirSync(path.join(installed('replicator'), 'sql', 'migrations')).map((f) => Number(f.slice(0, 3)));
       expect(version.components.replicator).toMatchObject({ installed: true, pendingMigrations: [] });
       expect(version.components.replicator.migrations.map((m) => m.id)).toEqual(shipped);
+      const upgrade = await pgferry(['upgrade', '--json', '--db', subscriber.url]);
+      expect(upgrade.stderr).toBe('');
+      expect(JSON.parse(upgrade.stdout)).toMatchObject({ appliedMigrations: [], components: { replicator: { appliedMigrations: [] } } });
 
       const config = path.join(app, 'replicate.json');
       writeFileSync(
