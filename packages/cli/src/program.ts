@@ -5,12 +5,17 @@
  * the replicator, which depends on it.
  */
 import { runCli as runQueueCli } from '@pgferry/queue/cli';
-import { REPLICATE_EXAMPLES, replicateCommand } from '@pgferry/replicator/cli';
+import { REPLICATE_EXAMPLES, REPLICATOR_COMPONENT, replicateCommand } from '@pgferry/replicator/cli';
 
 const DESCRIPTION =
   'pgferry: PGQ-style queues and trigger replication on PostgreSQL (install, queues, consumers, events, dead letters, ticker daemon, replication)';
 
 /** Parse `argv` (process.argv's form) and run it; returns the exit code. */
 export function runCli(argv: string[]): Promise<number> {
-  return runQueueCli(argv, { commands: [replicateCommand()], description: DESCRIPTION, examples: REPLICATE_EXAMPLES });
+  return runQueueCli(argv, {
+    commands: [replicateCommand()],
+    description: DESCRIPTION,
+    examples: REPLICATE_EXAMPLES,
+    components: [REPLICATOR_COMPONENT],
+  });
 }

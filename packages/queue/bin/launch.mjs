@@ -1,13 +1,16 @@
-// Launcher for pgferry's command-line programs. A built package runs its dist/ entry. In
-// the repository (no dist/), it runs the TypeScript sources: tsx compiles them, and a
-// resolve hook adds the "source" export condition so workspace packages resolve to their
-// sources too, as `tsx --conditions=source` would.
+// Launcher for pgferry's command-line programs. In the repository (src/ next to bin/), it
+// runs the TypeScript sources, also after `pnpm build`: tsx compiles them, and a resolve
+// hook adds the "source" export condition so workspace packages resolve to their sources
+// too, as `tsx --conditions=source` would. So a test or a developer never runs a stale or
+// half-written dist/ (the package test builds dist/ while other tests run the binary). An
+// installed package ships no src/ (see "files" in package.json): it runs its dist/ entry.
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { register } from 'node:module';
 
-/** Import `built` (a file URL) if it exists, else `source` through tsx. */
+/** Import `source` (a file URL) through tsx if it exists, else `built`. */
 export async function launch(built, source) {
-  if (existsSync(built)) {
+  if (!existsSync(fileURLToPath(source))) {
     await import(built.href);
     return;
   }

@@ -17,5 +17,6 @@ export * from './capture.js';
 export * from './snapshot-tick.js';
 export * from './cascade.js';
 export * from './batch.js';
+export * from './versions.js';
 export * from './runtime/index.js';
 export { sqlFiles } from './sql.js';

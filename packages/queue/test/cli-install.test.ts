@@ -6,8 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { freePort } from '@pgferry/test/pg-server';
-import { installedVersion } from '../src/index.js';
+import { installedVersion, knownMigrations } from '../src/index.js';
 import { pgferry, pgferryJson } from './cli-helpers.js';
+
+interface VersionJson {
+  installed: string;
+  cli: string;
+  latestMigration: number;
+  migrations: { id: number; name: string; appliedAt: string }[];
+  pendingMigrations: number[];
+  components: Record<string, { installed: boolean; migrations: { id: number }[]; pendingMigrations: number[] }>;
+}
 
 describe('pgferry CLI: install and connection errors', () => {
   const db = useTestDatabase({ install: false });
@@ -28,9 +37,15 @@ describe('pgferry CLI: install and connection errors', () => {
     expect(inst.code).toBe(0);
     expect(inst.stdout).toMatch(/^pgferry \d+\.\d+\.\d+ installed \(migrations applied: 1/);
 
-    const version = await pgferryJson<{ installed: string; cli: string }>(['version', '--db', db.url]);
+    const version = await pgferryJson<VersionJson>(['version', '--db', db.url]);
     expect(version.installed).toMatch(/^\d+\.\d+\.\d+$/);
     expect(version.cli).toBe(version.installed);
+    // Every migration this CLI knows, applied, and the replicator's schema not installed here.
+    expect(version.migrations.map((m) => m.id)).toEqual(knownMigrations());
+    expect(version.migrations[0]).toMatchObject({ id: 1, name: 'initial' });
+    expect(version.latestMigration).toBe(Math.max(...knownMigrations()));
+    expect(version.pendingMigrations).toEqual([]);
+    expect(version.components.replicator).toMatchObject({ installed: false, migrations: [], pendingMigrations: [] });
 
     // ... or from the usual PG* variables.
     const u = new URL(db.url);
@@ -41,8 +56,21 @@ describe('pgferry CLI: install and connection errors', () => {
       PGDATABASE: db.name,
     });
     expect(table.code).toBe(0);
-    expect(table.stdout.split('\n')[0]).toMatch(/^CLI\s+INSTALLED$/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^CLI\s+INSTALLED\s+MIGRATIONS\s+REPLICATOR$/);
     expect(table.stdout).toContain(version.installed);
+    expect(table.stdout).toContain(`${knownMigrations().length} applied`);
+    expect(table.stdout).toContain('up to date');
+    expect(table.stdout).toContain('not installed');
+
+    // A migration recorded as not applied (an older install) is pending: upgrade applies it.
+    const last = Math.max(...knownMigrations());
+    await db.pool.query('DELETE FROM pgferry.migration WHERE id = $1', [last]);
+    const older = await pgferryJson<VersionJson>(['version', '--db', db.url]);
+    expect(older.pendingMigrations).toEqual([last]);
+    const olderTable = await pgferry(['version', '--db', db.url]);
+    expect(olderTable.stdout).toContain('1 pending');
+    expect(olderTable.stdout).toContain('pgferry upgrade');
+    await db.pool.query(`INSERT INTO pgferry.migration (id, name) VALUES ($1, 'put back')`, [last]);
 
     const again = await pgferryJson<{ appliedMigrations: number[] }>(['upgrade', '--db', db.url]);
     expect(again.appliedMigrations).toEqual([]);
@@ -53,7 +81,7 @@ describe('pgferry CLI: install and connection errors', () => {
     const removed = await pgferryJson<{ uninstalled: boolean }>(['uninstall', '--yes', '--db', db.url]);
     expect(removed.uninstalled).toBe(true);
     expect(await installedVersion(db.pool)).toBeNull();
-  });
+  }, 120_000);
 
   it('exits 3 with one line when it cannot connect, and 2 on a bad command line', async () => {
     const port = await freePort();

@@ -22,6 +22,7 @@ export type { AddAllSequencesOptions, AddSequenceOptions } from './admin/sequenc
 export type { SubscribedSequence } from './state/subscribed-sequence.js';
 export { checkNodeName, copyConsumerName, isCopyConsumerOf, maxNodeNameLength, watermarkConsumerName } from './admin/node-name.js';
 export { installReplication } from './state/schema.js';
+export { replicationMigrationIds } from './state/migrations.js';
 export type { SubscribedTable, TableState } from './state/subscribed-table.js';
 export { parseSnapshot, visibleInSnapshot } from './state/snapshot.js';
 export { SubscriptionWorker } from './worker/subscription-worker.js';

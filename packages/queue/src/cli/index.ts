@@ -12,3 +12,4 @@ export { action, collect, examples, io, parseInteger, parseNonNegative } from '.
 export { cell, formatDuration, formatTime, renderPairs, renderTable, truncate } from './format.js';
 export type { Column } from './format.js';
 export { cliVersion } from './install.js';
+export type { ComponentInfo } from './install.js';

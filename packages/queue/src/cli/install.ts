@@ -1,7 +1,9 @@
 /** install, upgrade, uninstall, version. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import type pg from 'pg';
 import { install, installedVersion, knownMigrations, uninstall } from '@pgferry/sql';
+import { schemaVersion, type AppliedMigration } from '../versions.js';
 import { action, examples, CliError, EXIT } from './options.js';
 
 /** The version of this package (the CLI's own). */
@@ -10,17 +12,54 @@ export function cliVersion(): string {
   return pkg.version;
 }
 
-export function installCommands(program: Command): void {
+/** A component built on the SQL layer whose migrations `pgferry version` reports (the replicator's). */
+export interface ComponentInfo {
+  /** Its name in pgferry.component_migration. */
+  name: string;
+  /** The migrations this CLI's copy of it would apply (read when `version` runs). */
+  migrations: () => number[];
+  /** Install or upgrade it (pgferry first): `install` and `upgrade` run it where it is installed. */
+  install: (db: pg.Pool) => Promise<unknown>;
+}
+
+/**
+ * Upgrade the components already installed in the database (only those: a replicator
+ * schema is created by create-root/-branch/-leaf, not by `pgferry install`): the ids of the
+ * migrations each got, by component.
+ */
+async function upgradeComponents(pool: pg.Pool, components: ComponentInfo[]): Promise<Record<string, { appliedMigrations: number[] }>> {
+  const installed = (await schemaVersion(pool)).components;
+  const out: Record<string, { appliedMigrations: number[] }> = {};
+  for (const c of components) {
+    const had = new Set((installed[c.name] ?? []).map((m) => m.id));
+    if (had.size === 0) continue;
+    await c.install(pool);
+    const after = (await schemaVersion(pool)).components[c.name] ?? [];
+    out[c.name] = { appliedMigrations: after.map((m) => m.id).filter((id) => !had.has(id)) };
+  }
+  return out;
+}
+
+/** " (replicator: migrations applied: 10, 11)" for the components an install or upgrade touched. */
+function componentsSaid(touched: Record<string, { appliedMigrations: number[] }>): string {
+  return Object.entries(touched)
+    .map(([name, t]) => ` (${name}: ${t.appliedMigrations.length ? `migrations applied: ${t.appliedMigrations.join(', ')}` : 'up to date'})`)
+    .join('');
+}
+
+export function installCommands(program: Command, components: ComponentInfo[] = []): void {
   examples(
     program
       .command('install')
-      .description('install pgferry (schema, functions, roles) in the database(s); safe to run again')
+      .description('install pgferry (schema, functions, roles) in the database(s), or upgrade it and the replicator\'s schema where installed; safe to run again')
       .action(
         action(async (ctx) => {
           const rows = await ctx.rows(async (pool) => {
             const before = await installedVersion(pool);
             const r = await install(pool);
-            return [{ version: r.version, previous: before, appliedMigrations: r.applied, ddlFollowed: r.ddlFollowed }];
+            return [
+              { version: r.version, previous: before, appliedMigrations: r.applied, ddlFollowed: r.ddlFollowed, components: await upgradeComponents(pool, components) },
+            ];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
           for (const r of rows) {
@@ -29,9 +68,9 @@ export function installCommands(program: Command): void {
               ? 'DDL on captured tables is followed'
               : 'DDL on captured tables is not followed (no event triggers): use pgferry replicate execute';
             ctx.say(
-              r.previous
+              (r.previous
                 ? `${where}pgferry ${r.version} installed (was ${r.previous}; migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`
-                : `${where}pgferry ${r.version} installed (migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`,
+                : `${where}pgferry ${r.version} installed (migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`) + componentsSaid(r.components),
             );
           }
         }),
@@ -42,7 +81,7 @@ export function installCommands(program: Command): void {
   examples(
     program
       .command('upgrade')
-      .description('apply the migrations and function updates this version brings (pgferry must be installed)')
+      .description('apply the migrations and function updates this version brings (pgferry must be installed), also to the replicator\'s schema where it is installed')
       .action(
         action(async (ctx) => {
           const rows = await ctx.rows(async (pool) => {
@@ -51,15 +90,15 @@ export function installCommands(program: Command): void {
               throw new CliError('pgferry is not installed in this database; install it with `pgferry install`', EXIT.NOT_INSTALLED);
             }
             const r = await install(pool);
-            return [{ version: r.version, previous: before, appliedMigrations: r.applied }];
+            return [{ version: r.version, previous: before, appliedMigrations: r.applied, components: await upgradeComponents(pool, components) }];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
           for (const r of rows) {
             const where = r.database ? `${r.database}: ` : '';
             ctx.say(
-              r.appliedMigrations.length
+              (r.appliedMigrations.length
                 ? `${where}upgraded pgferry ${r.previous} -> ${r.version} (migrations applied: ${r.appliedMigrations.join(', ')})`
-                : `${where}pgferry ${r.version}: schema up to date, functions refreshed`,
+                : `${where}pgferry ${r.version}: schema up to date, functions refreshed`) + componentsSaid(r.components),
             );
           }
         }),
@@ -93,21 +132,78 @@ export function installCommands(program: Command): void {
   examples(
     program
       .command('version')
-      .description('show the CLI version and the pgferry version installed in the database(s)')
+      .description(
+        'show the CLI version, the pgferry version installed in the database(s), and the migrations applied and pending (the SQL layer\'s and the replicator\'s)',
+      )
       .action(
         action(async (ctx) => {
-          const latest = Math.max(...knownMigrations());
+          const known = knownMigrations();
           const rows = await ctx.rows(async (pool) => {
-            const v = await installedVersion(pool);
-            return [{ installed: v, cli: cliVersion(), latestMigration: latest }];
+            const v = await schemaVersion(pool);
+            return [
+              {
+                installed: v.version,
+                cli: cliVersion(),
+                latestMigration: Math.max(...known),
+                migrations: v.migrations,
+                pendingMigrations: pending(v.version === null ? [] : v.migrations, known),
+                components: Object.fromEntries(
+                  componentNames(components, v.components).map((name) => {
+                    const applied = v.components[name] ?? [];
+                    const knownHere = components.find((c) => c.name === name)?.migrations() ?? [];
+                    return [
+                      name,
+                      {
+                        installed: applied.length > 0,
+                        latestMigration: knownHere.length ? Math.max(...knownHere) : null,
+                        migrations: applied,
+                        pendingMigrations: applied.length ? pending(applied, knownHere) : [],
+                      },
+                    ];
+                  }),
+                ),
+              },
+            ];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
+          const names = [...new Set(rows.flatMap((r) => Object.keys(r.components)))];
           ctx.printRows(rows, [
             { header: 'CLI', value: (r) => r.cli },
             { header: 'INSTALLED', value: (r) => r.installed ?? 'not installed (run `pgferry install`)' },
+            { header: 'MIGRATIONS', value: (r) => (r.installed === null ? '' : describeMigrations(r.migrations, r.pendingMigrations, 'pgferry upgrade')) },
+            ...names.map((name) => ({
+              header: name.toUpperCase(),
+              value: (r: (typeof rows)[number]) => {
+                const c = r.components[name];
+                return c?.installed ? describeMigrations(c.migrations, c.pendingMigrations, 'pgferry upgrade') : 'not installed';
+              },
+            })),
           ]);
         }),
       ),
-    ['pgferry version', 'pgferry version --json --db postgres://db1/app --db postgres://db2/app'],
+    [
+      'pgferry version',
+      'pgferry version --json --db postgres://db1/app --db postgres://db2/app',
+      'pgferry version --db $SUBSCRIBER   # also the replicator\'s migrations there',
+    ],
   );
+}
+
+/** Ids in `known` not among `applied`. */
+function pending(applied: AppliedMigration[], known: number[]): number[] {
+  const have = new Set(applied.map((m) => m.id));
+  return known.filter((id) => !have.has(id));
+}
+
+/** The components this CLI knows, then any other one recorded in the database. */
+function componentNames(known: ComponentInfo[], recorded: Record<string, unknown>): string[] {
+  return [...new Set([...known.map((c) => c.name), ...Object.keys(recorded)])];
+}
+
+/** "8 applied (latest 008 prompt_ticks_pending_age), up to date" or "...; 2 pending (009, 010): ...". */
+function describeMigrations(applied: AppliedMigration[], pendingIds: number[], fix: string): string {
+  const latest = applied[applied.length - 1];
+  const head = latest ? `${applied.length} applied (latest ${String(latest.id).padStart(3, '0')} ${latest.name})` : 'none applied';
+  if (pendingIds.length === 0) return `${head}, up to date`;
+  return `${head}; ${pendingIds.length} pending (${pendingIds.map((id) => String(id).padStart(3, '0')).join(', ')}): ${fix}`;
 }

@@ -7,7 +7,7 @@ import { consumerCommands } from './consumer.js';
 import { deadLetterCommands } from './dead-letter.js';
 import { daemonCommand } from './daemon.js';
 import { eventCommands } from './events.js';
-import { cliVersion, installCommands } from './install.js';
+import { cliVersion, installCommands, type ComponentInfo } from './install.js';
 import { collect, io, parseInteger, EXIT } from './options.js';
 import { queueCommands } from './queue.js';
 import { tickCommands } from './tick.js';
@@ -40,6 +40,8 @@ export interface ProgramOptions {
   description?: string;
   /** Help text lines under "Examples:" for those commands. */
   examples?: string[];
+  /** Components built on the SQL layer whose migrations `pgferry version` reports. */
+  components?: ComponentInfo[];
 }
 
 export function buildProgram(options: ProgramOptions = {}): Command {
@@ -56,7 +58,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     // A usage error is one line, as every other error.
     outputError: (s, write) => write(`pgferry: ${s.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (add --help for usage)\n`),
   });
-  installCommands(program);
+  installCommands(program, options.components);
   queueCommands(program);
   consumerCommands(program);
   eventCommands(program);

@@ -4,6 +4,8 @@
  * every --help). @pgferry/cli adds it to the `pgferry` program.
  */
 import { Command } from 'commander';
+import type { ComponentInfo } from '@pgferry/queue/cli';
+import { replicationMigrationIds } from '../state/migrations.js';
 import { cascadeCommands } from './cascade.js';
 import { nodeCommands } from './nodes.js';
 import { sequenceCommands } from './sequences.js';
@@ -37,6 +39,14 @@ Examples:
 
 /** Lines for the `pgferry --help` examples. */
 export const REPLICATE_EXAMPLES = ['pgferry replicate worker --config /etc/pgferry/replicate.json', 'pgferry replicate status --subscriber $S --node leaf1'];
+
+/** The replicator's schema, for `pgferry version` (its migrations applied and pending in a database). */
+export const REPLICATOR_COMPONENT: ComponentInfo = {
+  name: 'replicator',
+  migrations: replicationMigrationIds,
+  // Loaded when used: `pgferry --help` and the queue commands do not pay for the replicator.
+  install: async (db) => (await import('../state/schema.js')).installReplication(db),
+};
 
 /** The `replicate` command and its subcommands. */
 export function replicateCommand(): Command {

@@ -1,6 +1,6 @@
 -- All maintenance in one call, each operation committed on its own (rotation's two phases
 -- must be separate transactions). For pg_cron or any scheduler without pgferry's daemon:
---   SELECT cron.schedule('pgferry-ticker', '1 second', 'SELECT pgferry.ticker()');
+--   SELECT cron.schedule('pgferry-ticker', '1 seconds', 'SELECT pgferry.ticker()');
 --   SELECT cron.schedule('pgferry-maint', '30 seconds', 'CALL pgferry.maint()');
 -- Must be called outside an explicit transaction block.
 --
