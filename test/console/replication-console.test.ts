@@ -101,6 +101,9 @@ describe('the console of pgferry replicate worker, in Chromium', () => {
     await page.waitFor('big replicated', `${text('tr[data-table="public.big"] .table-state')} === 'ok'`, 60_000);
     expect(await page.evaluate<string>(text('tr[data-queue="repl"] .queue-name'))).toBe('repl');
     expect(await page.evaluate<string>(text('#mode'))).toBe('read-only');
+    // A read-only console offers no token field and no action button.
+    expect(await page.evaluate<string>(`getComputedStyle(document.getElementById('credentials')).display`)).toBe('none');
+    expect(await page.evaluate<number>(`[...document.querySelectorAll('button[data-action]')].filter((b) => b.offsetParent !== null).length`)).toBe(0);
     expect(page.errors).toEqual([]);
   });
 });
