@@ -156,5 +156,14 @@ describe('the console of pgferry daemon, in Chromium', () => {
     });
     expect(rebound).toBe(421);
   });
+
+  it('offers no token field and no action on a read-only console', async () => {
+    const ro = await browser.newPage();
+    await ro.goto(`http://127.0.0.1:${readOnly.port}/`);
+    await ro.waitFor('the queue', `${text(`tr[data-queue="${QUEUE}"] .queue-name`)} === ${JSON.stringify(QUEUE)}`);
+    expect(await ro.evaluate<string>(text('#mode'))).toBe('read-only');
+    expect(await ro.evaluate<string>(`getComputedStyle(document.getElementById('credentials')).display`)).toBe('none');
+    expect(await ro.evaluate<number>(`[...document.querySelectorAll('button[data-action]')].filter((b) => b.offsetParent !== null).length`)).toBe(0);
+  });
 });
 

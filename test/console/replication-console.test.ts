@@ -3,18 +3,23 @@
  * (root and leaf, the lag of the hop), a table in copy with its progress (a chunked copy
  * held at a row by a lock the test owns: the chunks before it are committed), a table whose
  * copy fails (a CHECK on the subscriber) with its error message, then the held table done
- * once the lock goes; and the providers' queues in the same page.
+ * once the lock goes, and copied again when resync is asked with the token; and the
+ * providers' queues in the same page.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { Browser, type Page } from '@pgferry/test/browser';
 import { useTestDatabase } from '@pgferry/test/test-database';
-import { addTable, createLeafNode, createRootNode } from '@pgferry/replicator';
+import { addTable, createLeafNode, createRootNode, listTables } from '@pgferry/replicator';
 import { createLogger } from '../../packages/queue/src/daemon/index.js';
 import { loadHandlers, parseWorkerConfig } from '../../packages/replicator/src/cli/worker-config.js';
 import { WorkerDaemon } from '../../packages/replicator/src/cli/worker-daemon.js';
 
 const LOCK = 727_272;
+const TOKEN = 'replication-console-token-42424242';
 const ROWS = 2000;
 const CHUNK = 200;
 /** The subscriber's copy of this row waits on LOCK. */
@@ -54,12 +59,14 @@ describe('the console of pgferry replicate worker, in Chromium', () => {
     locker = await subscriber.connect();
     await locker.query('SELECT pg_advisory_lock($1)', [LOCK]);
 
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgferry-console-'));
+    writeFileSync(path.join(dir, 'token'), TOKEN);
     const config = parseWorkerConfig({
       subscriptions: [
         { subscription: 'leaf1', provider: provider.url, subscriber: subscriber.url, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 500, copyChunkRows: CHUNK },
       ],
       tickIntervalMs: 50,
-      console: { port: 0 },
+      console: { port: 0, write: true, tokenFile: path.join(dir, 'token') },
     });
     worker = new WorkerDaemon(config, await loadHandlers(config), createLogger('text', { write: () => undefined }));
     await worker.start();
@@ -100,10 +107,20 @@ describe('the console of pgferry replicate worker, in Chromium', () => {
     await locker.query('SELECT pg_advisory_unlock($1)', [LOCK]);
     await page.waitFor('big replicated', `${text('tr[data-table="public.big"] .table-state')} === 'ok'`, 60_000);
     expect(await page.evaluate<string>(text('tr[data-queue="repl"] .queue-name'))).toBe('repl');
-    expect(await page.evaluate<string>(text('#mode'))).toBe('read-only');
-    // A read-only console offers no token field and no action button.
-    expect(await page.evaluate<string>(`getComputedStyle(document.getElementById('credentials')).display`)).toBe('none');
-    expect(await page.evaluate<number>(`[...document.querySelectorAll('button[data-action]')].filter((b) => b.offsetParent !== null).length`)).toBe(0);
+  });
+
+  it('resyncs a table with the token', async () => {
+    await page.fill('#operator', 'carol');
+    await page.fill('#token', TOKEN);
+    // Held again at HELD_ROW: the table is seen back in copy, then done.
+    await locker.query('SELECT pg_advisory_lock($1)', [LOCK]);
+    await page.click('tr[data-table="public.big"] button[data-action="resync-table"]');
+    await page.waitFor('the resync in the action log', `(${text('#actions tr[data-action-entry] .action-result')} ?? '') === '{"resync":"public.big"}'`);
+    expect(await page.evaluate<string>(text('#actions tr[data-action-entry] .action-by'))).toBe('carol');
+    await page.waitFor('big in copy again', `${text('tr[data-table="public.big"] .table-state')} === 'in-copy'`);
+    expect((await listTables(subscriber.pool, 'leaf1')).find((t) => t.source === 'public.big')!.state).toBe('in-copy');
+    await locker.query('SELECT pg_advisory_unlock($1)', [LOCK]);
+    await page.waitFor('big replicated again', `${text('tr[data-table="public.big"] .table-state')} === 'ok'`, 60_000);
     expect(page.errors).toEqual([]);
   });
 });
