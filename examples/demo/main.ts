@@ -12,7 +12,7 @@ import { PgServer } from '@pgferry/test/pg-server';
 import { log, runMain } from '../lib/log.js';
 import { replicationDemo } from '../replication/demo.js';
 import { queueDemo } from './queue.js';
-import { screenshotConsole, serveDemoConsole } from './console.js';
+import { DemoConsole } from './console.js';
 
 runMain(async () => {
   log('starting two embedded PostgreSQL servers (provider, subscriber) ...');
@@ -31,8 +31,8 @@ runMain(async () => {
       rows: Number(process.env.DEMO_ROWS ?? 1_000_000),
       // The worker's web console, and a screenshot of it during the copy (examples/demo/out/).
       onWorker: async (worker) => {
-        const server = await serveDemoConsole(worker);
-        return { whileCopying: () => screenshotConsole(server.port), close: () => server.close() };
+        const c = await DemoConsole.start(worker);
+        return { whileCopying: () => c.screenshot(), close: () => c.close() };
       },
     });
     log(queue === 0 && replication === 0 ? 'demo OK' : 'demo FAILED');

@@ -160,7 +160,8 @@ export async function replicationDemo(opts: ReplicationDemoOptions): Promise<num
     await createRootNode(provider, { node: 'root', queue: 'replication' });
     // Tick at most 200 ms after a change (the default waits up to 3 s): lower latency.
     await setQueueConfig(provider, 'replication', { ticker_max_lag: 200 });
-    await createLeafNode(provider, subscriber, { node: 'leaf1' });
+    // Its location lets `status --cascade` (and the console) walk from the root to it.
+    await createLeafNode(provider, subscriber, { node: 'leaf1', location: opts.subscriberUrl });
     log('nodes: root on the provider, leaf1 on the subscriber; the writer starts');
     const writer = startWriter(provider, rows);
     worker = new ReplicationWorker({

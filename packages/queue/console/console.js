@@ -42,6 +42,16 @@ function bytes(n) {
   return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
 }
 
+/** A payload as text: indented when it is JSON, as it is otherwise. */
+function pretty(data) {
+  if (data === null || data === undefined) return '(null)';
+  try {
+    return JSON.stringify(JSON.parse(data), null, 2);
+  } catch {
+    return data;
+  }
+}
+
 const time = (iso) => (iso ? new Date(iso).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
 async function getJson(url) {
@@ -78,7 +88,7 @@ function rotation(q) {
 
 function eventTables(q) {
   if (!q.eventTables) return el('span', { class: 'muted' }, `${q.ntables} (sizes need pgferry_admin)`);
-  return q.eventTables.map((t) => el('div', { class: t.isCurrent ? 'current' : '' }, `${t.tableName}${t.isCurrent ? ' (current)' : ''}: ${bytes(t.bytes)}, ~${Math.round(t.estimatedRows)} rows`));
+  return q.eventTables.map((t) => el('div', { class: t.isCurrent ? 'current' : '' }, `${t.tableName}${t.isCurrent ? ' (current)' : ''}: ${bytes(t.bytes)}${t.estimatedRows === null ? '' : `, ~${Math.round(t.estimatedRows)} rows`}`));
 }
 
 function renderQueues(section) {
@@ -143,7 +153,7 @@ async function showConsumer(c) {
       el('tr', { 'data-dead-letter': d.id },
         num(d.id), el('td', {}, time(d.time)), num(d.eventId), el('td', {}, d.type ?? '-'), num(d.retry), el('td', {}, d.reason ?? '-'),
         el('td', {},
-          el('button', { type: 'button', class: 'inspect', onclick: () => { $('payload').textContent = d.data ?? '(null)'; } }, 'inspect'),
+          el('button', { type: 'button', class: 'inspect', onclick: () => { $('payload').textContent = pretty(d.data); } }, 'inspect'),
           actionButton('replay', 'queues', 'replay-dead-letters', { database: c.database, queue: c.queue, consumer: c.consumer, ids: [d.id] }))))),
   );
 }

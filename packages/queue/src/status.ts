@@ -12,8 +12,8 @@ export interface EventTableInfo {
   /** Writers append to it now. */
   isCurrent: boolean;
   tableName: string;
-  /** The planner's estimate (no scan): rough between ANALYZEs. */
-  estimatedRows: number;
+  /** The planner's estimate (no scan): rough between ANALYZEs, null before the first. */
+  estimatedRows: number | null;
   /** On disk, with indexes and TOAST. */
   bytes: number;
 }
@@ -34,7 +34,7 @@ export async function getEventTables(db: Queryable, queue?: string): Promise<Map
       tableNo: r.table_no as number,
       isCurrent: r.is_current as boolean,
       tableName: r.table_name as string,
-      estimatedRows: r.est_rows as number,
+      estimatedRows: (r.est_rows as number | null) ?? null,
       bytes: Number(r.bytes),
     });
     out.set(r.queue_name as string, list);
