@@ -1,8 +1,13 @@
 /**
  * `pgferry daemon --console-*` as a real process: write without a token (or with a short
  * one) is refused at start; read-only by default; with the token, actions over HTTP
- * (pause, rewind, purge), each in the daemon's log with who; bad arguments refused.
+ * (pause, rewind, purge), each in the daemon's log with who; bad arguments refused; a
+ * SIGHUP turns write on and rotates the token (read from its file again), the page's
+ * action log kept.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { createQueue, forceTick, getConsumerInfo, getQueueInfo, registerConsumer, Producer } from '../src/index.js';
@@ -93,6 +98,50 @@ describe('pgferry daemon --console-port', () => {
     expect(d.log).toMatch(/console action queues\/pause-queue \{"queue":"q"\} by "bob" from 127\.0\.0\.1: \{"paused":true\}/);
     expect(d.log).toMatch(/console action queues\/rewind-consumer .* failed: bad arguments/);
     expect(d.log).not.toContain(TOKEN);
+    expect(await d.stop()).toBe(0);
+  });
+
+  it('reloads on SIGHUP: write turned on, then the token rotated', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgferry-console-reload-'));
+    const config = path.join(dir, 'daemon.json');
+    const tokenFile = path.join(dir, 'token');
+    const writeConfig = (console: object) => writeFileSync(config, JSON.stringify({ databases: [db.url], tickIntervalMs: 50, console }));
+    writeConfig({ port: 0 });
+    const d = start(['--config', config]);
+    await consolePort(d);
+    expect(d.log).toMatch(/\(read-only\)/);
+    // Its SIGHUP handler is in place once it says it started.
+    await d.waitLog(/pgferry daemon started/, 'the daemon started');
+
+    writeFileSync(tokenFile, `${TOKEN}\n`);
+    writeConfig({ port: 0, write: true, tokenFile });
+    d.signal('SIGHUP');
+    await d.waitLog(/serving the console on http:\/\/127\.0\.0\.1:\d+\/ \(actions allowed with the token\)/, 'the console with write');
+    const port = Number([...d.log.matchAll(/serving the console on http:\/\/127\.0\.0\.1:(\d+)\//g)].at(-1)![1]);
+    const pause = (token: string) =>
+      fetch(`http://127.0.0.1:${port}/api/action/queues/pause-queue`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ by: 'dave', args: { queue: 'q' } }),
+      });
+    expect((await pause(TOKEN)).status).toBe(200);
+
+    // A new token in the file: the old one is refused after the reload, the new one works.
+    const next = `${TOKEN}-rotated`;
+    writeFileSync(tokenFile, next);
+    d.signal('SIGHUP');
+    await d.waitLog(/config reloaded[^\n]*\n[\s\S]*config reloaded/, 'the second reload');
+    const port2 = Number([...d.log.matchAll(/serving the console on http:\/\/127\.0\.0\.1:(\d+)\//g)].at(-1)![1]);
+    const pause2 = (token: string) =>
+      fetch(`http://127.0.0.1:${port2}/api/action/queues/resume-queue`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ by: 'dave', args: { queue: 'q' } }),
+      });
+    expect((await pause2(TOKEN)).status).toBe(401);
+    expect((await pause2(next)).status).toBe(200);
+    const state = (await (await fetch(`http://127.0.0.1:${port2}/api/state`)).json()) as { actions: { action: string; by: string; ok: boolean }[] };
+    expect(state.actions.filter((a) => a.ok).map((a) => `${a.action} by ${a.by}`)).toEqual(['resume-queue by dave', 'pause-queue by dave']);
     expect(await d.stop()).toBe(0);
   });
 });

@@ -106,7 +106,7 @@ function messageOf(err: unknown): string {
 export function serveConsole(options: ConsoleServerOptions): Promise<ConsoleServer> {
   const host = options.host ?? DEFAULT_CONSOLE_HOST;
   const write = options.write === true;
-  if (write && !options.token) throw new Error('a console with write needs a token');
+  if (write && !options.token) return Promise.reject(new Error('a console with write needs a token'));
   const views = new Map(options.views.map((v) => [v.name, v]));
   const actions = options.actions ?? new ActionLog();
   let cached: { at: number; value: Promise<Record<string, unknown>> } | undefined;
@@ -147,7 +147,9 @@ export function serveConsole(options: ConsoleServerOptions): Promise<ConsoleServ
     if (!tokenMatches(options.token!, bearerToken(req))) throw new ConsoleRequestError('a valid token is needed for actions', 401);
     const action = views.get(viewName)?.actions?.[name];
     if (!action) throw new ConsoleRequestError(`no action ${viewName}/${name}`, 404);
-    const body = (await readBody(req)) as { by?: unknown; args?: unknown };
+    const raw = await readBody(req);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConsoleRequestError('request body: expected {"by": ..., "args": {...}}');
+    const body = raw as { by?: unknown; args?: unknown };
     const by = typeof body.by === 'string' && body.by.trim() ? body.by.trim().slice(0, 64) : 'anonymous';
     const from = req.socket.remoteAddress ?? '?';
     try {

@@ -8,6 +8,7 @@
  *       { "name": "billing", "url": "postgres://pgferry@db2/billing", "tickIntervalMs": 20 }
  *     ],
  *     "metrics": { "port": 9187 },
+ *     "console": { "port": 9190, "write": true, "tokenFile": "/etc/pgferry/console.token" },
  *     "tickIntervalMs": 100,
  *     "maintIntervalMs": 2000,
  *     "logFormat": "text"

@@ -1,8 +1,9 @@
 /**
  * The pgferry daemon (pgqd's job): a Ticker per database (ticks every queue, new ones
- * included, and runs maintenance), one leader per database however many daemons run, and
- * a Prometheus endpoint. A database that goes away is retried with backoff (the Ticker's)
- * and the daemon says so in its log and in pgferry_ticker_connected / pgferry_database_up.
+ * included, and runs maintenance), one leader per database however many daemons run, a
+ * Prometheus endpoint and, when configured, the web console (../console/). A database that
+ * goes away is retried with backoff (the Ticker's) and the daemon says so in its log and in
+ * pgferry_ticker_connected / pgferry_database_up.
  */
 import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -181,6 +182,8 @@ export class Daemon {
       await this.applyConsole();
     } catch (err) {
       this.config = before;
+      // The console could not move: the metrics endpoint goes back where it was.
+      await this.applyMetrics().catch(() => undefined);
       throw err;
     }
     const { added, removed, changed } = await this.applyDatabases(before);

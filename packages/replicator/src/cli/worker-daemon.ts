@@ -1,6 +1,7 @@
 /**
  * The worker daemon behind `pgferry replicate worker`: its subscriptions, a ticker on each
- * database, the metrics endpoint, and reloads (SIGHUP) that restart only what changed.
+ * database, the metrics endpoint and the web console, and reloads (SIGHUP) that restart
+ * only what changed.
  */
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '@pgferry/queue/daemon';
@@ -95,6 +96,8 @@ export class WorkerDaemon implements ReplicationSource {
     } catch (err) {
       this.config = before.config;
       this.loaded = before.loaded;
+      // The console could not move: the metrics endpoint goes back where it was.
+      await this.applyMetrics().catch(() => undefined);
       throw err;
     }
     const r = await this.apply();
