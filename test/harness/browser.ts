@@ -41,6 +41,8 @@ export class Browser {
   private readonly listeners = new Map<string, Set<Listener>>();
   private buffer = '';
   private exited = false;
+  /** The end of Chromium's stderr, for the error when it exits early. */
+  private stderr = '';
 
   private constructor(
     private readonly proc: ChildProcess,
@@ -48,11 +50,19 @@ export class Browser {
     fromBrowser: Readable,
     private readonly profile: string,
   ) {
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-2000)));
     fromBrowser.setEncoding('utf8');
     fromBrowser.on('data', (chunk: string) => this.receive(chunk));
+    // A write after Chromium is gone fails with EPIPE: its exit rejects what was pending.
+    toBrowser.on('error', () => undefined);
+    proc.once('error', (err) => {
+      this.stderr += err.message;
+      proc.emit('exit');
+    });
     proc.once('exit', () => {
       this.exited = true;
-      for (const p of this.pending.values()) p.reject(new BrowserError(`chromium exited during ${p.method}`));
+      for (const p of this.pending.values()) p.reject(new BrowserError(`chromium exited during ${p.method}; its stderr ends with:\n${this.stderr}`));
       this.pending.clear();
     });
   }
@@ -79,9 +89,14 @@ export class Browser {
       `--window-size=${options.width ?? 1400},${options.height ?? 1000}`,
       'about:blank',
     ];
-    const proc = spawn(executable, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
+    const proc = spawn(executable, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
     const browser = new Browser(proc, proc.stdio[3] as Writable, proc.stdio[4] as Readable, profile);
-    await browser.send('Browser.getVersion');
+    try {
+      await browser.send('Browser.getVersion');
+    } catch (err) {
+      await browser.close();
+      throw err;
+    }
     return browser;
   }
 
