@@ -75,6 +75,8 @@ describe('the console of pgferry daemon, in Chromium', () => {
     const pending = Number(await page.waitFor<string>('pending events', `Number(${text(`${row} .pending-events`)}) >= 20 && ${text(`${row} .pending-events`)}`));
     expect(pending).toBeGreaterThanOrEqual(20);
     await page.waitFor('a pending age', `${text(`${row} .pending-age`)} !== '0 ms'`);
+    // The rate of the queue's events, over the last refreshes.
+    await page.waitFor('events/s', `Number(${text(`tr[data-queue="${QUEUE}"] td:nth-child(2)`)}) > 0`);
     const consumer = new Consumer(db.pool, { queue: QUEUE, name: CONSUMER, pollIntervalMs: 50 });
     await consumer.run(async (batch) => {
       for await (const ev of batch.events()) void ev;
