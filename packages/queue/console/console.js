@@ -63,6 +63,15 @@ async function getJson(url) {
 
 /** POST an action with the token; the answer (or its error) is shown in the status line. */
 async function act(view, name, args) {
+  try {
+    return await post(view, name, args);
+  } catch (err) {
+    $('status').textContent = `${name}: ${err.message}`;
+    return false;
+  }
+}
+
+async function post(view, name, args) {
   const res = await fetch(`/api/action/${encodeURIComponent(view)}/${encodeURIComponent(name)}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${$('token').value.trim()}` },
@@ -238,6 +247,7 @@ async function refresh() {
     if (s.sections.queues) renderQueues(s.sections.queues);
     if (s.sections.replication) renderReplication(s.sections.replication);
     renderActions(s.actions);
+    if ($('status').textContent.startsWith('cannot refresh')) $('status').textContent = '';
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes ?? 0) + 1);
   } catch (err) {
     $('status').textContent = `cannot refresh: ${err.message}`;
