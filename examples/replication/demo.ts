@@ -31,6 +31,11 @@ export interface ReplicationDemoOptions {
   subscriberUrl: string;
   /** Rows in accounts (customers: a quarter, transfers: half). */
   rows?: number;
+  /**
+   * Called once the worker runs; may return a hook called once while a table is being
+   * copied (the demo's console and its screenshot) and a cleanup.
+   */
+  onWorker?: (worker: ReplicationWorker) => Promise<{ whileCopying(): Promise<unknown>; close(): Promise<void> }>;
 }
 
 const SCHEMA = [
@@ -147,6 +152,7 @@ export async function replicationDemo(opts: ReplicationDemoOptions): Promise<num
   provider.on('error', () => undefined);
   subscriber.on('error', () => undefined);
   let worker: ReplicationWorker | undefined;
+  let extra: { whileCopying(): Promise<unknown>; close(): Promise<void> } | undefined;
   try {
     await fill(provider, rows);
     log(`provider: customers ${Math.ceil(rows / 4)}, accounts ${rows}, transfers ${Math.ceil(rows / 2)} rows`);
@@ -154,12 +160,15 @@ export async function replicationDemo(opts: ReplicationDemoOptions): Promise<num
     await createRootNode(provider, { node: 'root', queue: 'replication' });
     // Tick at most 200 ms after a change (the default waits up to 3 s): lower latency.
     await setQueueConfig(provider, 'replication', { ticker_max_lag: 200 });
-    await createLeafNode(provider, subscriber, { node: 'leaf1' });
+    // Its location lets `status --cascade` (and the console) walk from the root to it.
+    await createLeafNode(provider, subscriber, { node: 'leaf1', location: opts.subscriberUrl });
     log('nodes: root on the provider, leaf1 on the subscriber; the writer starts');
     const writer = startWriter(provider, rows);
     worker = new ReplicationWorker({
       subscriptions: [{ subscription: 'leaf1', provider: opts.providerUrl, subscriber: opts.subscriberUrl, parallelCopies: 2, log: (l, m) => log(`${l}: ${m}`) }],
     }).start();
+    extra = await opts.onWorker?.(worker);
+    let shot = false;
 
     for (const table of TABLES) await addTable(provider, subscriber, { subscription: 'leaf1', table, create: true });
     log(`added ${TABLES.join(', ')} to leaf1: copy (2 at a time), catch-up, hand-off ...`);
@@ -167,6 +176,10 @@ export async function replicationDemo(opts: ReplicationDemoOptions): Promise<num
       await new Promise((r) => setTimeout(r, 300));
       const st = await getStatus(subscriber, 'leaf1', provider);
       log(formatStatus(st).replace(/\n/g, '\n              '));
+      if (extra && !shot && st.tables.some((t) => t.state === 'in-copy' && (t.copy?.rows ?? 0) > 0)) {
+        shot = true;
+        await extra.whileCopying().catch((err: unknown) => log(`console screenshot failed: ${(err as Error).message}`));
+      }
       if (st.tables.every((t) => t.state === 'ok')) break;
     }
     await new Promise((r) => setTimeout(r, 2000));
@@ -197,6 +210,7 @@ export async function replicationDemo(opts: ReplicationDemoOptions): Promise<num
     log('OK: every replicated table is identical on both sides');
     return 0;
   } finally {
+    await extra?.close();
     await worker?.stop();
     await provider.end();
     await subscriber.end();

@@ -13,6 +13,7 @@ export { TickListener } from './tick-listener.js';
 export { EventValidationError } from './events.js';
 export type { EventSchemas } from './events.js';
 export * from './admin.js';
+export * from './status.js';
 export * from './capture.js';
 export * from './snapshot-tick.js';
 export * from './cascade.js';

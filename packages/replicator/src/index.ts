@@ -32,6 +32,8 @@ export type { ReplicationWorkerOptions } from './worker/replication-worker.js';
 export { getStatus, formatStatus } from './status/status.js';
 export type { SequenceStatus, SubscriptionStatus, TableStatus } from './status/status.js';
 export { replicationMetrics } from './status/metrics.js';
+export { providerSources, replicationConsoleView } from './status/console-view.js';
+export type { ReplicationConsoleSource, SubscriptionConsoleState } from './status/console-view.js';
 export type { ReplicationSource } from './status/metrics.js';
 export type { CopyProgress } from './copy/copy-table.js';
 export {

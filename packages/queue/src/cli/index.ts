@@ -9,7 +9,7 @@ export type { ProgramOptions } from './program.js';
 export { Context, CliError, EXIT, TargetError, describeError, labelOf, resolveTargets } from './context.js';
 export type { GlobalOptions, Output, Target } from './context.js';
 export { action, collect, examples, io, parseInteger, parseNonNegative } from './options.js';
-export { cell, formatDuration, formatTime, renderPairs, renderTable, truncate } from './format.js';
+export { cell, formatBytes, formatDuration, formatTime, renderPairs, renderTable, truncate } from './format.js';
 export type { Column } from './format.js';
 export { cliVersion } from './install.js';
 export type { ComponentInfo } from './install.js';

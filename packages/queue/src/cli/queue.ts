@@ -3,16 +3,16 @@ import { Command } from 'commander';
 import {
   createQueue,
   dropQueue,
-  getConsumerInfo,
   getQueueInfo,
   listTicks,
   setQueueConfig,
   type QueueConfig,
   type QueueInfo,
 } from '../admin.js';
+import { getQueueStatus } from '../status.js';
 import { InvalidStateError } from '@pgferry/sql';
 import { inTransaction, withClient } from '../runtime/index.js';
-import { formatDuration, renderPairs } from './format.js';
+import { formatBytes, formatDuration, renderPairs } from './format.js';
 import { action, examples, parseInteger, CliError, EXIT } from './options.js';
 import { consumerColumns } from './consumer.js';
 import type { Column } from './format.js';
@@ -190,11 +190,7 @@ export function queueCommands(program: Command): void {
       .argument('[queue]', 'queue name (default: all)')
       .action(
         action(async (ctx, name: string | undefined) => {
-          const rows = await ctx.rows(async (pool) => {
-            const queues = await getQueueInfo(pool, name);
-            const consumers = await getConsumerInfo(pool, name);
-            return queues.map((q) => ({ ...q, consumerList: consumers.filter((c) => c.queueName === q.queueName) }));
-          });
+          const rows = await ctx.rows((pool) => getQueueStatus(pool, name));
           if (ctx.json) return ctx.printJson(name && !ctx.multi ? rows[0] : rows);
           if (rows.length === 0) return ctx.say('(no queues)');
           rows.forEach((q, i) => {
@@ -207,7 +203,7 @@ export function queueCommands(program: Command): void {
                 ['events not ticked', q.eventsSinceTick],
                 ['last tick', q.lastTickId],
                 ['ticker lag', formatDuration(q.tickerLagSeconds)],
-                ['event tables', `${q.ntables} (current: ${q.curTable})`],
+                ['event tables', `${q.ntables} (current: ${q.curTable})${q.eventTables ? `, ${formatBytes(q.eventTables.reduce((n, t) => n + t.bytes, 0))}` : ''}`],
                 ['last rotation', q.switchTime],
                 ['rotation blocked by', rotationBlockedBy(q)],
                 ...(q.rotationBlocker.detail ? ([['rotation', q.rotationBlocker.detail]] as [string, unknown][]) : []),

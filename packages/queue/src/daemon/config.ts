@@ -8,6 +8,7 @@
  *       { "name": "billing", "url": "postgres://pgferry@db2/billing", "tickIntervalMs": 20 }
  *     ],
  *     "metrics": { "port": 9187 },
+ *     "console": { "port": 9190, "write": true, "tokenFile": "/etc/pgferry/console.token" },
  *     "tickIntervalMs": 100,
  *     "maintIntervalMs": 2000,
  *     "logFormat": "text"
@@ -17,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { labelOf } from '../cli/context.js';
 import { DEFAULT_METRICS_HOST } from '../metrics/server.js';
+import { consoleConfigSchema, resolveConsoleConfig, withConsoleOverrides, type ConsoleConfig, type ConsoleOverrides } from '../console/config.js';
 
 const interval = z.number().int().positive();
 
@@ -48,6 +50,7 @@ export const daemonConfigSchema = z
     /** How often a standby daemon tries to become the ticker leader (ms). */
     standbyIntervalMs: interval.default(1000),
     metrics: metricsConfigSchema.optional(),
+    console: consoleConfigSchema.optional(),
     logFormat: z.enum(['text', 'json']).default('text'),
   })
   .superRefine((cfg, ctx) => {
@@ -74,6 +77,8 @@ export interface DatabaseConfig {
 export interface DaemonConfig {
   databases: DatabaseConfig[];
   metrics: { port: number; host: string } | undefined;
+  /** The web console (its own listener, 127.0.0.1 by default). */
+  console: ConsoleConfig | undefined;
   logFormat: 'text' | 'json';
 }
 
@@ -117,6 +122,8 @@ export function parseDaemonConfig(input: unknown, source = '(flags)'): DaemonCon
   const r = daemonConfigSchema.safeParse(input);
   if (!r.success) throw new ConfigError(source, configProblems(r.error));
   const c = r.data;
+  const consoleConfig = resolveConsoleConfig(c.console);
+  if (consoleConfig.problems.length) throw new ConfigError(source, consoleConfig.problems);
   return {
     databases: c.databases.map((e) => {
       return {
@@ -128,12 +135,13 @@ export function parseDaemonConfig(input: unknown, source = '(flags)'): DaemonCon
       };
     }),
     metrics: c.metrics,
+    console: consoleConfig.config,
     logFormat: c.logFormat,
   };
 }
 
 /** Flags that override the file (undefined: keep the file's). */
-export interface DaemonOverrides {
+export interface DaemonOverrides extends ConsoleOverrides {
   databases?: string[];
   metricsPort?: number;
   metricsHost?: string;
@@ -151,6 +159,7 @@ export function loadDaemonConfig(file: string | undefined, overrides: DaemonOver
   if (overrides.maintIntervalMs !== undefined) merged.maintIntervalMs = overrides.maintIntervalMs;
   if (overrides.logFormat !== undefined) merged.logFormat = overrides.logFormat;
   withMetricsOverrides(merged, overrides);
+  withConsoleOverrides(merged, overrides);
   return parseDaemonConfig(merged, file ?? '(flags)');
 }
 

@@ -1,8 +1,9 @@
 /**
  * The pgferry daemon (pgqd's job): a Ticker per database (ticks every queue, new ones
- * included, and runs maintenance), one leader per database however many daemons run, and
- * a Prometheus endpoint. A database that goes away is retried with backoff (the Ticker's)
- * and the daemon says so in its log and in pgferry_ticker_connected / pgferry_database_up.
+ * included, and runs maintenance), one leader per database however many daemons run, a
+ * Prometheus endpoint and, when configured, the web console (../console/). A database that
+ * goes away is retried with backoff (the Ticker's) and the daemon says so in its log and in
+ * pgferry_ticker_connected / pgferry_database_up.
  */
 import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -11,6 +12,8 @@ import { createPool } from '../runtime/index.js';
 import { MetricsEndpoint, createMetricsRegistry } from '../metrics/server.js';
 import { registerQueueMetrics } from '../metrics/queue-metrics.js';
 import { registerTickerMetrics } from '../metrics/ticker-metrics.js';
+import { ConsoleEndpoint } from '../console/endpoint.js';
+import { queueConsoleView } from '../console/queue-view.js';
 import type { DaemonConfig, DatabaseConfig } from './config.js';
 import type { Logger } from './log.js';
 
@@ -119,6 +122,7 @@ export class Daemon {
   readonly registry: Registry;
   private readonly runners = new Map<string, DatabaseRunner>();
   private readonly metrics: MetricsEndpoint;
+  private readonly console: ConsoleEndpoint;
   private readonly reloads: Counter<'result'>;
 
   constructor(
@@ -127,9 +131,9 @@ export class Daemon {
   ) {
     this.registry = createMetricsRegistry();
     this.metrics = new MetricsEndpoint(this.registry);
-    registerQueueMetrics(this.registry, {
-      sources: () => [...this.runners.values()].map((r) => ({ name: r.config.name, db: r.pool })),
-    });
+    const sources = () => [...this.runners.values()].map((r) => ({ name: r.config.name, db: r.pool }));
+    registerQueueMetrics(this.registry, { sources });
+    this.console = new ConsoleEndpoint('pgferry daemon', [queueConsoleView(sources)], (level, message) => this.log[level](message));
     registerTickerMetrics(this.registry, () =>
       [...this.runners.values()].map((r) => ({ database: r.config.name, ticker: r.ticker })),
     );
@@ -155,8 +159,14 @@ export class Daemon {
     return this.metrics.port;
   }
 
+  /** The port the console is served on (when configured). */
+  get consolePort(): number | undefined {
+    return this.console.port;
+  }
+
   async start(): Promise<void> {
     await this.applyMetrics();
+    await this.applyConsole();
     await this.applyDatabases();
     this.log.info(`running for ${this.runners.size} database(s)`);
   }
@@ -169,8 +179,11 @@ export class Daemon {
       // The metrics endpoint first: it is the part that can fail (port taken), and then
       // nothing of the new config is applied.
       await this.applyMetrics();
+      await this.applyConsole();
     } catch (err) {
       this.config = before;
+      // The console could not move: the metrics endpoint goes back where it was.
+      await this.applyMetrics().catch(() => undefined);
       throw err;
     }
     const { added, removed, changed } = await this.applyDatabases(before);
@@ -217,11 +230,19 @@ export class Daemon {
     if ((await this.metrics.apply(m)) && m) this.log.info(`serving metrics on http://${m.host}:${this.metrics.port}/metrics`);
   }
 
+  private async applyConsole(): Promise<void> {
+    const c = this.config.console;
+    if ((await this.console.apply(c)) && c) {
+      this.log.info(`serving the console on http://${c.host}:${this.console.port}/ (${c.write ? 'actions allowed with the token' : 'read-only'})`);
+    }
+  }
+
 
   /** Stop every ticker (their leader locks go with their connections) and the endpoint. */
   async stop(): Promise<void> {
     const runners = [...this.runners.values()];
     this.runners.clear();
+    await this.console.close();
     await Promise.all(runners.map((r) => r.stop()));
     await this.metrics.close();
   }

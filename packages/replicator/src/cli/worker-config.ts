@@ -11,6 +11,7 @@
  *     "handlers": { "audit": "./handlers/audit.js" },
  *     "ticker": true,
  *     "metrics": { "port": 9188, "host": "0.0.0.0" },
+ *     "console": { "port": 9191, "host": "127.0.0.1", "write": false, "tokenFile": "/etc/pgferry/console.token" },
  *     "logFormat": "text"
  *   }
  */
@@ -18,6 +19,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, configProblems, metricsConfigSchema, readConfigFile, withMetricsOverrides } from '@pgferry/queue/daemon';
+import { consoleConfigSchema, resolveConsoleConfig, withConsoleOverrides, type ConsoleConfig, type ConsoleOverrides } from '@pgferry/queue/console';
 import { HandlerRegistry } from '../handlers/registry.js';
 import type { SubscriptionWorkerOptions } from '../worker/subscription-worker.js';
 
@@ -85,6 +87,7 @@ export const workerConfigSchema = z.strictObject({
   ticker: z.boolean().default(true),
   tickIntervalMs: ms.default(100),
   metrics: metricsConfigSchema.optional(),
+  console: consoleConfigSchema.optional(),
   logFormat: z.enum(['text', 'json']).default('text'),
 });
 
@@ -101,11 +104,13 @@ export interface WorkerConfig {
   ticker: boolean;
   tickIntervalMs: number;
   metrics: { port: number; host: string } | undefined;
+  /** The web console (its own listener, 127.0.0.1 by default). */
+  console: ConsoleConfig | undefined;
   logFormat: 'text' | 'json';
 }
 
 /** Flags laid over the file (undefined: keep the file's). */
-export interface WorkerOverrides {
+export interface WorkerOverrides extends ConsoleOverrides {
   /** A single subscription (--node, --provider, --subscriber): replaces the file's list. */
   subscription?: { subscription?: string; provider?: string; subscriber?: string };
   parallelCopies?: number;
@@ -135,6 +140,7 @@ export function loadWorkerConfig(file: string | undefined, overrides: WorkerOver
   if (overrides.ticker === false) merged.ticker = false;
   if (overrides.logFormat !== undefined) merged.logFormat = overrides.logFormat;
   withMetricsOverrides(merged, overrides);
+  withConsoleOverrides(merged, overrides);
   return parseWorkerConfig(merged, file);
 }
 
@@ -144,6 +150,8 @@ export function parseWorkerConfig(input: unknown, file?: string): WorkerConfig {
   const r = workerConfigSchema.safeParse(input);
   if (!r.success) throw new ConfigError(source, configProblems(r.error));
   const c = r.data;
+  const consoleConfig = resolveConsoleConfig(c.console);
+  if (consoleConfig.problems.length) throw new ConfigError(source, consoleConfig.problems);
   const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
   return {
     source,
@@ -152,6 +160,7 @@ export function parseWorkerConfig(input: unknown, file?: string): WorkerConfig {
     ticker: c.ticker,
     tickIntervalMs: c.tickIntervalMs,
     metrics: c.metrics,
+    console: consoleConfig.config,
     logFormat: c.logFormat,
   };
 }

@@ -1,10 +1,13 @@
 /**
  * The worker daemon behind `pgferry replicate worker`: its subscriptions, a ticker on each
- * database, the metrics endpoint, and reloads (SIGHUP) that restart only what changed.
+ * database, the metrics endpoint and the web console, and reloads (SIGHUP) that restart
+ * only what changed.
  */
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '@pgferry/queue/daemon';
 import { MetricsEndpoint, createMetricsRegistry, type TickerSource } from '@pgferry/queue/metrics';
+import { ConsoleEndpoint, queueConsoleView } from '@pgferry/queue/console';
+import { providerSources, replicationConsoleView } from '../status/console-view.js';
 import { replicationMetrics, type ReplicationSource } from '../status/metrics.js';
 import { DatabaseTickers, FOLLOW_INTERVAL_MS, tickedDatabases } from '../worker/tickers.js';
 import { SubscriptionWorker, type SubscriptionStats } from '../worker/subscription-worker.js';
@@ -22,6 +25,7 @@ export class WorkerDaemon implements ReplicationSource {
   private databases: DatabaseTickers;
   private follow: NodeJS.Timeout | undefined;
   private readonly metrics: MetricsEndpoint;
+  private readonly console: ConsoleEndpoint;
   private readonly reloads: Counter<'result'>;
 
   constructor(
@@ -33,6 +37,11 @@ export class WorkerDaemon implements ReplicationSource {
     this.registry = createMetricsRegistry();
     this.metrics = new MetricsEndpoint(this.registry);
     replicationMetrics(this, this.registry);
+    this.console = new ConsoleEndpoint(
+      'pgferry replicate worker',
+      [queueConsoleView(() => providerSources(this)), replicationConsoleView(this)],
+      (level, message) => this.log[level](message),
+    );
     this.reloads = new Counter({
       name: 'pgferry_replication_config_reloads_total',
       help: 'Worker config reloads (SIGHUP), by result',
@@ -63,8 +72,14 @@ export class WorkerDaemon implements ReplicationSource {
     return this.subscriptions.map((s) => s.snapshot());
   }
 
+  /** The port the console is served on (when configured). */
+  get consolePort(): number | undefined {
+    return this.console.port;
+  }
+
   async start(): Promise<void> {
     await this.applyMetrics();
+    await this.applyConsole();
     await this.apply();
     // Nodes move (change-provider, switchover): their new providers get a ticker.
     this.follow = setInterval(() => void this.applyTickers().catch(() => undefined), FOLLOW_INTERVAL_MS);
@@ -77,9 +92,12 @@ export class WorkerDaemon implements ReplicationSource {
     this.loaded = loaded;
     try {
       await this.applyMetrics();
+      await this.applyConsole();
     } catch (err) {
       this.config = before.config;
       this.loaded = before.loaded;
+      // The console could not move: the metrics endpoint goes back where it was.
+      await this.applyMetrics().catch(() => undefined);
       throw err;
     }
     const r = await this.apply();
@@ -98,6 +116,7 @@ export class WorkerDaemon implements ReplicationSource {
 
   async stop(): Promise<void> {
     clearInterval(this.follow);
+    await this.console.close();
     await Promise.all([...this.subscriptions.map((s) => s.stop()), this.databases.stop()]);
     this.subs.clear();
     await this.metrics.close();
@@ -160,6 +179,13 @@ export class WorkerDaemon implements ReplicationSource {
   private async applyMetrics(): Promise<void> {
     const m = this.config.metrics;
     if ((await this.metrics.apply(m)) && m) this.log.info(`serving metrics on http://${m.host}:${this.metrics.port}/metrics`);
+  }
+
+  private async applyConsole(): Promise<void> {
+    const c = this.config.console;
+    if ((await this.console.apply(c)) && c) {
+      this.log.info(`serving the console on http://${c.host}:${this.console.port}/ (${c.write ? 'actions allowed with the token' : 'read-only'})`);
+    }
   }
 
 }

@@ -17,6 +17,10 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     ticker: flags.ticker,
     metricsPort: flags.metricsPort,
     metricsHost: flags.metricsHost,
+    consolePort: flags.consolePort,
+    consoleHost: flags.consoleHost,
+    consoleWrite: flags.consoleWrite,
+    consoleTokenFile: flags.consoleTokenFile,
     logFormat: flags.logFormat,
   };
   if (!flags.config && !overrides.subscription) {

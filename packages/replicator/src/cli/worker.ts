@@ -14,6 +14,10 @@ export interface WorkerFlags {
   ticker: boolean;
   metricsPort?: number;
   metricsHost?: string;
+  consolePort?: number;
+  consoleHost?: string;
+  consoleWrite?: boolean;
+  consoleTokenFile?: string;
   logFormat?: string;
 }
 
@@ -36,6 +40,7 @@ Config file (JSON, checked at start and on SIGHUP; flags win over it):
     "handlers": { "audit": "./handlers/audit.js" },
     "ticker": true, "tickIntervalMs": 100,
     "metrics": { "port": 9188, "host": "0.0.0.0" },
+    "console": { "port": 9191, "host": "127.0.0.1", "write": false, "tokenFile": "/etc/pgferry/console.token" },
     "logFormat": "text"
   }
 Only "subscriptions" (each with subscription, provider, subscriber) is required.
@@ -44,6 +49,11 @@ Only "subscriptions" (each with subscription, provider, subscriber) is required.
 and tables use them with \`pgferry replicate add-table --handler NAME --config FILE\`.
 A handler's error stops the stream (nothing of the batch lands), names the handler, table,
 key and event, and is retried with backoff; fix the module and send SIGHUP.
+
+The console (a web page: the worker's providers' queues, each subscription's tables with
+copy progress and errors, the cascade with the lag of each hop) binds 127.0.0.1 unless told
+otherwise and is read-only; with --console-write, the queue actions and resync of a table,
+each behind the token (--console-token-file, or PGFERRY_CONSOLE_TOKEN), logged with who/when.
 
 Signals: SIGTERM/SIGINT stop gracefully (the batch being applied is finished or rolled
 back, copies are rolled back; a second signal exits at once). SIGHUP reloads the config
@@ -67,6 +77,10 @@ export function workerCommand(replicate: Command): void {
       .option('--no-ticker', 'do not run a ticker on the providers (another process ticks)')
       .option('--metrics-port <port>', 'serve Prometheus metrics on this port (0: any free port)', parseInteger)
       .option('--metrics-host <host>', 'address for the metrics endpoint (default 0.0.0.0)')
+      .option('--console-port <port>', 'serve the web console on this port (0: any free port)', parseInteger)
+      .option('--console-host <host>', 'address for the console (default 127.0.0.1)')
+      .option('--console-write', 'allow actions from the console (each needs the token)')
+      .option('--console-token-file <file>', 'file holding the console token (default: $PGFERRY_CONSOLE_TOKEN)')
       .option('--log-format <format>', 'text or json')
       .addHelpText('after', CONFIG_HELP)
       .action(async (flags: WorkerFlags) => {
@@ -77,6 +91,7 @@ export function workerCommand(replicate: Command): void {
     [
       'worker --config /etc/pgferry/replicate.json',
       'worker --provider $P --subscriber $S --node leaf1 --metrics-port 9188',
+      'worker --config /etc/pgferry/replicate.json --console-port 9191   # then open http://127.0.0.1:9191/',
     ],
   );
 }
