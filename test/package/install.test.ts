@@ -60,12 +60,13 @@ describe('the packages, packed and installed with npm into a fresh project', () 
       expect(existsSync(path.join(installed(p), 'src')), `@pgferry/${p} ships src/`).toBe(false);
       expect(JSON.stringify(m), `@pgferry/${p} package.json`).not.toContain('./src/');
     }
-    // Every file of the SQL layer, the queue's statements and monitoring files, and the
-    // replicator's migrations and statements, as in the repository.
+    // Every file of the SQL layer, the queue's statements, monitoring files and console
+    // assets, and the replicator's migrations and statements, as in the repository.
     const same = (p: PackageDir, dir: string) => expect(filesUnder(path.join(installed(p), dir)), `@pgferry/${p} ${dir}/`).toEqual(filesUnder(path.join(repoPackage(p), dir)));
     same('sql', 'sql');
     same('queue', 'sql');
     same('queue', 'monitoring');
+    same('queue', 'console');
     same('replicator', 'sql');
     expect(filesUnder(path.join(installed('queue'), 'monitoring'))).toEqual(
       expect.arrayContaining(['grafana-dashboard.json', 'postgres-exporter-queries.yaml', 'prometheus-alerts.yaml']),
@@ -77,7 +78,7 @@ describe('the packages, packed and installed with npm into a fresh project', () 
   });
 
   it('every entry point loads in plain Node, also for a project that resolves the "source" condition itself', async () => {
-    const entries = ['@pgferry/sql', '@pgferry/queue', '@pgferry/queue/metrics', '@pgferry/queue/daemon', '@pgferry/queue/cli', '@pgferry/replicator', '@pgferry/replicator/cli'];
+    const entries = ['@pgferry/sql', '@pgferry/queue', '@pgferry/queue/metrics', '@pgferry/queue/daemon', '@pgferry/queue/console', '@pgferry/queue/cli', '@pgferry/replicator', '@pgferry/replicator/cli'];
     const script = `for (const e of ${JSON.stringify(entries)}) await import(e); console.log('loaded');`;
     // --conditions=source is how this repository runs its TypeScript (and many monorepos
     // theirs): the packed exports must not send it to a src/ that is not shipped.
