@@ -52,8 +52,17 @@ export async function installComponent(db: Queryable, component: string, list: M
   return core;
 }
 
-/** Remove pgferry and all its queues and events from the database. Roles are kept. */
+/**
+ * Remove pgferry and all its queues and events from the database, with the PGQ
+ * compatibility schemas built on it (not the real PGQ's). Roles are kept.
+ */
 export async function uninstall(db: Queryable): Promise<void> {
+  await db.query(`DO $pgferry_uninstall$ BEGIN
+  IF pg_catalog.to_regprocedure('pgq._triga_args(text[])') IS NOT NULL THEN
+    DROP SCHEMA IF EXISTS pgq_coop CASCADE;
+    DROP SCHEMA pgq CASCADE;
+  END IF;
+END $pgferry_uninstall$`);
   await db.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
   debug('uninstalled pgferry');
 }
