@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import createDebug from 'debug';
 import { INSTALL_LOCK_KEY, SQL_DIR } from './bundle.js';
-import { install, type Queryable } from './install.js';
+import { install, type InstallResult, type Queryable } from './install.js';
 import { translateError } from './errors.js';
 
 const debug = createDebug('pgferry:install');
@@ -41,9 +41,9 @@ export function pgqBundleSql(): string {
   ].join('\n');
 }
 
-/** Install or upgrade pgferry, then the pgq schemas on it. Safe to run twice. */
-export async function installPgq(db: Queryable): Promise<void> {
-  await install(db);
+/** Install or upgrade pgferry, then the pgq schemas on it (pgferry's result). Safe to run twice. */
+export async function installPgq(db: Queryable): Promise<InstallResult> {
+  const core = await install(db);
   try {
     await db.query(pgqBundleSql());
   } catch (err) {
@@ -51,6 +51,7 @@ export async function installPgq(db: Queryable): Promise<void> {
     throw translateError(err);
   }
   debug('installed the pgq compatibility schemas');
+  return core;
 }
 
 /**

@@ -1,7 +1,7 @@
 /** install, upgrade, uninstall, version. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { install, installedVersion, knownMigrations, uninstall } from '@pgferry/sql';
+import { install, installPgq, installedVersion, knownMigrations, uninstall } from '@pgferry/sql';
 import { action, examples, CliError, EXIT } from './options.js';
 
 /** The version of this package (the CLI's own). */
@@ -15,25 +15,31 @@ export function installCommands(program: Command): void {
     program
       .command('install')
       .description('install pgferry (schema, functions, roles) in the database(s); safe to run again')
+      .option('--pgq', 'also install the PGQ-compatible schemas pgq and pgq_coop (for programs written against PGQ)')
       .action(
-        action(async (ctx) => {
+        action(async (ctx, opts: { pgq?: boolean }) => {
           const rows = await ctx.rows(async (pool) => {
             const before = await installedVersion(pool);
-            const r = await install(pool);
-            return [{ version: r.version, previous: before, appliedMigrations: r.applied }];
+            const r = opts.pgq ? await installPgq(pool) : await install(pool);
+            return [{ version: r.version, previous: before, appliedMigrations: r.applied, pgq: opts.pgq === true }];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
           for (const r of rows) {
             const where = r.database ? `${r.database}: ` : '';
+            const pgq = r.pgq ? ', with the pgq schemas' : '';
             ctx.say(
               r.previous
-                ? `${where}pgferry ${r.version} installed (was ${r.previous}; migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`
-                : `${where}pgferry ${r.version} installed (migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`,
+                ? `${where}pgferry ${r.version} installed${pgq} (was ${r.previous}; migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`
+                : `${where}pgferry ${r.version} installed${pgq} (migrations applied: ${r.appliedMigrations.join(', ') || 'none'})`,
             );
           }
         }),
       ),
-    ['pgferry install --db postgres://admin@db1/app', 'PGFERRY_DB="postgres://db1/app postgres://db2/app" pgferry install'],
+    [
+      'pgferry install --db postgres://admin@db1/app',
+      'PGFERRY_DB="postgres://db1/app postgres://db2/app" pgferry install',
+      'pgferry install --pgq --db postgres://admin@db1/app    # PGQ consumers and triggers run unchanged',
+    ],
   );
 
   examples(
