@@ -50,7 +50,7 @@ async function batchEvents(db: pg.Pool | pg.Client, batch: string): Promise<PgqE
 /** The WARNINGs a statement raises (PGQ reports some outcomes that way). */
 async function warningsOf(c: pg.Client, sql: string, params: unknown[] = []): Promise<{ result: unknown; warnings: string[] }> {
   const warnings: string[] = [];
-  const onNotice = (n: pg.NoticeMessage) => {
+  const onNotice = (n: { severity?: string; message?: string }) => {
     if (n.severity === 'WARNING') warnings.push(n.message ?? '');
   };
   c.on('notice', onNotice);
