@@ -65,7 +65,6 @@ BEGIN
       pgq.next_batch(text, text), pgq.next_batch_info(text, text),
       pgq.next_batch_custom(text, text, interval, integer, interval),
       pgq._next_batch_custom(text, text, interval, integer, interval),
-      pgq._custom_end_tick(pgferry.tick, interval, integer, interval),
       pgq.batch_event_sql(bigint), pgq.get_batch_events(bigint),
       pgq.get_batch_cursor(bigint, text, integer, text), pgq.get_batch_cursor(bigint, text, integer),
       pgq.event_retry(bigint, bigint, timestamptz), pgq.event_retry(bigint, bigint, integer),

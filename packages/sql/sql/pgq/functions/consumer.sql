@@ -7,9 +7,10 @@ RETURNS integer LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Subscribe at a tick (NULL: the last one), or move a registered consumer there. PGQ's
--- result: 1 for a new registration, 0 for one that existed (and was moved).
+-- result: 1 for a new registration, 0 for one that existed (and was moved). With the
+-- caller's rights: moving a consumer is pgferry.register_consumer_at's, for pgferry_admin.
 CREATE OR REPLACE FUNCTION pgq.register_consumer_at(x_queue_name text, x_consumer_name text, x_tick_pos bigint)
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   v_known boolean;
 BEGIN

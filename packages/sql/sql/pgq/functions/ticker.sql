@@ -3,7 +3,7 @@
 -- Tick one queue if its rules say so: the new tick id, or NULL. A queue whose ticker is
 -- paused, or that takes its ticks from elsewhere (external_ticker), is an error, as in PGQ.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   q pgferry.queue;
 BEGIN
