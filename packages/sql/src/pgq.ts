@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import createDebug from 'debug';
 import { INSTALL_LOCK_KEY, SQL_DIR } from './bundle.js';
-import { install, type InstallResult, type Queryable } from './install.js';
+import { DROP_PGQ_SQL, install, type InstallResult, type Queryable } from './install.js';
 import { translateError } from './errors.js';
 
 const debug = createDebug('pgferry:install');
@@ -57,11 +57,12 @@ export async function installPgq(db: Queryable): Promise<InstallResult> {
 }
 
 /**
- * Remove the pgq schemas (pgferry, its queues and events stay). Triggers that call
- * pgq.logutriga/jsontriga/sqltriga are dropped with them.
+ * Remove pgferry's pgq schemas (pgferry, its queues and events stay; a schema pgq that holds
+ * the real PGQ is left alone). Triggers that call pgq.logutriga/jsontriga/sqltriga are
+ * dropped with them.
  */
 export async function uninstallPgq(db: Queryable): Promise<void> {
-  await db.query('DROP SCHEMA IF EXISTS pgq_coop CASCADE; DROP SCHEMA IF EXISTS pgq CASCADE');
+  await db.query(DROP_PGQ_SQL);
   debug('uninstalled the pgq compatibility schemas');
 }
 

@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { install, installPgq, InvalidStateError, pgqBundleSql, pgqInstalled, uninstall } from '@pgferry/sql';
+import { install, installPgq, InvalidStateError, pgqBundleSql, pgqInstalled, uninstall, uninstallPgq } from '@pgferry/sql';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import { expectSqlError, rows, sleep, value } from './helpers.js';
 
@@ -434,6 +434,8 @@ describe('pgq schema: install', () => {
     expect(refused).toBeInstanceOf(InvalidStateError);
     expect((refused as Error).message).toMatch(/schema pgq holds PGQ itself/);
     expect(await pgqInstalled(db.pool)).toBe(false);
+    await uninstallPgq(db.pool); // leaves PGQ's own schema alone
+    expect(await value<string>(db.pool, `SELECT to_regclass('pgq.queue')::text`)).toBe('pgq.queue');
     await db.pool.query('DROP SCHEMA pgq CASCADE');
     await installPgq(db.pool);
     expect(await pgqInstalled(db.pool)).toBe(true);
@@ -463,6 +465,9 @@ describe('pgq schema: install', () => {
     );
     expect(publicFns.map((r) => r.fn)).toEqual(['pgq.quote_fqname(text)', 'pgq.version()', 'pgq_coop.version()']);
 
+    await uninstallPgq(db.pool);
+    expect(await pgqInstalled(db.pool)).toBe(false);
+    await installPgq(db.pool);
     // Removing pgferry removes the pgq schemas built on it.
     await uninstall(db.pool);
     expect(await value<string | null>(db.pool, `SELECT to_regnamespace('pgq')::text`)).toBeNull();
