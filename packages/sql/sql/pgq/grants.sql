@@ -54,8 +54,8 @@ BEGIN
       pgq.insert_event(text, text, text), pgq.insert_event(text, text, text, text, text, text, text),
       pgq.logutriga(), pgq.jsontriga(), pgq.sqltriga(),
       pgq._triga(text, text, text, regclass, text[], text, text), pgq._triga_args(text[]),
-      pgq._triga_value_sql(text[], oid[], boolean), pgq._triga_eval(regclass, text, text, text, text[], text[]),
-      pgq._triga_urlencoded(text[], boolean[], text[]), pgq._triga_json(text[], text[]),
+      pgq._triga_value_sql(name, oid, boolean), pgq._triga_eval(regclass, text, text[]),
+      pgq._triga_urlencoded(text[], text[], text[]), pgq._triga_json(text[], text[]),
       pgq._triga_sql(text, text[], text[], text[], text[], text[], text[]), pgq._urlencode(text)
     TO pgferry_writer;
   END IF;

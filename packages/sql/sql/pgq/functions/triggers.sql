@@ -80,35 +80,35 @@ BEGIN
   END LOOP;
 END $$;
 
--- The columns' values as SQL expressions over row alias r: their text forms (booleans t/f,
--- as PGQ), or for jsontriga their JSON text. One call per row, not per column.
-CREATE OR REPLACE FUNCTION pgq._triga_value_sql(i_cols text[], i_types oid[], i_json boolean)
-RETURNS text[] LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(array_agg(CASE
-    WHEN i_json AND t IN ('int2'::regtype::oid, 'int4'::regtype::oid, 'int8'::regtype::oid, 'bool'::regtype::oid,
-                          'date'::regtype::oid, 'timestamp'::regtype::oid, 'timestamptz'::regtype::oid)
-      THEN format('coalesce(CAST(pg_catalog.to_json(r.%I) AS pg_catalog.text), ''null'')', c)
+-- A column's value as SQL over row alias r: its text form (booleans t/f, as PGQ), or for
+-- jsontriga its JSON text.
+CREATE OR REPLACE FUNCTION pgq._triga_value_sql(i_col name, i_type oid, i_json boolean)
+RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE
+    WHEN i_json AND i_type IN ('int2'::regtype::oid, 'int4'::regtype::oid, 'int8'::regtype::oid, 'bool'::regtype::oid,
+                               'date'::regtype::oid, 'timestamp'::regtype::oid, 'timestamptz'::regtype::oid)
+      THEN format('coalesce(CAST(pg_catalog.to_json(r.%I) AS pg_catalog.text), ''null'')', i_col)
     WHEN i_json
-      THEN format('coalesce(CAST(pg_catalog.to_json(CAST(r.%I AS pg_catalog.text)) AS pg_catalog.text), ''null'')', c)
-    WHEN t = 'bool'::regtype::oid
-      THEN format('CASE r.%I WHEN true THEN ''t'' WHEN false THEN ''f'' END', c)
-    ELSE format('CAST(r.%I AS pg_catalog.text)', c)
-  END ORDER BY k), '{}')
-    FROM unnest(i_cols, i_types) WITH ORDINALITY AS x(c, t, k)
+      THEN format('coalesce(CAST(pg_catalog.to_json(CAST(r.%I AS pg_catalog.text)) AS pg_catalog.text), ''null'')', i_col)
+    WHEN i_type = 'bool'::regtype::oid
+      THEN format('CASE r.%I WHEN true THEN ''t'' WHEN false THEN ''f'' END', i_col)
+    ELSE format('CAST(r.%I AS pg_catalog.text)', i_col)
+  END
 $$;
 
--- In one statement: i_exprs over the old and the new row (o, n: NULL without that row) and
--- i_main_exprs over i_main (m). Rows come as their record text.
-CREATE OR REPLACE FUNCTION pgq._triga_eval(i_rel regclass, i_old text, i_new text, i_main text,
-                                           i_exprs text[], i_main_exprs text[],
-                                           OUT o text[], OUT n text[], OUT m text[])
-RETURNS record LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- A row (its record text) as an array of SQL expressions' values over its columns (alias r).
+CREATE OR REPLACE FUNCTION pgq._triga_eval(i_rel regclass, i_row text, i_exprs text[])
+RETURNS text[] LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_vals text[];
 BEGIN
-  EXECUTE format('SELECT (SELECT ARRAY[%1$s]::pg_catalog.text[] FROM (SELECT (CAST($1 AS %3$s)).*) r WHERE $1 IS NOT NULL),'
-                 '       (SELECT ARRAY[%1$s]::pg_catalog.text[] FROM (SELECT (CAST($2 AS %3$s)).*) r WHERE $2 IS NOT NULL),'
-                 '       (SELECT ARRAY[%2$s]::pg_catalog.text[] FROM (SELECT (CAST($3 AS %3$s)).*) r WHERE $3 IS NOT NULL)',
-                 array_to_string(i_exprs, ', '), array_to_string(i_main_exprs, ', '), i_rel)
-     INTO o, n, m USING i_old, i_new, i_main;
+  IF i_row IS NULL OR cardinality(i_exprs) = 0 THEN
+    RETURN '{}';
+  END IF;
+  EXECUTE format('SELECT ARRAY[%s]::pg_catalog.text[] FROM (SELECT (CAST($1 AS %s)).*) r',
+                 array_to_string(i_exprs, ', '), i_rel)
+     INTO v_vals USING i_row;
+  RETURN v_vals;
 END $$;
 
 -- The body of the three triggers: builds the event in i_kind's format (logutriga, jsontriga,
@@ -123,17 +123,15 @@ DECLARE
   v_schema text;
   v_table text;
   v_pkey text[];
-  v_all text[];          -- every column, in table order
+  v_cols text[];        -- data columns (not ignored, not magic), in table order
+  v_types oid[];
+  v_magic text[];       -- fields set by _pgq_ev_* columns
+  v_magic_cols text[];
+  v_all text[];         -- every column, for change checks
   v_all_types oid[];
-  v_data_col boolean[];  -- per column: in ev_data (not ignored, not a _pgq_ev_* column)
-  v_cols text[];         -- the data columns
-  v_magic_cols text[];   -- _pgq_ev_* columns
-  v_fnames text[];       -- fields set by _pgq_ev_* columns and options, in order
-  v_main_exprs text[];
-  v_json_exprs text[];   -- jsontriga: the data columns' JSON values
-  v_main text;           -- the row the fields and expressions read: NEW, or OLD for DELETE
-  v_njson int := 0;
-  e record;              -- o, n: every column's text (old, new); m: JSON values, then fields
+  o text[]; n text[];   -- every column's text, old and new
+  v_main text;          -- the row the fields and expressions read: NEW, or OLD for DELETE
+  v_vals text[];
   v_type text;
   v_data text;
   v_backup text;
@@ -142,11 +140,11 @@ DECLARE
   v_idx int;
 BEGIN
   SELECT * INTO a FROM pgq._triga_args(i_args);
+  SELECT ns.nspname, c.relname INTO v_schema, v_table
+    FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = i_rel;
   IF current_setting('session_replication_role') = 'local' THEN
     RETURN false;
   END IF;
-  SELECT ns.nspname, c.relname INTO v_schema, v_table
-    FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = i_rel;
   IF a.deny THEN
     RAISE EXCEPTION 'Table ''%.%'' to queue ''%'': change not allowed (%)', v_schema, v_table, a.queue_name, i_op
       USING ERRCODE = 'PF006';
@@ -173,77 +171,73 @@ BEGIN
     RAISE EXCEPTION 'Update/Delete on table without pkey' USING ERRCODE = 'PF003';
   END IF;
 
-  SELECT array_agg(att.attname::text ORDER BY att.attnum), array_agg(att.atttypid ORDER BY att.attnum),
-         array_agg(att.attname <> ALL (a.ignore_cols) AND att.attname !~ '^_pgq_ev_(type|extra[1-4])$' ORDER BY att.attnum)
-    INTO v_all, v_all_types, v_data_col
+  SELECT array_agg(att.attname::text ORDER BY att.attnum), array_agg(att.atttypid ORDER BY att.attnum)
+    INTO v_all, v_all_types
     FROM pg_attribute att WHERE att.attrelid = i_rel AND att.attnum > 0 AND NOT att.attisdropped;
-  v_cols := ARRAY(SELECT c FROM unnest(v_all, v_data_col) WITH ORDINALITY AS x(c, d, k) WHERE d ORDER BY k);
-  v_magic_cols := ARRAY(SELECT c FROM unnest(v_all) WITH ORDINALITY AS x(c, k)
-                         WHERE c ~ '^_pgq_ev_(type|extra[1-4])$' ORDER BY k);
-  v_main := CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
+  SELECT array_agg(c ORDER BY k), array_agg(t ORDER BY k) INTO v_cols, v_types
+    FROM unnest(v_all, v_all_types) WITH ORDINALITY AS x(c, t, k)
+   WHERE c <> ALL (a.ignore_cols) AND c !~ '^_pgq_ev_(type|extra[1-4])$';
+  v_magic_cols := ARRAY(SELECT c FROM unnest(v_all) AS c WHERE c ~ '^_pgq_ev_(type|extra[1-4])$');
+  v_cols := coalesce(v_cols, '{}');
+  v_types := coalesce(v_types, '{}');
 
-  -- One statement evaluates every value the event needs: each column's text in the old and
-  -- new row; over the main row, the JSON values (jsontriga), the _pgq_ev_* columns and the
-  -- field options (when=: 't' or NULL).
-  IF v_json THEN
-    v_json_exprs := pgq._triga_value_sql(v_cols, ARRAY(SELECT t FROM unnest(v_all_types, v_data_col) WITH ORDINALITY
-                                                          AS x(t, d, k) WHERE d ORDER BY k), true);
-    v_njson := cardinality(v_json_exprs);
-  END IF;
-  v_main_exprs := coalesce(v_json_exprs, '{}')
-    || ARRAY(SELECT format('CAST(r.%I AS pg_catalog.text)', c) FROM unnest(v_magic_cols) WITH ORDINALITY AS x(c, k) ORDER BY k)
-    || ARRAY(SELECT CASE WHEN f = 'when' THEN format('CASE WHEN (%s) THEN ''t'' END', x.e)
-                         ELSE format('CAST((%s) AS pg_catalog.text)', x.e) END
-               FROM unnest(a.field_names, a.field_exprs) WITH ORDINALITY AS x(f, e, k) ORDER BY k);
-  v_fnames := ARRAY(SELECT substr(c, 6) FROM unnest(v_magic_cols) WITH ORDINALITY AS x(c, k) ORDER BY k) || a.field_names;
-  SELECT * INTO e FROM pgq._triga_eval(i_rel, i_old, i_new, v_main,
-                                       pgq._triga_value_sql(v_all, v_all_types, false), v_main_exprs);
-
+  -- Every column's text (old and new), for the key and ignore checks and sqltriga.
+  o := pgq._triga_eval(i_rel, i_old, ARRAY(SELECT pgq._triga_value_sql(c, t, false)
+                                             FROM unnest(v_all, v_all_types) WITH ORDINALITY AS x(c, t, k) ORDER BY k));
+  n := pgq._triga_eval(i_rel, i_new, ARRAY(SELECT pgq._triga_value_sql(c, t, false)
+                                             FROM unnest(v_all, v_all_types) WITH ORDINALITY AS x(c, t, k) ORDER BY k));
   IF i_op = 'UPDATE' AND EXISTS (SELECT 1 FROM unnest(v_all) WITH ORDINALITY AS x(c, k)
-                                  WHERE c = ANY (v_pkey) AND e.o[k] IS DISTINCT FROM e.n[k]) THEN
+                                  WHERE c = ANY (v_pkey) AND o[k] IS DISTINCT FROM n[k]) THEN
     RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'PF006';
   END IF;
   -- An UPDATE that changed only ignored columns makes no event.
   IF i_op = 'UPDATE' AND cardinality(a.ignore_cols) > 0
      AND EXISTS (SELECT 1 FROM unnest(v_all) WITH ORDINALITY AS x(c, k)
-                  WHERE c = ANY (a.ignore_cols) AND e.o[k] IS DISTINCT FROM e.n[k])
-     AND NOT EXISTS (SELECT 1 FROM unnest(v_all, v_data_col) WITH ORDINALITY AS x(c, d, k)
-                      WHERE d AND e.o[k] IS DISTINCT FROM e.n[k]) THEN
+                  WHERE c = ANY (a.ignore_cols) AND o[k] IS DISTINCT FROM n[k])
+     AND NOT EXISTS (SELECT 1 FROM unnest(v_all) WITH ORDINALITY AS x(c, k)
+                      WHERE c = ANY (v_cols) AND o[k] IS DISTINCT FROM n[k]) THEN
     RETURN a.skip;
   END IF;
 
+  v_main := CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
   v_type := CASE i_op WHEN 'INSERT' THEN 'I' WHEN 'UPDATE' THEN 'U' ELSE 'D' END;
   IF i_kind = 'logutriga' THEN
     v_type := v_type || ':' || array_to_string(v_pkey, ',');
-    v_data := pgq._triga_urlencoded(v_all, v_data_col, CASE WHEN i_op = 'DELETE' THEN e.o ELSE e.n END);
+    v_data := pgq._triga_urlencoded(v_all, v_cols, CASE WHEN i_op = 'DELETE' THEN o ELSE n END);
     IF a.backup AND i_op = 'UPDATE' THEN
-      v_backup := pgq._triga_urlencoded(v_all, v_data_col, e.o);
+      v_backup := pgq._triga_urlencoded(v_all, v_cols, o);
     END IF;
   ELSIF v_json THEN
     SELECT row_to_json(t)::text INTO v_type
       FROM (SELECT i_op AS op, ARRAY[v_schema, v_table] AS "table", v_pkey AS pkey) t;
-    v_data := pgq._triga_json(v_cols, e.m[1:v_njson]);
+    v_vals := ARRAY(SELECT pgq._triga_value_sql(c, t, true) FROM unnest(v_cols, v_types) WITH ORDINALITY AS x(c, t, k) ORDER BY k);
+    v_data := pgq._triga_json(v_cols, pgq._triga_eval(i_rel, v_main, v_vals));
     IF a.backup AND i_op = 'UPDATE' THEN
-      -- the old row's JSON values: evaluated only when asked for
-      v_backup := pgq._triga_json(v_cols, (pgq._triga_eval(i_rel, NULL, NULL, i_old, '{}', v_json_exprs)).m);
+      v_backup := pgq._triga_json(v_cols, pgq._triga_eval(i_rel, i_old, v_vals));
     END IF;
   ELSE
-    v_data := pgq._triga_sql(i_op, v_all, v_cols, v_pkey, e.o, e.n, CASE WHEN i_op = 'DELETE' THEN e.o ELSE e.n END);
+    v_data := pgq._triga_sql(i_op, v_all, v_cols, v_pkey, o, n, CASE WHEN i_op = 'DELETE' THEN o ELSE n END);
     IF a.backup AND i_op = 'UPDATE' THEN
-      v_backup := pgq._triga_sql(i_op, v_all, v_cols, v_pkey, e.o, e.n, e.o);
+      v_backup := pgq._triga_sql(i_op, v_all, v_cols, v_pkey, o, n, o);
     END IF;
   END IF;
 
   -- Field overrides: _pgq_ev_* columns first, then the options in their order.
-  FOR i IN 1 .. coalesce(cardinality(v_fnames), 0) LOOP
-    IF v_fnames[i] = 'when' THEN
-      IF e.m[v_njson + i] IS NULL THEN
+  v_vals := pgq._triga_eval(i_rel, v_main,
+              ARRAY(SELECT format('CAST(r.%I AS pg_catalog.text)', c) FROM unnest(v_magic_cols) AS c)
+              || ARRAY(SELECT CASE WHEN f = 'when' THEN format('CASE WHEN (%s) THEN ''t'' END', e)
+                                   ELSE format('CAST((%s) AS pg_catalog.text)', e) END
+                         FROM unnest(a.field_names, a.field_exprs) WITH ORDINALITY AS x(f, e, k) ORDER BY k));
+  v_magic := ARRAY(SELECT substr(c, 6) FROM unnest(v_magic_cols) AS c) || a.field_names;
+  FOR i IN 1 .. coalesce(cardinality(v_magic), 0) LOOP
+    IF v_magic[i] = 'when' THEN
+      IF v_vals[i] IS NULL THEN
         RETURN a.skip;
       END IF;
       CONTINUE;
     END IF;
-    v_idx := CASE v_fnames[i] WHEN 'ev_type' THEN 1 ELSE substr(v_fnames[i], 9)::int + 1 END;
-    v_fields[v_idx] := e.m[v_njson + i];
+    v_idx := CASE v_magic[i] WHEN 'ev_type' THEN 1 ELSE substr(v_magic[i], 9)::int + 1 END;
+    v_fields[v_idx] := v_vals[i];
     v_set[v_idx] := true;
   END LOOP;
 
@@ -257,14 +251,10 @@ BEGIN
 END $$;
 
 -- logutriga's ev_data: the data columns as col=value pairs joined by "&" (NULL: col alone).
--- Values made only of characters urlencoding keeps skip the encoder.
-CREATE OR REPLACE FUNCTION pgq._triga_urlencoded(i_all text[], i_data_col boolean[], i_vals text[])
+CREATE OR REPLACE FUNCTION pgq._triga_urlencoded(i_all text[], i_cols text[], i_vals text[])
 RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(string_agg(
-           CASE WHEN c ~ '^[-_.a-zA-Z0-9]*$' THEN c ELSE pgq._urlencode(c) END
-           || coalesce('=' || CASE WHEN i_vals[k] ~ '^[-_.a-zA-Z0-9]*$' THEN i_vals[k] ELSE pgq._urlencode(i_vals[k]) END, ''),
-           '&' ORDER BY k), '')
-    FROM unnest(i_all, i_data_col) WITH ORDINALITY AS x(c, d, k) WHERE d
+  SELECT coalesce(string_agg(pgq._urlencode(c) || coalesce('=' || pgq._urlencode(i_vals[k]), ''), '&' ORDER BY k), '')
+    FROM unnest(i_all) WITH ORDINALITY AS x(c, k) WHERE c = ANY (i_cols)
 $$;
 
 -- jsontriga's ev_data: a JSON object of the columns and their JSON values.
