@@ -251,9 +251,13 @@ BEGIN
 END $$;
 
 -- logutriga's ev_data: the data columns as col=value pairs joined by "&" (NULL: col alone).
+-- Names and values made only of characters that urlencoding keeps skip the encoder.
 CREATE OR REPLACE FUNCTION pgq._triga_urlencoded(i_all text[], i_cols text[], i_vals text[])
 RETURNS text LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT coalesce(string_agg(pgq._urlencode(c) || coalesce('=' || pgq._urlencode(i_vals[k]), ''), '&' ORDER BY k), '')
+  SELECT coalesce(string_agg(
+           CASE WHEN c ~ '^[-_.a-zA-Z0-9]*$' THEN c ELSE pgq._urlencode(c) END
+           || coalesce('=' || CASE WHEN i_vals[k] ~ '^[-_.a-zA-Z0-9]*$' THEN i_vals[k] ELSE pgq._urlencode(i_vals[k]) END, ''),
+           '&' ORDER BY k), '')
     FROM unnest(i_all) WITH ORDINALITY AS x(c, k) WHERE c = ANY (i_cols)
 $$;
 
