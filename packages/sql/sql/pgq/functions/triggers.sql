@@ -182,10 +182,10 @@ BEGIN
   v_types := coalesce(v_types, '{}');
 
   -- Every column's text (old and new), for the key and ignore checks and sqltriga.
-  o := pgq._triga_eval(i_rel, i_old, ARRAY(SELECT pgq._triga_value_sql(c, t, false)
-                                             FROM unnest(v_all, v_all_types) WITH ORDINALITY AS x(c, t, k) ORDER BY k));
-  n := pgq._triga_eval(i_rel, i_new, ARRAY(SELECT pgq._triga_value_sql(c, t, false)
-                                             FROM unnest(v_all, v_all_types) WITH ORDINALITY AS x(c, t, k) ORDER BY k));
+  v_vals := ARRAY(SELECT pgq._triga_value_sql(c, t, false)
+                    FROM unnest(v_all, v_all_types) WITH ORDINALITY AS x(c, t, k) ORDER BY k);
+  o := pgq._triga_eval(i_rel, i_old, v_vals);
+  n := pgq._triga_eval(i_rel, i_new, v_vals);
   IF i_op = 'UPDATE' AND EXISTS (SELECT 1 FROM unnest(v_all) WITH ORDINALITY AS x(c, k)
                                   WHERE c = ANY (v_pkey) AND o[k] IS DISTINCT FROM n[k]) THEN
     RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = 'PF006';
