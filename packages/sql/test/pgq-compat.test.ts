@@ -187,6 +187,7 @@ describe('pgq schema: a consumer written against PGQ', () => {
       expect(qi).toMatchObject({ queue_name: 'orders', queue_ntables: 3, queue_ticker_max_count: 1, ev_new: '0',
                                  queue_external_ticker: false, queue_ticker_paused: false });
       expect(qi.last_tick_id).toBe(await v<string>(`SELECT max(tick_id)::text FROM pgferry.tick`));
+      expect(qi.ev_per_sec).toBeGreaterThan(0); // event ids over the time of the queue's last ticks
       expect(await rows(db.pool, `SELECT * FROM pgq.get_queue_info('nope')`)).toEqual([]);
       expect(await rows(db.pool, `SELECT * FROM pgq.get_consumer_info('nope')`)).toEqual([]);
     } finally {

@@ -1,7 +1,8 @@
 -- Status in PGQ's columns. pgferry.get_queue_info and get_consumer_info say more (rotation
 -- blockers, retries, dead letters, pending_age).
 
--- Every queue, or one (an unknown name: no row). ev_per_sec: over the last 20 ticks.
+-- Every queue, or one (an unknown name: no row). ev_per_sec: over the queue's last 20 ticks
+-- (tick ids are drawn from one sequence for every queue).
 CREATE OR REPLACE FUNCTION pgq.get_queue_info(
   i_queue_name text,
   OUT queue_name text, OUT queue_ntables integer, OUT queue_cur_table integer,
@@ -25,8 +26,8 @@ BEGIN
         SELECT (pg_catalog.max(t.tick_event_seq) - pg_catalog.min(t.tick_event_seq))::double precision
                / NULLIF(extract(epoch FROM pg_catalog.max(t.tick_time) - pg_catalog.min(t.tick_time)), 0)
                  AS per_sec
-          FROM pgferry.tick t
-         WHERE t.tick_queue = q.queue_id AND t.tick_id >= i.last_tick_id - 20) r ON true
+          FROM (SELECT x.tick_event_seq, x.tick_time FROM pgferry.tick x
+                 WHERE x.tick_queue = q.queue_id ORDER BY x.tick_id DESC LIMIT 21) t) r ON true
      ORDER BY i.queue_name;
 END $$;
 
