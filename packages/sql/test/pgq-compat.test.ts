@@ -195,6 +195,35 @@ describe('pgq schema: a consumer written against PGQ', () => {
     }
   });
 
+  it('has read-only views with the columns of PGQ\'s tables; UPDATE pgq.queue changes settings', async () => {
+    await db.pool.query(`SELECT pgq.create_queue('viewed'); SELECT pgq.register_consumer('viewed', 'looker')`);
+    // PGQ's own tests and scripts tune a queue this way.
+    await db.pool.query(`UPDATE pgq.queue SET queue_ticker_max_count = 7, queue_ticker_idle_period = '5 minutes'
+                          WHERE queue_name = 'viewed'`);
+    expect((await rows(db.pool, `SELECT queue_ticker_max_count, queue_ticker_idle_period::text AS idle
+                                   FROM pgferry.queue WHERE queue_name = 'viewed'`))[0]).toEqual({ queue_ticker_max_count: 7, idle: '00:05:00' });
+    await expectSqlError(db.pool.query(`UPDATE pgq.queue SET queue_name = 'renamed' WHERE queue_name = 'viewed'`), 'PF003',
+                         /column queue_name cannot be changed/);
+    await expectSqlError(db.pool.query(`UPDATE pgq.queue SET queue_ticker_max_count = 0 WHERE queue_name = 'viewed'`), 'PF003');
+    expect((await columns(db.pool, 'SELECT * FROM pgq.queue')).map(([n]) => n)).toEqual([
+      'queue_id', 'queue_name', 'queue_ntables', 'queue_cur_table', 'queue_rotation_period', 'queue_switch_step1',
+      'queue_switch_step2', 'queue_switch_time', 'queue_external_ticker', 'queue_disable_insert', 'queue_ticker_paused',
+      'queue_ticker_max_count', 'queue_ticker_max_lag', 'queue_ticker_idle_period', 'queue_per_tx_limit', 'queue_data_pfx',
+      'queue_event_seq', 'queue_tick_seq', 'queue_extra_maint',
+    ]);
+    // Skytools' status query (pgq/status.py).
+    const status = await rows<Record<string, unknown>>(db.pool, `
+      SELECT f.queue_name, f.queue_ntables, q.queue_ticker_max_count, f.ev_per_sec, f.ev_new
+        FROM pgq.get_queue_info() f, pgq.queue q WHERE q.queue_name = f.queue_name AND f.queue_name = 'viewed'`);
+    expect(status).toEqual([{ queue_name: 'viewed', queue_ntables: 3, queue_ticker_max_count: 7, ev_per_sec: null, ev_new: '0' }]);
+    const sub = (await rows<Record<string, unknown>>(db.pool, `
+      SELECT s.sub_last_tick, t.tick_snapshot::text AS snap FROM pgq.subscription s
+        JOIN pgq.consumer c ON c.co_id = s.sub_consumer JOIN pgq.queue q ON q.queue_id = s.sub_queue
+        JOIN pgq.tick t ON t.tick_queue = s.sub_queue AND t.tick_id = s.sub_last_tick
+       WHERE c.co_name = 'looker' AND q.queue_name = 'viewed'`))[0]!;
+    expect(sub.snap).toMatch(/^\d+:\d+:/);
+  });
+
   it('force_tick makes the next ticker round tick and returns the last tick', async () => {
     await db.pool.query(`SELECT pgq.create_queue('quiet')`);
     const last = await value<string>(db.pool, `SELECT pgq.force_tick('quiet')`);

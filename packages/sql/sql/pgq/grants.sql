@@ -36,6 +36,7 @@ BEGIN
 END $pgq_roles$;
 
 REVOKE ALL ON ALL ROUTINES IN SCHEMA pgq FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA pgq FROM PUBLIC;
 REVOKE ALL ON ALL ROUTINES IN SCHEMA pgq_coop FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgq, pgq_coop TO PUBLIC;
 GRANT EXECUTE ON FUNCTION pgq.version(), pgq.quote_fqname(text), pgq_coop.version() TO PUBLIC;
@@ -47,6 +48,7 @@ BEGIN
   FOR v_role IN SELECT rolname FROM pg_catalog.pg_roles
                  WHERE rolname IN ('pgferry_reader', 'pgferry_writer', 'pgferry_admin') LOOP
     EXECUTE pg_catalog.format('REVOKE ALL ON ALL ROUTINES IN SCHEMA pgq FROM %I', v_role);
+    EXECUTE pg_catalog.format('REVOKE ALL ON ALL TABLES IN SCHEMA pgq FROM %I', v_role);
     EXECUTE pg_catalog.format('REVOKE ALL ON ALL ROUTINES IN SCHEMA pgq_coop FROM %I', v_role);
   END LOOP;
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgferry_writer') THEN
@@ -79,7 +81,12 @@ BEGIN
       pgq_coop.finish_batch(bigint)
     TO pgferry_reader;
   END IF;
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgferry_reader') THEN
+    GRANT SELECT ON pgq.queue, pgq.tick, pgq.consumer, pgq.subscription TO pgferry_reader;
+  END IF;
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgferry_admin') THEN
+    GRANT SELECT, UPDATE ON pgq.queue TO pgferry_admin;
+    GRANT SELECT ON pgq.tick, pgq.consumer, pgq.subscription TO pgferry_admin;
     GRANT EXECUTE ON ALL ROUTINES IN SCHEMA pgq TO pgferry_admin;
     GRANT EXECUTE ON ALL ROUTINES IN SCHEMA pgq_coop TO pgferry_admin;
   END IF;
