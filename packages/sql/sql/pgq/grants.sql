@@ -30,7 +30,12 @@ BEGIN
     IF v_can AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = v_pair[1])
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = v_pair[2])
        AND NOT pg_catalog.pg_has_role(v_pair[1], v_pair[2], 'MEMBER') THEN
-      EXECUTE pg_catalog.format('GRANT %I TO %I', v_pair[2], v_pair[1]);
+      BEGIN
+        EXECUTE pg_catalog.format('GRANT %I TO %I', v_pair[2], v_pair[1]);
+      EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'pgferry: % may not grant role % to %; a superuser can, then re-run the install',
+          current_user, v_pair[2], v_pair[1];
+      END;
     END IF;
   END LOOP;
 END $pgq_roles$;
