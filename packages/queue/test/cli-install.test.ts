@@ -99,4 +99,15 @@ describe('pgferry CLI: install and connection errors', () => {
     expect(help.stdout).toContain('Usage: pgferry consumer rewind');
     expect(help.stdout).toContain('Examples:');
   });
+
+  it('install --pgq adds the PGQ-compatible schemas, and installing again keeps them', async () => {
+    const first = await pgferry(['install', '--pgq', '--db', db.url]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/installed, with the pgq schemas/);
+    const again = await pgferryJson<{ pgq: boolean; appliedMigrations: number[] }>(['install', '--pgq', '--db', db.url]);
+    expect(again).toMatchObject({ pgq: true, appliedMigrations: [] });
+    const { rows } = await db.pool.query<{ v: string; coop: string }>('SELECT pgq.version() AS v, pgq_coop.version() AS coop');
+    expect(rows[0]).toEqual({ v: '3.5.2', coop: '3.4.1' });
+    expect((await db.pool.query(`SELECT pgq.create_queue('from_cli')`)).rows[0]).toEqual({ create_queue: 1 });
+  });
 });

@@ -59,8 +59,23 @@ export async function installComponent(db: Queryable, component: string, list: M
   return core;
 }
 
-/** Remove pgferry and all its queues and events from the database. Roles are kept. */
+/**
+ * Drops schemas pgq and pgq_coop when they are pgferry's (see pgq.ts), never the real PGQ's
+ * (they are told apart by a function only pgferry's has).
+ */
+export const DROP_PGQ_SQL = `DO $pgferry_drop_pgq$ BEGIN
+  IF pg_catalog.to_regprocedure('pgq._triga_args(text[])') IS NOT NULL THEN
+    DROP SCHEMA IF EXISTS pgq_coop CASCADE;
+    DROP SCHEMA pgq CASCADE;
+  END IF;
+END $pgferry_drop_pgq$`;
+
+/**
+ * Remove pgferry and all its queues and events from the database, with the PGQ
+ * compatibility schemas built on it (not the real PGQ's). Roles are kept.
+ */
 export async function uninstall(db: Queryable): Promise<void> {
+  await db.query(DROP_PGQ_SQL);
   await db.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
   debug('uninstalled pgferry');
 }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type pg from 'pg';
-import { install, installedVersion, knownMigrations, uninstall } from '@pgferry/sql';
+import { install, installPgq, installedVersion, knownMigrations, uninstall } from '@pgferry/sql';
 import { schemaVersion, type AppliedMigration } from '../versions.js';
 import { action, examples, CliError, EXIT } from './options.js';
 
@@ -52,13 +52,21 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
     program
       .command('install')
       .description('install pgferry (schema, functions, roles) in the database(s), or upgrade it and the replicator\'s schema where installed; safe to run again')
+      .option('--pgq', 'also install the PGQ-compatible schemas pgq and pgq_coop (for programs written against PGQ)')
       .action(
-        action(async (ctx) => {
+        action(async (ctx, opts: { pgq?: boolean }) => {
           const rows = await ctx.rows(async (pool) => {
             const before = await installedVersion(pool);
-            const r = await install(pool);
+            const r = opts.pgq ? await installPgq(pool) : await install(pool);
             return [
-              { version: r.version, previous: before, appliedMigrations: r.applied, ddlFollowed: r.ddlFollowed, components: await upgradeComponents(pool, components) },
+              {
+                version: r.version,
+                previous: before,
+                appliedMigrations: r.applied,
+                ddlFollowed: r.ddlFollowed,
+                pgq: opts.pgq === true,
+                components: await upgradeComponents(pool, components),
+              },
             ];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
@@ -67,15 +75,21 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
             const ddl = r.ddlFollowed
               ? 'DDL on captured tables is followed'
               : 'DDL on captured tables is not followed (no event triggers): use pgferry replicate execute';
+            const pgq = r.pgq ? ', with the pgq schemas' : '';
             ctx.say(
               (r.previous
-                ? `${where}pgferry ${r.version} installed (was ${r.previous}; migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`
-                : `${where}pgferry ${r.version} installed (migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`) + componentsSaid(r.components),
+                ? `${where}pgferry ${r.version} installed${pgq} (was ${r.previous}; migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`
+                : `${where}pgferry ${r.version} installed${pgq} (migrations applied: ${r.appliedMigrations.join(', ') || 'none'}); ${ddl}`) +
+                componentsSaid(r.components),
             );
           }
         }),
       ),
-    ['pgferry install --db postgres://admin@db1/app', 'PGFERRY_DB="postgres://db1/app postgres://db2/app" pgferry install'],
+    [
+      'pgferry install --db postgres://admin@db1/app',
+      'PGFERRY_DB="postgres://db1/app postgres://db2/app" pgferry install',
+      'pgferry install --pgq --db postgres://admin@db1/app    # PGQ consumers and triggers run unchanged',
+    ],
   );
 
   examples(
