@@ -170,14 +170,16 @@ describe('capture follows DDL (event triggers)', () => {
     // (An execute takes it into capture: capture_ddl_begin and _end around the DDL.)
     await db.pool.query(`DO $$ BEGIN PERFORM pgferry.capture_ddl_begin('toggle'); PERFORM pgferry.capture_ddl_end('toggle'); END $$`);
     // A role that may not create event triggers is told what to do instead.
-    await db.pool.query(`DO $$ BEGIN CREATE ROLE pgferry_ddl_admin LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
-    await db.pool.query(`GRANT pgferry_admin TO pgferry_ddl_admin`);
+    // (Roles are cluster-wide: a name of its own, dropped after.)
+    const role = `ddl_follow_admin_${process.pid}`;
+    await db.pool.query(`CREATE ROLE ${role}; GRANT pgferry_admin TO ${role}`);
     const admin = await db.connect();
     try {
-      await admin.query('SET ROLE pgferry_ddl_admin');
-      await expectSqlError(admin.query('SELECT pgferry.capture_ddl_follow(true)'), '42501', /may not create event triggers.*/);
+      await admin.query(`SET ROLE ${role}`);
+      await expectSqlError(admin.query('SELECT pgferry.capture_ddl_follow(true)'), '42501', /role ddl_follow_admin_\d+ may not create event triggers/);
     } finally {
       await admin.end();
+      await db.pool.query(`DROP ROLE ${role}`);
     }
     expect(await value(db.pool, 'SELECT pgferry.capture_ddl_follow(true)')).toBe(true);
     expect(await guards()).toBe(0);
