@@ -2,9 +2,13 @@
  * Online compare and repair, on two servers while the provider is written to: equal tables
  * compare equal; a corrupted subscriber (rows deleted, changed — also only in a value's
  * text form — and added, in random places) lists exactly those keys; repair fixes them and
- * the table then compares equal; the stream goes on meanwhile, and its pause is lifted.
+ * the table then compares equal (or writes them as an SQL script for review); the stream
+ * goes on meanwhile, and its pause is lifted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type pg from 'pg';
 import { SubscriptionWorker, addTable, compareTable, getStatus, listTables, type CompareProgress } from '@pgferry/replicator';
 import { pgferry } from './cli.js';
@@ -148,6 +152,34 @@ describe(`online compare and repair (seed ${SEED})`, () => {
     expect(JSON.parse(repaired.stdout)).toMatchObject({ equal: false, changed: ['(7777)'], repaired: { deleted: 1, written: 1 } });
     const equal = await pgferry(args);
     expect([equal.code, equal.stdout]).toEqual([0, expect.stringMatching(/: equal \(/)]);
+  });
+
+  it('--repair-sql writes the fixes for review: run on the subscriber they make it equal at that tick; once the subscription moved on they are refused', async () => {
+    // A value only exact literals restore (quote, backslash, newline, a zero-padded text form).
+    await r.provider.query(`UPDATE items SET note = E'it''s a \\\\ path\nline 2', n = 1.500 WHERE id = 13`);
+    await waitFor('id 13 replicated', async () => (await tableJson(r.provider, 'items')) === (await tableJson(r.subscriber, 'items')));
+    // Quiet from here: no events, and no idle ticks, so the subscription stays at the compared tick.
+    await r.provider.query(`SELECT pgferry.set_queue_config('repl', 'ticker_idle_period', '1 hour')`);
+    try {
+      await r.subscriber.query(`UPDATE items SET v = 'corrupt' WHERE id = 11; DELETE FROM items WHERE id = 12;
+                                UPDATE items SET note = 'plain', n = 1.5 WHERE id = 13; INSERT INTO items VALUES (-5, 'extra', 0, now(), NULL)`);
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'pgferry-repair-')), 'fix.items.sql');
+      const args = ['replicate', 'compare', '--provider', r.providerUrl, '--subscriber', r.subscriberUrl, '--node', 'leaf1', 'items'];
+      const res = await pgferry([...args, '--repair-sql', file]);
+      expect(res.code).toBe(1);
+      expect(res.stdout).toMatch(/fixes written to .*fix\.items\.sql: review it/);
+      const script = readFileSync(file, 'utf8');
+      expect(script).toMatch(/^DELETE FROM public\.items AS r WHERE r\."id" IN \('-5', '11', '13'\);$/m);
+      expect((await r.subscriber.query(`SELECT count(*)::int AS n FROM items WHERE id = -5`)).rows[0].n).toBe(1); // nothing applied yet
+      await r.subscriber.query(script);
+      expect(await tableJson(r.subscriber, 'items')).toBe(await tableJson(r.provider, 'items'));
+      // A later tick applied: the same script is refused.
+      await r.provider.query(`UPDATE items SET v = 'later' WHERE id = 1`);
+      await waitFor('the later change', async () => (await r.subscriber.query(`SELECT v FROM items WHERE id = 1`)).rows[0].v === 'later');
+      await expect(r.subscriber.query(script)).rejects.toThrow(/subscription leaf1 is no longer at tick \d+: compare again/);
+    } finally {
+      await r.provider.query(`SELECT pgferry.set_queue_config('repl', 'ticker_idle_period', '1 minute')`);
+    }
   });
 
   it('a composite key of text and timestamptz (row-hash buckets), columns named like the hash query\'s own aliases, writers in other time zones', async () => {

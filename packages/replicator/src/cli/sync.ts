@@ -1,5 +1,5 @@
 /** compare (and repair) a table on both sides; execute a SQL file in stream order. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { CliError, EXIT } from '@pgferry/queue/cli';
@@ -17,9 +17,11 @@ export function syncCommands(replicate: Command): void {
       .addOption(subscriberOption())
       .addOption(leafOption())
       .option('--repair', 'make the subscriber equal to the provider at the compared tick (differing rows copied, extra ones deleted)')
+      .option('--repair-sql <file>', 'instead, write the fixes to FILE as an SQL script for review, to run on the subscriber (it refuses once the subscription has moved past the compared tick)')
       .addOption(new Option('--max-keys <n>', 'differing keys listed per kind').argParser(Number).default(1000))
       .action(
-        run(async (ctx, dbs, table: string, o: { provider: string; subscriber: string; node: string; repair?: boolean; maxKeys: number }) => {
+        run(async (ctx, dbs, table: string, o: { provider: string; subscriber: string; node: string; repair?: boolean; repairSql?: string; maxKeys: number }) => {
+          if (o.repair && o.repairSql) throw new CliError('give --repair or --repair-sql, not both', EXIT.USAGE);
           const { compareTable } = await import('../sync/compare.js');
           const [provider, subscriber] = [await dbs.provider(o.provider), await dbs.subscriber(o.subscriber)];
           let last = '';
@@ -27,6 +29,7 @@ export function syncCommands(replicate: Command): void {
             subscription: o.node,
             table,
             repair: o.repair,
+            repairSql: o.repairSql !== undefined,
             maxKeys: o.maxKeys,
             // Progress on stderr, one line per phase: stdout stays the result.
             onProgress: (p) => {
@@ -35,6 +38,7 @@ export function syncCommands(replicate: Command): void {
               last = line;
             },
           });
+          if (o.repairSql && r.repairSql) writeFileSync(o.repairSql, r.repairSql);
           if (ctx.json) ctx.printJson(r);
           else {
             ctx.say(`${r.table} -> ${r.dest} at tick ${r.tick}: ${r.equal ? 'equal' : 'DIFFERENT'} (${r.providerRows} rows on the provider, ${r.subscriberRows} on the subscriber, ${(r.elapsedMs / 1000).toFixed(1)} s)`);
@@ -42,11 +46,16 @@ export function syncCommands(replicate: Command): void {
               if (keys.length) ctx.say(`  ${what} (${keys.length}${r.truncated ? '+' : ''}): ${keys.join(' ')}`);
             }
             if (r.repaired) ctx.say(`  repaired: ${r.repaired.deleted} row(s) deleted, ${r.repaired.written} written`);
+            if (o.repairSql && r.repairSql) ctx.say(`  fixes written to ${o.repairSql}: review it, then run it on the subscriber (psql -v ON_ERROR_STOP=1 -f ${o.repairSql})`);
           }
           if (!r.equal && !r.repaired) process.exitCode = EXIT.FAILED;
         }),
       ),
-    ['compare --provider $P --subscriber $S --node leaf1 public.accounts', 'compare --provider $P --subscriber $S --node leaf1 public.accounts --repair --json'],
+    [
+      'compare --provider $P --subscriber $S --node leaf1 public.accounts',
+      'compare --provider $P --subscriber $S --node leaf1 public.accounts --repair --json',
+      'compare --provider $P --subscriber $S --node leaf1 public.accounts --repair-sql fix.accounts.sql',
+    ],
   );
 
   examples(

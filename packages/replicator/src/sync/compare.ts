@@ -27,6 +27,7 @@ import { subscriberNode } from '../admin/nodes.js';
 import { findTable } from '../admin/tables.js';
 import { ReplicationSetupError, ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
+import { repairScript } from './repair-sql.js';
 import {
   choosePartitioning,
   deleteKeys,
@@ -65,6 +66,8 @@ export interface CompareOptions {
   table: string;
   /** Make the subscriber equal to the provider at the compared tick. */
   repair?: boolean;
+  /** Instead: the fixes as an SQL script for review (see repair-sql.ts), in `repairSql`. */
+  repairSql?: boolean;
   /** Parts the table is split into (about as many key ranges, or that many buckets: a power of two). Default 4096. */
   parts?: number;
   /** Longest wait for the subscriber to reach the compared tick (ms). Default 300000. */
@@ -95,6 +98,8 @@ export interface CompareResult {
   truncated: boolean;
   /** With repair: rows deleted and written on the subscriber. */
   repaired: { deleted: number; written: number } | null;
+  /** With repairSql, when they differ: the script that makes the subscriber equal (run it on the subscriber). */
+  repairSql: string | null;
   elapsedMs: number;
 }
 
@@ -168,6 +173,17 @@ export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: Co
           await sr.query('ROLLBACK'); // the repair writes in a transaction of its own, still at the tick
           repaired = await repair(pr, subscriber, o.subscription, tickId, src, dst, values(ph, [...missing, ...changed]), [...values(sh, extra), ...values(ph, changed)]);
         }
+        let repairSql: string | null = null;
+        if (o.repairSql && !o.repair && missing.length + extra.length + changed.length > 0) {
+          repairSql = await repairScript(pr, {
+            subscription: o.subscription,
+            tick: tickId,
+            src,
+            dst,
+            fromProvider: values(ph, [...missing, ...changed]),
+            deleted: [...values(sh, extra), ...values(ph, changed)],
+          });
+        }
         const result: CompareResult = {
           table: t.source,
           dest: t.dest,
@@ -180,6 +196,7 @@ export async function compareTable(provider: pg.Pool, subscriber: pg.Pool, o: Co
           changed: changed.slice(0, maxKeys),
           truncated: Math.max(missing.length, extra.length, changed.length) > maxKeys,
           repaired,
+          repairSql,
           elapsedMs: Date.now() - started,
         };
         report({ phase: 'done' });
