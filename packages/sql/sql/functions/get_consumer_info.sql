@@ -25,7 +25,9 @@ BEGIN
            (SELECT count(*) FROM pgferry.tick x
              WHERE x.tick_queue = q.queue_id AND x.tick_id > coalesce(s.sub_last_tick, p.sub_last_tick)),
            greatest(pgferry._event_seq_value(q.queue_event_seq) - coalesce(t.tick_event_seq, pt.tick_event_seq), 0),
-           s.sub_batch, s.sub_next_tick, now() - s.sub_batch_start,
+           s.sub_batch, s.sub_next_tick,
+           -- A batch opened after this statement's transaction began is not older than 0.
+           greatest(now() - s.sub_batch_start, interval '0'),
            s.sub_parent IS NOT NULL,
            (SELECT count(*) FROM pgferry.retry_queue r WHERE r.ev_owner = s.sub_id),
            (SELECT count(*) FROM pgferry.dead_letter d WHERE d.dl_queue = q.queue_id AND d.dl_consumer = s.sub_consumer),
