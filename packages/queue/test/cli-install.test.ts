@@ -100,7 +100,7 @@ describe('pgferry CLI: install and connection errors', () => {
     expect(help.stdout).toContain('Examples:');
   });
 
-  it('install --pgq adds the PGQ-compatible schemas, and installing again keeps them', async () => {
+  it('install --pgq adds the PGQ-compatible schemas; installing again or upgrading keeps and refreshes them', async () => {
     const first = await pgferry(['install', '--pgq', '--db', db.url]);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/installed, with the pgq schemas/);
@@ -109,5 +109,12 @@ describe('pgferry CLI: install and connection errors', () => {
     const { rows } = await db.pool.query<{ v: string; coop: string }>('SELECT pgq.version() AS v, pgq_coop.version() AS coop');
     expect(rows[0]).toEqual({ v: '3.5.2', coop: '3.4.1' });
     expect((await db.pool.query(`SELECT pgq.create_queue('from_cli')`)).rows[0]).toEqual({ create_queue: 1 });
+    // Installed once, they are refreshed by every upgrade and install (they wrap pgferry's functions).
+    await db.pool.query(`CREATE OR REPLACE FUNCTION pgq.version() RETURNS text LANGUAGE sql AS $$ SELECT 'stale' $$`);
+    expect(await pgferryJson<{ pgq: boolean }>(['upgrade', '--db', db.url])).toMatchObject({ pgq: true });
+    expect((await db.pool.query('SELECT pgq.version() AS v')).rows[0]).toEqual({ v: '3.5.2' });
+    await db.pool.query(`CREATE OR REPLACE FUNCTION pgq.version() RETURNS text LANGUAGE sql AS $$ SELECT 'stale' $$`);
+    expect(await pgferryJson<{ pgq: boolean }>(['install', '--db', db.url])).toMatchObject({ pgq: true });
+    expect((await db.pool.query('SELECT pgq.version() AS v')).rows[0]).toEqual({ v: '3.5.2' });
   });
 });

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type pg from 'pg';
-import { install, installPgq, installedVersion, knownMigrations, uninstall } from '@pgferry/sql';
+import { install, installPgq, installedVersion, knownMigrations, pgqInstalled, uninstall } from '@pgferry/sql';
 import { schemaVersion, type AppliedMigration } from '../versions.js';
 import { action, examples, CliError, EXIT } from './options.js';
 
@@ -57,14 +57,16 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
         action(async (ctx, opts: { pgq?: boolean }) => {
           const rows = await ctx.rows(async (pool) => {
             const before = await installedVersion(pool);
-            const r = opts.pgq ? await installPgq(pool) : await install(pool);
+            // The pgq schemas, once installed, are refreshed with pgferry (they wrap its functions).
+            const pgq = opts.pgq === true || (await pgqInstalled(pool));
+            const r = pgq ? await installPgq(pool) : await install(pool);
             return [
               {
                 version: r.version,
                 previous: before,
                 appliedMigrations: r.applied,
                 ddlFollowed: r.ddlFollowed,
-                pgq: opts.pgq === true,
+                pgq,
                 components: await upgradeComponents(pool, components),
               },
             ];
@@ -95,7 +97,7 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
   examples(
     program
       .command('upgrade')
-      .description('apply the migrations and function updates this version brings (pgferry must be installed), also to the replicator\'s schema where it is installed')
+      .description('apply the migrations and function updates this version brings (pgferry must be installed), also to the replicator\'s schema and the pgq schemas where they are installed')
       .action(
         action(async (ctx) => {
           const rows = await ctx.rows(async (pool) => {
@@ -103,8 +105,9 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
             if (!before) {
               throw new CliError('pgferry is not installed in this database; install it with `pgferry install`', EXIT.NOT_INSTALLED);
             }
-            const r = await install(pool);
-            return [{ version: r.version, previous: before, appliedMigrations: r.applied, components: await upgradeComponents(pool, components) }];
+            const pgq = await pgqInstalled(pool);
+            const r = pgq ? await installPgq(pool) : await install(pool);
+            return [{ version: r.version, previous: before, appliedMigrations: r.applied, pgq, components: await upgradeComponents(pool, components) }];
           });
           if (ctx.json) return ctx.printJson(ctx.multi ? rows : rows[0]);
           for (const r of rows) {
@@ -112,7 +115,9 @@ export function installCommands(program: Command, components: ComponentInfo[] = 
             ctx.say(
               (r.appliedMigrations.length
                 ? `${where}upgraded pgferry ${r.previous} -> ${r.version} (migrations applied: ${r.appliedMigrations.join(', ')})`
-                : `${where}pgferry ${r.version}: schema up to date, functions refreshed`) + componentsSaid(r.components),
+                : `${where}pgferry ${r.version}: schema up to date, functions refreshed`) +
+                (r.pgq ? '; pgq schemas refreshed' : '') +
+                componentsSaid(r.components),
             );
           }
         }),

@@ -74,8 +74,8 @@ export function nodeCommands(replicate: Command): void {
         "remove a leaf or a branch: its consumers on the provider's queue, its rows on both sides (the subscriber's tables and data stay); refused while a worker serves it",
       )
       .addOption(providerOption())
-      .option('--subscriber <url>', 'subscriber (leaf) database URL (without it, when that database is gone: only the provider side, with --force)')
-      .addOption(new Option('--node <name>', 'the leaf node to remove').makeOptionMandatory())
+      .option('--subscriber <url>', 'subscriber (leaf or branch) database URL (without it, when that database is gone: only the provider side, with --force)')
+      .addOption(new Option('--node <name>', 'the leaf or branch node to remove').makeOptionMandatory())
       .option('--force', 'remove it even though a worker serves it (the worker then fails on every step until stopped)')
       .action(
         run(async (ctx, dbs, o: { provider: string; subscriber?: string; node: string; force?: boolean }) => {

@@ -43,7 +43,9 @@ Config file (JSON, checked at start and on SIGHUP; flags win over it):
     "console": { "port": 9191, "host": "127.0.0.1", "write": false, "tokenFile": "/etc/pgferry/console.token" },
     "logFormat": "text"
   }
-Only "subscriptions" (each with subscription, provider, subscriber) is required.
+Only "subscriptions" (each with subscription and subscriber) is required; a subscription's
+"provider" is needed only for a node that records no provider location (the worker reads it
+from the node, and follows change-provider and switchover).
 "handlers" names user handler modules (paths relative to the config file): each exports
   export default { description, create(table, args) { return { async apply(ctx, changes) { ... } } } }
 and tables use them with \`pgferry replicate add-table --handler NAME --config FILE\`.
