@@ -15,6 +15,7 @@ export type { LostChange, ResurrectResult, Survivor, SurvivorReport, SwitchoverO
 export type { ChangeProviderOptions, ChangeProviderResult } from './admin/cascade.js';
 export { addTable, listTables, removeTable, resyncTable, tableInfo } from './admin/tables.js';
 export { executeSql, EXECUTE_EVENT } from './admin/execute.js';
+export { DDL_EVENT, type DdlChange, type DdlOp } from './stream/ddl.js';
 export type { CaptureChange, ExecuteResult } from './admin/execute.js';
 export type { AddTableOptions } from './admin/tables.js';
 export { addAllSequences, addSequence, findSequence, listSequences, removeSequence } from './admin/sequences.js';

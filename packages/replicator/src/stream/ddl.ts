@@ -102,7 +102,7 @@ function renamed(ops: DdlOp[], column: string): string {
 }
 
 /** The columns a table replicates after the change: its own, renamed, less those dropped, and those added. */
-export function columnsAfter(columns: string[], ops: DdlOp[]): string[] {
+function columnsAfter(columns: string[], ops: DdlOp[]): string[] {
   const dropped = new Set(ops.flatMap((o) => (o.op === 'drop' ? [o.column] : [])));
   const kept = columns.filter((c) => !dropped.has(c)).map((c) => renamed(ops, c));
   const added = ops.flatMap((o) => (o.op === 'add' && !kept.includes(o.column) ? [o.column] : []));
@@ -114,7 +114,7 @@ export function columnsAfter(columns: string[], ops: DdlOp[]): string[] {
  * the provider's change: drops, renames and type changes of the columns it replicates,
  * and the added columns, with the value the provider's rows got and its default.
  */
-export function ddlStatements(t: SubscribedTable, ops: DdlOp[], columnsNow: Set<string>): string[] {
+function ddlStatements(t: SubscribedTable, ops: DdlOp[], columnsNow: Set<string>): string[] {
   const existing = new Set(columnsNow); // as each statement leaves them
   const alter = `ALTER TABLE ${t.dest}`;
   const id = (c: string) => pg.escapeIdentifier(c);
