@@ -68,7 +68,7 @@ export async function applyDdl(client: pg.ClientBase, subscription: string, ev: 
   const t = toSubscribedTable(row);
   let statements: string[] = [];
   if (t.handler === 'row') {
-    const existing = new Set((await client.query<{ name: string }>(sql('table_columns'), [t.dest])).rows.map((r) => r.name));
+    const existing = new Map((await client.query<{ name: string; type: string }>(sql('table_columns'), [t.dest])).rows.map((r) => [r.name, r.type]));
     statements = ddlStatements(t, change.ops, existing);
     await client.query('SAVEPOINT pgferry_ddl');
     for (const s of statements) {
@@ -110,12 +110,13 @@ function columnsAfter(columns: string[], ops: DdlOp[]): string[] {
 }
 
 /**
- * The statements that make subscriber table `t` (whose columns now are `existing`) follow
- * the provider's change: drops, renames and type changes of the columns it replicates,
- * and the added columns, with the value the provider's rows got and its default.
+ * The statements that make subscriber table `t` (its columns now: name -> type) follow the
+ * provider's change: drops, renames and type changes of the columns it replicates, and the
+ * added columns, with the value the provider's rows got and its default. A step the table
+ * shows done already is skipped.
  */
-function ddlStatements(t: SubscribedTable, ops: DdlOp[], columnsNow: Set<string>): string[] {
-  const existing = new Set(columnsNow); // as each statement leaves them
+export function ddlStatements(t: SubscribedTable, ops: DdlOp[], columnsNow: ReadonlyMap<string, string>): string[] {
+  const existing = new Map(columnsNow); // as each statement leaves them
   const alter = `ALTER TABLE ${t.dest}`;
   const id = (c: string) => pg.escapeIdentifier(c);
   const typed = (o: { type: string; collation: string | null }) => `${o.type}${o.collation === null ? '' : ` COLLATE ${o.collation}`}`;
@@ -128,17 +129,21 @@ function ddlStatements(t: SubscribedTable, ops: DdlOp[], columnsNow: Set<string>
         break;
       case 'rename':
         // Done already where the old name is not there.
-        if (replicated.has(o.from) && existing.delete(o.from)) {
-          existing.add(o.to);
+        if (replicated.has(o.from) && existing.has(o.from)) {
+          existing.set(o.to, existing.get(o.from)!);
+          existing.delete(o.from);
           out.push(`${alter} RENAME COLUMN ${id(o.from)} TO ${id(o.to)}`);
         }
         break;
       case 'type':
-        if ([...replicated].some((c) => renamed(ops, c) === o.column)) out.push(`${alter} ALTER COLUMN ${id(o.column)} TYPE ${typed(o)}`);
+        if ([...replicated].some((c) => renamed(ops, c) === o.column) && existing.has(o.column) && existing.get(o.column) !== o.type) {
+          existing.set(o.column, o.type);
+          out.push(`${alter} ALTER COLUMN ${id(o.column)} TYPE ${typed(o)}`);
+        }
         break;
       case 'add':
         if (existing.has(o.column)) break;
-        existing.add(o.column);
+        existing.set(o.column, o.type);
         out.push(
           `${alter} ADD COLUMN ${id(o.column)} ${typed(o)}` +
             `${o.value === null ? '' : ` DEFAULT ${pg.escapeLiteral(o.value)}::${o.type}`}${o.notNull ? ' NOT NULL' : ''}`,

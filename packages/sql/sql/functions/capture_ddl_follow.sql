@@ -283,9 +283,11 @@ END $$;
 -- event triggers; the choice is kept across installs.
 CREATE OR REPLACE FUNCTION pgferry.capture_ddl_follow(i_on boolean)
 RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_changed text := CASE WHEN i_on AND NOT pgferry._capture_ddl_followed() THEN pgferry._capture_unfollowed() END;
 BEGIN
-  IF i_on AND NOT pgferry._capture_ddl_followed() AND pgferry._capture_unfollowed() IS NOT NULL THEN
-    RAISE EXCEPTION 'captured table(s) % changed while DDL was not followed', pgferry._capture_unfollowed()
+  IF v_changed IS NOT NULL THEN
+    RAISE EXCEPTION 'captured table(s) % changed while DDL was not followed', v_changed
       USING ERRCODE = 'PF006',
             HINT = 'Put each change into the stream with pgferry replicate execute (written to be a no-op where it is done), then turn following on.';
   END IF;
@@ -309,11 +311,13 @@ END $$;
 -- At install: follow DDL unless someone chose not to, where this role may.
 CREATE OR REPLACE FUNCTION pgferry._capture_ddl_install()
 RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_changed text;
 BEGIN
   IF (SELECT follow FROM pgferry.capture_ddl_setting) IS DISTINCT FROM false AND NOT pgferry._capture_ddl_followed() THEN
-    IF pgferry._capture_unfollowed() IS NOT NULL THEN
-      RAISE NOTICE 'pgferry: DDL on captured tables is not followed: % changed outside capture (see pgferry.capture_ddl_follow)',
-                   pgferry._capture_unfollowed();
+    v_changed := pgferry._capture_unfollowed();
+    IF v_changed IS NOT NULL THEN
+      RAISE NOTICE 'pgferry: DDL on captured tables is not followed: % changed outside capture (see pgferry.capture_ddl_follow)', v_changed;
       RETURN false;
     END IF;
     BEGIN
