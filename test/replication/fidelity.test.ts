@@ -195,7 +195,13 @@ describe('replicated values are exact', () => {
   });
 
   it('through the copy and through every kind of change, written under other session settings', async () => {
-    const types = Object.keys(SAMPLES);
+    // The types this server has (multiranges came with PostgreSQL 14).
+    const { rows: known } = await env.provider.query<{ t: string }>(
+      `SELECT t FROM unnest($1::text[]) t WHERE pg_catalog.to_regtype(t) IS NOT NULL`,
+      [Object.keys(SAMPLES)],
+    );
+    const types = known.map((r) => r.t);
+    expect(types.length).toBeGreaterThan(Object.keys(SAMPLES).length - 10);
     await env.provider.query(
       `CREATE TABLE vals (id int PRIMARY KEY, ${types.map((t) => `${col(t)} ${t}, ${arr(t)} ${t}[]`).join(', ')})`,
     );

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { PgferryError, forceTick, getBatchInfo, nextBatch, tickSnapshot, unregisterConsumer, withTransaction } from '@pgferry/queue';
 import { sql } from '../sql.js';
 import { checkCaptureDrift } from '../stream/capture-drift.js';
-import { applyBatchStep } from '../stream/batch-step.js';
+import { applyBatchStep, positionPlan } from '../stream/batch-step.js';
 import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../state/snapshot.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 import { applySettings, type StreamEnv } from './stream-env.js';
@@ -91,13 +91,14 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
   const step = await applyBatchStep({
     ...applySettings(env),
     batchId,
+    queue,
+    consumer,
     async prepare(sc) {
       const row = await lockTable(env, sc, t);
       if (!row) return 'gone';
-      if (BigInt(row.copyTick!) >= tick) {
-        at = BigInt(row.copyTick!);
-        return 'applied';
-      }
+      const position = positionPlan(row.copyTick!, info);
+      if (position === 'applied') at = BigInt(row.copyTick!);
+      if (position) return position;
       await checkCaptureDrift(env.provider, queue, [row.source]);
       // Events the copy's (first) snapshot saw are in the copied rows already.
       const snapshot = parseSnapshot(row.copySnapshot!);
@@ -108,5 +109,6 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
       await sc.query(sql('record_catchup_tick'), [env.name, t.source, info.tickId]);
     },
   });
+  if (step.outcome === 'rewound') return { step: 'worked', tick: BigInt(step.tick) };
   return step.outcome === 'gone' ? { step: 'done' } : { step: 'worked', tick: at };
 }

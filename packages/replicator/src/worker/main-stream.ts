@@ -13,7 +13,7 @@ import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { forwardSequences } from '../stream/sequences.js';
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
-import { applyBatchStep } from '../stream/batch-step.js';
+import { applyBatchStep, positionPlan } from '../stream/batch-step.js';
 import type { BatchApplyResult } from '../stream/batch-apply.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 import { applySettings, type StreamEnv } from './stream-env.js';
@@ -47,6 +47,8 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
   const step = await applyBatchStep({
     ...applySettings(env),
     batchId,
+    queue,
+    consumer: env.name,
     // DDL from the provider, at its point of the batch; the tables' columns change with it.
     // A branch's own capture of its tables follows (capture_ddl_begin/end): the event itself
     // passes down with the branch's copy of the batch.
@@ -73,11 +75,15 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
         });
       }
       if (at.rows[0].provider_node !== env.providerNode) return 'moved';
-      const recorded = at.rows[0].at_tick_id;
-      if (recorded !== null && BigInt(recorded) >= tick) return 'applied';
+      const position = positionPlan(at.rows[0].at_tick_id, info);
+      if (position === 'applied') return position;
       // Paused at a tick (online compare): this batch waits, open, until the pause ends.
       if (at.rows[0].pause_tick !== null && tick > BigInt(at.rows[0].pause_tick)) return 'wait';
       await loadTables(sc);
+      // Behind the provider's position: replay from the subscriber's own, unless nothing
+      // here needs the events in between (every table copied again since; a branch's queue
+      // always does).
+      if (position && (tables.size > 0 || env.nodeType === 'branch')) return position;
       await checkCaptureDrift(env.provider, queue, tables.keys());
       return { route: (ev) => (ev.extra1 === null ? undefined : tables.get(ev.extra1)) };
     },
@@ -91,7 +97,7 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
     },
   });
   if (step.outcome === 'moved') return 'moved';
-  if (step.outcome === 'wait') return undefined;
+  if (step.outcome === 'wait' || step.outcome === 'rewound') return undefined;
   // After the commit, so that the tick's snapshot holds the copied events.
   if (env.nodeType === 'branch' && (step.outcome === 'applied' || step.outcome === 'applied-before')) await externalTick(env.subscriber, queue, providerTick);
   if (step.outcome === 'applied-before') env.log('info', `batch ${batchId} (tick ${tick}) was applied already; finished it`);
