@@ -5,7 +5,7 @@
  * rows (same columns, same fetch size) from Node.
  */
 import Cursor from 'pg-cursor';
-import { Consumer, createQueue, forceTick, registerConsumerAt, streamBatchEvents } from '@pgferry/queue';
+import { Consumer, createQueue, forceTick, registerConsumerAt, setQueueConfig, streamBatchEvents } from '@pgferry/queue';
 import type { BenchCase, BenchContext, ResultRow } from '../lib/runner.js';
 import { pairedRates, ratioRow } from '../lib/runner.js';
 import type { BenchDatabase } from '../lib/server.js';
@@ -17,17 +17,37 @@ const SMALL_BATCH = 10_000;
 const FETCH = 1000;
 const COLUMNS = 'ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4';
 
-interface PreparedQueue {
+export interface PreparedQueue {
   queue: string;
   startTick: string;
-  table: string;
+  /** The event tables holding the events (oldest first). */
+  tables: string[];
 }
 
-/** Fill a queue with `total` events in transactions of `perTick`, one tick after each. */
-export async function fillQueue(db: BenchDatabase, queue: string, total: number, perTick: number): Promise<PreparedQueue> {
+/**
+ * Fill a queue with `total` events in transactions of `perTick`, one tick after each;
+ * `rotateAt` (an event count): switch to the next event table there, so that the events
+ * span two tables as a long history does.
+ */
+export async function fillQueue(db: BenchDatabase, queue: string, total: number, perTick: number, options: { rotateAt?: number } = {}): Promise<PreparedQueue> {
   await createQueue(db.pool, queue);
   const startTick = await forceTick(db.pool, queue);
+  const currentTable = async () =>
+    (await db.pool.query<{ t: string }>(
+      `SELECT format('pgferry.event_%s_%s', queue_id, queue_cur_table) AS t FROM pgferry.queue WHERE queue_name = $1`,
+      [queue],
+    )).rows[0]!.t;
+  const tables = [await currentTable()];
   for (let done = 0; done < total; done += perTick) {
+    if (options.rotateAt !== undefined && done >= options.rotateAt && tables.length === 1) {
+      await setQueueConfig(db.pool, queue, { rotation_period: 1 });
+      await new Promise((r) => setTimeout(r, 10));
+      await db.pool.query('SELECT pgferry.maint_rotate_tables_step1($1)', [queue]);
+      await db.pool.query('SELECT pgferry.maint_rotate_tables_step2()');
+      await setQueueConfig(db.pool, queue, { rotation_period: '2 hours' });
+      tables.push(await currentTable());
+      if (tables[0] === tables[1]) throw new Error(`queue ${queue} did not rotate`);
+    }
     const n = Math.min(perTick, total - done);
     await db.pool.query(
       `SELECT pgferry.insert_events($1, ARRAY['${EVENT_TYPE}'],
@@ -36,16 +56,12 @@ export async function fillQueue(db: BenchDatabase, queue: string, total: number,
     );
     await forceTick(db.pool, queue);
   }
-  const { rows } = await db.pool.query<{ t: string }>(
-    `SELECT format('pgferry.event_%s_%s', queue_id, queue_cur_table) AS t FROM pgferry.queue WHERE queue_name = $1`,
-    [queue],
-  );
-  await db.pool.query(`VACUUM ANALYZE ${rows[0]!.t}`);
-  return { queue, startTick, table: rows[0]!.t };
+  for (const t of tables) await db.pool.query(`VACUUM ANALYZE ${t}`);
+  return { queue, startTick, tables };
 }
 
 /** Drain `expected` events with Consumer.run from the queue's start tick; returns events/s. */
-async function drain(db: BenchDatabase, q: PreparedQueue, expected: number): Promise<{ rate: number; cpuUsPerOp: number }> {
+export async function drain(db: BenchDatabase, q: PreparedQueue, expected: number): Promise<{ rate: number; cpuUsPerOp: number }> {
   await registerConsumerAt(db.pool, q.queue, 'bench', q.startTick);
   const consumer = new Consumer(db.pool, { queue: q.queue, name: 'bench', fetchSize: FETCH });
   const stop = new AbortController();
@@ -70,7 +86,7 @@ async function drain(db: BenchDatabase, q: PreparedQueue, expected: number): Pro
 }
 
 /** The baseline: a plain SELECT of the same rows and columns through pg-cursor. */
-async function rawCursor(
+export async function rawCursor(
   db: BenchDatabase,
   q: PreparedQueue,
   expected: number,
@@ -80,7 +96,8 @@ async function rawCursor(
   try {
     let n = 0;
     const t = await db.rateWithCpu(expected, async () => {
-    const sql = `SELECT ${COLUMNS} FROM ${q.table}${options.orderBy ? ' ORDER BY ev_id' : ''}`;
+      const from = q.tables.map((t) => `SELECT ${COLUMNS} FROM ${t}`).join(' UNION ALL ');
+      const sql = options.orderBy ? `SELECT * FROM (${from}) e ORDER BY ev_id` : from;
       const cursor = client.query(new Cursor<{ ev_data: string }>(sql));
       for (;;) {
         const rows = await cursor.read(FETCH);

@@ -14,6 +14,7 @@ import { switchoverCase } from './switchover.js';
 import { applyMerge } from './apply-merge.js';
 import { copy } from './copy.js';
 import { scaleDaemon } from './scale-daemon.js';
+import { replay } from './replay.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -31,4 +32,5 @@ export const CASES: BenchCase[] = [
   applyMerge,
   copy,
   scaleDaemon,
+  replay,
 ];
