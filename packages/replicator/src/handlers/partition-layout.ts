@@ -146,6 +146,17 @@ export function partitionPredicate(spec: PartitionSpec, d: PartitionDest, column
 }
 
 /**
+ * The lock on dest that creating a partition takes (declarative: ACCESS EXCLUSIVE, as
+ * CREATE TABLE ... PARTITION OF; tables: SHARE UPDATE EXCLUSIVE, as CREATE TABLE ...
+ * INHERITS), taken before looking for missing partitions a second time: a transaction
+ * creating the same partition meanwhile has committed (or rolled back) once it is granted.
+ * Taking no stronger lock than the CREATE's adds no wait and no deadlock the CREATE has not.
+ */
+export function lockForCreateStatement(spec: PartitionSpec, d: PartitionDest): string {
+  return `LOCK TABLE ${qualifiedDest(d)} IN ${spec.mode === 'declarative' ? 'ACCESS EXCLUSIVE' : 'SHARE UPDATE EXCLUSIVE'} MODE`;
+}
+
+/**
  * Create the partition of `g` (in the caller's transaction: it commits with the batch or the
  * copy that needed it). declarative: attached to dest. tables: a table like dest (its
  * columns, defaults, constraints and indexes), inheriting from it (a DELETE or UPDATE
