@@ -25,10 +25,11 @@
  * naming it (nothing of the batch lands, no partition is left behind) until it is made one.
  *
  * Several providers into one partitioned table (a merge column, as flow records from many
- * collectors): each source's copy, resync and TRUNCATE touch only its own rows, and a worker
- * that needs a partition another transaction is creating at that moment (another source's
- * worker: every source reaches a new period at about the same time) waits for it and uses
- * it, with no failed batch.
+ * collectors): the sources' copies run at once without deadlocking (each creates the
+ * partitions its rows need), each source's copy, resync and TRUNCATE touch only its own
+ * rows, and a worker that needs a partition another transaction is creating at that moment
+ * (another source's worker: every source reaches a new period at about the same time)
+ * waits for it and uses it, with no failed batch.
  *
  * Replay with PGFERRY_PARTITION_SEED=<seed>.
  */
@@ -433,12 +434,16 @@ describe(`partition router (seed ${SEED})`, () => {
       for (const s of sites) {
         // Keys unique across the sources (id % 2): rows over five days of June, copied.
         await s.db.query(`CREATE TABLE flows (id bigint PRIMARY KEY, ts timestamptz NOT NULL, bytes bigint NOT NULL)`);
-        await s.db.query(`INSERT INTO flows SELECT g * 2 + $1, '2024-06-01 00:00+00'::timestamptz + g * interval '37 minutes', g FROM generate_series(1, 180) g`, [s.no - 1]);
+        await s.db.query(`INSERT INTO flows SELECT g * 2 + $1, '2024-06-01 00:00+00'::timestamptz + g * interval '6 seconds', g FROM generate_series(1, 72000) g`, [s.no - 1]);
         await createLeafNode(s.db, env.subscriber, { node: s.name });
         await addTable(s.db, env.subscriber, {
           subscription: s.name, table: 'flows', create: s.no === 1, keyColumns: ['id', 'ts'], mergeColumn: 'site',
           handler: 'partition', handlerArgs: { column: 'ts', period: 'day' },
         });
+      }
+      // Both copies at once: each makes the partitions its rows need (a lock its rival's copy
+      // conflicts with), so they run one after the other instead of each waiting for the other.
+      for (const s of sites) {
         tickers.push(new Ticker({ connectionString: s.url }, { tickIntervalMs: 20 }).start());
         workers.push(new SubscriptionWorker({ subscription: s.name, provider: s.url, subscriber: env.subscriberUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 300 }).start());
       }
@@ -454,7 +459,7 @@ describe(`partition router (seed ${SEED})`, () => {
 
       for (const s of sites) {
         await s.db.query(`
-          INSERT INTO flows SELECT g * 2 + ${s.no - 1}, '2024-06-10 00:00+00'::timestamptz + g * interval '13 minutes', g FROM generate_series(1000, 1200) g;
+          INSERT INTO flows SELECT g * 2 + ${s.no - 1}, '2024-06-10 00:00+00'::timestamptz + (g - 100000) * interval '13 minutes', g FROM generate_series(100000, 100200) g;
           UPDATE flows SET bytes = bytes + 1 WHERE id % 7 = 0;
           UPDATE flows SET ts = ts + interval '2 days' WHERE id % 5 = 0;
           DELETE FROM flows WHERE id % 11 = 0`);

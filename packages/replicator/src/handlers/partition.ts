@@ -25,7 +25,7 @@
  * sources' workers then reach a new period at about the same time and each finds its
  * partition missing: creating it takes the lock the CREATE takes on dest first and looks
  * again, so the later one uses the partition the first one made instead of failing its
- * batch with "already exists".
+ * batch with "already exists". Their copies run one at a time (see lockForMergedCopyStatement).
  */
 import createDebug from 'debug';
 import pg from 'pg';
@@ -37,6 +37,7 @@ import { parsePartitionArgs, suffixLength, type PartitionSpec } from './partitio
 import {
   createPartitionStatement,
   lockForCreateStatement,
+  lockForMergedCopyStatement,
   partitionPredicate,
   qualifiedDest,
   qualifiedPartition,
@@ -308,7 +309,10 @@ class PartitionRouter implements TableHandler {
       const d = await destInfo(ctx.client, this.table.dest, this.spec.column);
       const problem = destProblem(this.spec, d, this.table.dest);
       if (problem) throw new HandlerArgsError(`handler "partition": ${problem.message}`, { hint: problem.hint });
-      if (this.merged) return this.merged.begin(ctx);
+      if (this.merged) {
+        await ctx.client.query(lockForMergedCopyStatement(d!));
+        return this.merged.begin(ctx);
+      }
       // TRUNCATE of dest empties every partition (attached, or inheriting).
       await ctx.client.query(`TRUNCATE ${qualifiedDest(d!)}`);
       const cols = this.table.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
