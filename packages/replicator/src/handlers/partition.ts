@@ -329,7 +329,8 @@ class PartitionRouter implements TableHandler {
           throw new ApplyError(this.table.dest, null, null, `rows of the copy have a NULL ${pg.escapeIdentifier(this.spec.column)}: a row without a time has no partition`, { handler: 'partition' });
         }
       }
-      // mode=declarative: through dest (the server routes the rows).
+      // A merged table (mode=declarative): this source's rows emptied, the staged ones checked
+      // for keys of other sources and inserted through dest (the server routes them).
       if (this.merged) return this.merged.end!(ctx, relation);
       if (this.spec.mode === 'declarative') {
         await ctx.client.query(`INSERT INTO ${qualifiedDest(d)} (${cols}) SELECT ${cols} FROM ${relation}`);
