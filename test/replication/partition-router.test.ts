@@ -434,7 +434,7 @@ describe(`partition router (seed ${SEED})`, () => {
       for (const s of sites) {
         // Keys unique across the sources (id % 2): rows over five days of June, copied.
         await s.db.query(`CREATE TABLE flows (id bigint PRIMARY KEY, ts timestamptz NOT NULL, bytes bigint NOT NULL)`);
-        await s.db.query(`INSERT INTO flows SELECT g * 2 + $1, '2024-06-01 00:00+00'::timestamptz + g * interval '6 seconds', g FROM generate_series(1, 72000) g`, [s.no - 1]);
+        await s.db.query(`INSERT INTO flows SELECT g * 2 + $1, '2024-06-01 00:00+00'::timestamptz + g * interval '10 seconds', g FROM generate_series(1, 40000) g`, [s.no - 1]);
         await createLeafNode(s.db, env.subscriber, { node: s.name });
         await addTable(s.db, env.subscriber, {
           subscription: s.name, table: 'flows', create: s.no === 1, keyColumns: ['id', 'ts'], mergeColumn: 'site',
