@@ -152,8 +152,8 @@ describe('federation: several providers merged into one table', () => {
       /merge column "source" is integer, not text/,
     );
     await expect(
-      addTable(s2.db, target, { subscription: 'shard2', table: 'orders', dest: 'orders_p', create: true, mergeColumn: 'source', handler: 'partition', handlerArgs: { column: 'id', hash: '2' } }),
-    ).rejects.toThrow(/a merge column needs the row handler, not "partition"/);
+      addTable(s2.db, target, { subscription: 'shard2', table: 'orders', dest: 'orders_a', create: true, mergeColumn: 'source', handler: 'aggregate', handlerArgs: { summary: 'orders_sum', group: 'customer' } }),
+    ).rejects.toThrow(/a merge column needs the row or partition handler, not "aggregate"/);
     await addTable(s2.db, target, { subscription: 'shard2', table: 'orders', mergeColumn: 'source' });
     // The command line's add-table does the same.
     const added = await pgferry(['replicate', 'add-table', '--provider', s3.url, '--subscriber', targetUrl, '--node', 'shard3', 'orders', '--merge-column', 'source']);

@@ -24,10 +24,17 @@
  * moves; a table that has a partition's name but is not one stops the stream with an error
  * naming it (nothing of the batch lands, no partition is left behind) until it is made one.
  *
+ * Several providers into one partitioned table (a merge column, as flow records from many
+ * collectors): the sources' copies run at once without deadlocking (each creates the
+ * partitions its rows need), each source's copy, resync and TRUNCATE touch only its own
+ * rows, and a worker that needs a partition another transaction is creating at that moment
+ * (another source's worker: every source reaches a new period at about the same time)
+ * waits for it and uses it, with no failed batch.
+ *
  * Replay with PGFERRY_PARTITION_SEED=<seed>.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type pg from 'pg';
+import pg from 'pg';
 import { Ticker, capturedTable } from '@pgferry/queue';
 import {
   HandlerArgsError,
@@ -38,6 +45,7 @@ import {
   createRootNode,
   getStatus,
   listTables,
+  resyncTable,
   type AddTableOptions,
 } from '@pgferry/replicator';
 import { rng, startTwoServers, stopTwoServers, tableJson, waitFor, type TwoServers } from './helpers.js';
@@ -158,6 +166,10 @@ describe(`partition router (seed ${SEED})`, () => {
       await refused({ ...H, columns: ['id', 'n'], handlerArgs: { column: 'ts', period: 'day', mode: 'tables' } }, HandlerArgsError, /"ts" is not a replicated column/);
       await refused({ ...H, handlerArgs: { column: 'id', hash: '4', timezone: 'UTC' } }, HandlerArgsError, /"timezone" is given with hash/);
       await refused({ ...H, handlerArgs: { column: 'ts', period: 'hour', mode: 'tables', timezone: 'Asia/Kolkata' } }, HandlerArgsError, /"timezone" is given with period=hour.*UTC hours/);
+    });
+
+    it('refuses a merge column with mode=tables (a key of another source in another table would not be seen)', async () => {
+      await refused({ ...H, mergeColumn: 'site', handlerArgs: { column: 'ts', period: 'day', mode: 'tables' } }, HandlerArgsError, /mode=tables with a merge column.*use mode=declarative/);
     });
 
     it('refuses declarative partitioning by a column that is not a key column', async () => {
@@ -403,6 +415,101 @@ describe(`partition router (seed ${SEED})`, () => {
       console.error(JSON.stringify(await getStatus(env.subscriber, 'leaf2').catch(String), null, 2));
       throw err;
     } finally {
+      await w.stop();
+      await ticker.stop();
+    }
+  });
+
+  it('merges several providers into one partitioned table: each source copies, resyncs and truncates only its own rows', { timeout: 120_000 }, async () => {
+    const url2 = await env.providerServer.createDatabase('prov2');
+    const prov2 = new pg.Pool({ connectionString: url2, max: 4, application_name: 'pgferry-test' }).on('error', () => undefined);
+    const sites = [
+      { name: 'site1', db: env.provider, url: env.providerUrl, no: 1 },
+      { name: 'site2', db: prov2, url: url2, no: 2 },
+    ];
+    const tickers: Ticker[] = [];
+    const workers: SubscriptionWorker[] = [];
+    try {
+      await createRootNode(prov2, { node: 'root2', queue: 'repl' });
+      for (const s of sites) {
+        // Keys unique across the sources (id % 2): rows over five days of June, copied.
+        await s.db.query(`CREATE TABLE flows (id bigint PRIMARY KEY, ts timestamptz NOT NULL, bytes bigint NOT NULL)`);
+        await s.db.query(`INSERT INTO flows SELECT g * 2 + $1, '2024-06-01 00:00+00'::timestamptz + g * interval '10 seconds', g FROM generate_series(1, 40000) g`, [s.no - 1]);
+        await createLeafNode(s.db, env.subscriber, { node: s.name });
+        await addTable(s.db, env.subscriber, {
+          subscription: s.name, table: 'flows', create: s.no === 1, keyColumns: ['id', 'ts'], mergeColumn: 'site',
+          handler: 'partition', handlerArgs: { column: 'ts', period: 'day' },
+        });
+      }
+      // Both copies at once: each makes the partitions its rows need (a lock its rival's copy
+      // conflicts with), so they run one after the other instead of each waiting for the other.
+      for (const s of sites) {
+        tickers.push(new Ticker({ connectionString: s.url }, { tickIntervalMs: 20 }).start());
+        workers.push(new SubscriptionWorker({ subscription: s.name, provider: s.url, subscriber: env.subscriberUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 300 }).start());
+      }
+      const COLS = 'id, ts, bytes';
+      const same = async () => {
+        for (const s of sites) {
+          if ((await listTables(env.subscriber, s.name)).some((t) => t.state !== 'ok')) return false;
+          if ((await tableJson(s.db, 'flows', 'id', COLS)) !== (await tableJson(env.subscriber, `flows WHERE site = '${s.name}'`, 'id', COLS))) return false;
+        }
+        return true;
+      };
+      await waitFor('both copies', same, 30_000);
+
+      for (const s of sites) {
+        await s.db.query(`
+          INSERT INTO flows SELECT g * 2 + ${s.no - 1}, '2024-06-10 00:00+00'::timestamptz + (g - 100000) * interval '13 minutes', g FROM generate_series(100000, 100200) g;
+          UPDATE flows SET bytes = bytes + 1 WHERE id % 7 = 0;
+          UPDATE flows SET ts = ts + interval '2 days' WHERE id % 5 = 0;
+          DELETE FROM flows WHERE id % 11 = 0`);
+        await s.db.query(`BEGIN; INSERT INTO flows VALUES (${5000 + s.no}, '2024-06-30 12:00+00', 1); ROLLBACK`);
+      }
+      await waitFor('the streams', same, 30_000);
+      // A TRUNCATE on one provider empties its rows only; a resync of the other copies its rows only.
+      await prov2.query(`TRUNCATE flows; INSERT INTO flows VALUES (7000, '2024-06-20 12:00+00', 7)`);
+      await resyncTable(env.subscriber, { subscription: 'site1', table: 'flows' });
+      await waitFor('the TRUNCATE and the resync', same, 30_000);
+
+      const sub = env.subscriber;
+      const misplaced = await sub.query(`SELECT id FROM flows t WHERE t.tableoid::regclass::text <> 'flows_' || to_char(t.ts AT TIME ZONE 'UTC', 'YYYY_MM_DD')`);
+      expect(misplaced.rows).toEqual([]);
+      const perSite = await sub.query(`SELECT site, count(*)::int AS n FROM flows GROUP BY site ORDER BY site`);
+      expect(perSite.rows).toEqual([{ site: 'site1', n: Number((await env.provider.query(`SELECT count(*) FROM flows`)).rows[0].count) }, { site: 'site2', n: 1 }]);
+      expect((await sub.query(`SELECT to_regclass('flows_2024_06_30') AS r`)).rows[0].r, 'a partition for rolled-back rows only').toBeNull();
+      for (const w of workers) expect(w.stats.errors, `${w.stats.subscription}: errors`).toBe(0);
+    } finally {
+      await Promise.allSettled(workers.map((w) => w.stop()));
+      await Promise.allSettled(tickers.map((t) => t.stop()));
+      await prov2.end();
+    }
+  });
+
+  it('waits for a partition another transaction is creating, and lands in it without a failed batch', { timeout: 60_000 }, async () => {
+    await env.provider.query(`CREATE TABLE raced (id bigint PRIMARY KEY, ts timestamptz NOT NULL)`);
+    await createLeafNode(env.provider, env.subscriber, { node: 'leaf3' });
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf3', table: 'raced', create: true, keyColumns: ['id', 'ts'], handler: 'partition', handlerArgs: { column: 'ts', period: 'day' } });
+    const ticker = new Ticker({ connectionString: env.providerUrl }, { tickIntervalMs: 20 }).start();
+    const w = new SubscriptionWorker({ subscription: 'leaf3', provider: env.providerUrl, subscriber: env.subscriberUrl, pollIntervalMs: 50, retryMinMs: 100, retryMaxMs: 300 }).start();
+    const other = await env.subscriber.connect();
+    try {
+      await waitFor('raced to be copied', async () => (await listTables(env.subscriber, 'leaf3'))[0]?.state === 'ok');
+      // Another source's worker creating the day's partition, its batch not committed yet.
+      await other.query(`BEGIN; CREATE TABLE raced_2024_07_15 PARTITION OF raced FOR VALUES FROM ('2024-07-15 00:00+00') TO ('2024-07-16 00:00+00')`);
+      await env.provider.query(`INSERT INTO raced VALUES (1, '2024-07-15 12:00+00'), (2, '2024-07-16 12:00+00')`);
+      await waitFor('the worker to wait for it', async () =>
+        (await env.subscriber.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n > 0,
+      );
+      await other.query('COMMIT');
+      await waitFor('the rows', async () => (await tableJson(env.subscriber, 'raced')) === (await tableJson(env.provider, 'raced')), 20_000);
+      expect((await env.subscriber.query(`SELECT id, tableoid::regclass::text AS t FROM raced ORDER BY id`)).rows).toEqual([
+        { id: '1', t: 'raced_2024_07_15' },
+        { id: '2', t: 'raced_2024_07_16' },
+      ]);
+      expect(w.stats.lastError).toBeNull();
+      expect(w.stats.errors).toBe(0);
+    } finally {
+      other.release();
       await w.stop();
       await ticker.stop();
     }

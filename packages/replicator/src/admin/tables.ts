@@ -83,7 +83,8 @@ export interface AddTableOptions {
    * its subscription's name in this text column of the subscriber table (not replicated; with
    * `create`, it is created NOT NULL). Every subscription writing the table names the same
    * column; each copies, applies and truncates only its own rows, and a key held by another
-   * source stops its stream (MergeCollisionError). Row handler only.
+   * source stops its stream (MergeCollisionError). The row and partition handlers (the
+   * latter with mode=declarative).
    */
   mergeColumn?: string;
   /**
@@ -128,10 +129,12 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   if (missingKey.length) throw new ReplicationSetupError(`the replicated columns of ${src.name} must include its key (${missingKey.join(', ')})`);
   checkProviderKey(src, keys);
   const mergeColumn = options.mergeColumn ?? null;
-  for (const [given, what] of [[mergeColumn !== null, 'a merge column'], [options.captureApplied, 'capture-applied']] as const) {
-    if (given && (options.handler ?? 'row') !== 'row') {
-      throw new ReplicationSetupError(`${what} needs the row handler, not "${options.handler}"`, { hint: 'leave out --handler' });
-    }
+  const handler = (options.handlers ?? new HandlerRegistry()).definition(options.handler ?? 'row');
+  if (mergeColumn !== null && !handler.merges) {
+    throw new ReplicationSetupError(`a merge column needs the row or partition handler, not "${handler.name}"`, { hint: 'leave out --handler, or use --handler partition' });
+  }
+  if (options.captureApplied && handler.name !== 'row') {
+    throw new ReplicationSetupError(`capture-applied needs the row handler, not "${handler.name}"`, { hint: 'leave out --handler' });
   }
   if (mergeColumn !== null) {
     if (mergeColumn === '') throw new ReplicationSetupError('the merge column needs a name');
@@ -154,7 +157,6 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
       hint: 'a branch captures what it applies already; merge several providers into a leaf',
     });
   }
-  const handler = (options.handlers ?? new HandlerRegistry()).definition(options.handler ?? 'row');
   const handlerArgs = options.handlerArgs ?? {};
   const planned = (dest: string): SubscribedTable => ({
     ...toSubscribedTable({

@@ -47,7 +47,7 @@ const KNOWN = ['column', 'period', 'hash', 'mode', 'timezone'];
 export const MAX_MODULUS = 1024;
 
 /** Parse and check the arguments against the table's replicated and key columns. */
-export function parsePartitionArgs(table: Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns'>, args: HandlerArgs): PartitionSpec {
+export function parsePartitionArgs(table: Pick<SubscribedTable, 'dest' | 'columns' | 'keyColumns' | 'mergeColumn'>, args: HandlerArgs): PartitionSpec {
   const fail = (message: string, hint: string): never => {
     throw new HandlerArgsError(`handler "partition" for ${table.dest}: ${message}`, { hint });
   };
@@ -61,6 +61,15 @@ export function parsePartitionArgs(table: Pick<SubscribedTable, 'dest' | 'column
   const mode = args.mode ?? 'declarative';
   if (mode !== 'declarative' && mode !== 'tables') {
     fail(`argument "mode" is "${mode}"`, 'mode=declarative (dest is a partitioned table) or mode=tables (one table per partition, inheriting from dest)');
+  }
+
+  if (mode === 'tables' && table.mergeColumn !== null) {
+    // The merged insert skips a key another source holds by looking it up in the table it
+    // writes: a partition table, not the others (no unique index spans inheriting tables).
+    fail(
+      `mode=tables with a merge column (${pg.escapeIdentifier(table.mergeColumn)}): a key another source holds in another partition table would not be seen`,
+      'use mode=declarative (dest partitioned by the column; several sources merge into it)',
+    );
   }
 
   let scheme: Scheme;

@@ -146,6 +146,27 @@ export function partitionPredicate(spec: PartitionSpec, d: PartitionDest, column
 }
 
 /**
+ * The lock on dest that creating a partition takes (declarative: ACCESS EXCLUSIVE, as
+ * CREATE TABLE ... PARTITION OF; tables: SHARE UPDATE EXCLUSIVE, as CREATE TABLE ...
+ * INHERITS), taken before looking for missing partitions a second time: a transaction
+ * creating the same partition meanwhile has committed (or rolled back) once it is granted.
+ * Taking no stronger lock than the CREATE's adds no wait and no deadlock the CREATE has not.
+ */
+export function lockForCreateStatement(spec: PartitionSpec, d: PartitionDest): string {
+  return `LOCK TABLE ${qualifiedDest(d)} IN ${spec.mode === 'declarative' ? 'ACCESS EXCLUSIVE' : 'SHARE UPDATE EXCLUSIVE'} MODE`;
+}
+
+/**
+ * A merged table's copies, one at a time (SHARE UPDATE EXCLUSIVE conflicts with itself, not
+ * with the other sources' applies): a copy reads and writes dest (its staging table is made
+ * from dest, its own rows are emptied) and then creates the partitions its rows need, whose
+ * lock conflicts with those; two copies at once would each wait for the other (a deadlock).
+ */
+export function lockForMergedCopyStatement(d: PartitionDest): string {
+  return `LOCK TABLE ${qualifiedDest(d)} IN SHARE UPDATE EXCLUSIVE MODE`;
+}
+
+/**
  * Create the partition of `g` (in the caller's transaction: it commits with the batch or the
  * copy that needed it). declarative: attached to dest. tables: a table like dest (its
  * columns, defaults, constraints and indexes), inheriting from it (a DELETE or UPDATE

@@ -18,6 +18,14 @@
  * Updates and deletes that find no row are counted, as by the row handler. The initial copy
  * lands in a temporary table and is distributed into the partitions (created as needed) in
  * the copy's transaction.
+ *
+ * Several sources into one table (federation: a merge column, mode=declarative only): rows
+ * land as the row handler lands a merged table's (each source's apply, copy and TRUNCATE
+ * touch only its rows; a key another source holds stops the stream), through dest. The
+ * sources' workers then reach a new period at about the same time and each finds its
+ * partition missing: creating it takes the lock the CREATE takes on dest first and looks
+ * again, so the later one uses the partition the first one made instead of failing its
+ * batch with "already exists". Their copies run one at a time (see lockForMergedCopyStatement).
  */
 import createDebug from 'debug';
 import pg from 'pg';
@@ -28,6 +36,8 @@ import type { SubscribedTable } from '../state/subscribed-table.js';
 import { parsePartitionArgs, suffixLength, type PartitionSpec } from './partition-args.js';
 import {
   createPartitionStatement,
+  lockForCreateStatement,
+  lockForMergedCopyStatement,
   partitionPredicate,
   qualifiedDest,
   qualifiedPartition,
@@ -35,8 +45,18 @@ import {
   type PartitionDest,
   type PartitionGroup,
 } from './partition-layout.js';
-import { applyRows } from './row.js';
-import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, type HandlerContext, type HandlerDefinition, type TableHandler } from './types.js';
+import { applyRows, mergeCopyHooks, rowTargetOf } from './row.js';
+import {
+  addApplyResult,
+  emptyApplyResult,
+  type ApplyResult,
+  type BatchScope,
+  type CopyContext,
+  type CopyHooks,
+  type HandlerContext,
+  type HandlerDefinition,
+  type TableHandler,
+} from './types.js';
 
 const debug = createDebug('pgferry:replicator:partition');
 
@@ -123,7 +143,13 @@ async function ensurePartitions(
   params: unknown[],
   log: (message: string) => void,
 ): Promise<PartitionGroup[]> {
-  const groups = (await client.query<PartitionGroup>(route, params)).rows;
+  let groups = (await client.query<PartitionGroup>(route, params)).rows;
+  if (groups.some((g) => g.partition !== null && !g.present)) {
+    // Another transaction may be creating the same partition (another source's worker):
+    // wait for it, then look again (a statement sees what committed before it started).
+    await client.query(lockForCreateStatement(spec, d));
+    groups = (await client.query<PartitionGroup>(route, params)).rows;
+  }
   for (const g of groups) {
     if (g.partition === null || g.present) continue;
     if (g.taken) {
@@ -151,10 +177,15 @@ function nullTimeError(spec: PartitionSpec, table: SubscribedTable, c: KeyChange
 }
 
 class PartitionRouter implements TableHandler {
+  /** A merged table's copy (a merge column): this source's rows only, staged and filled as the row handler does. */
+  private readonly merged: CopyHooks | null;
+
   constructor(
     private readonly table: SubscribedTable,
     private readonly spec: PartitionSpec,
-  ) {}
+  ) {
+    this.merged = table.mergeColumn === null ? null : mergeCopyHooks(rowTargetOf(table));
+  }
 
   /** The destination, read once per batch and checked (its partitioning may have been changed since add-table). */
   private dest(client: Queryable, scope: BatchScope): Promise<PartitionDest> {
@@ -201,7 +232,7 @@ class PartitionRouter implements TableHandler {
     if (this.spec.mode === 'declarative') {
       // The server routes the rows: their partitions must exist first.
       if (landing.length) await this.route(client, d, landing, false, log);
-      return applyRows(client, scope, this.table, changes);
+      return applyRows(client, scope, rowTargetOf(this.table), changes);
     }
     return this.applyTables(ctx.client, scope, d, changes, log);
   }
@@ -273,18 +304,22 @@ class PartitionRouter implements TableHandler {
     return { found, missing };
   }
 
-  readonly copy = {
-    begin: async (ctx: { client: Queryable }): Promise<string> => {
+  readonly copy: CopyHooks = {
+    begin: async (ctx: CopyContext): Promise<string> => {
       const d = await destInfo(ctx.client, this.table.dest, this.spec.column);
       const problem = destProblem(this.spec, d, this.table.dest);
       if (problem) throw new HandlerArgsError(`handler "partition": ${problem.message}`, { hint: problem.hint });
+      if (this.merged) {
+        await ctx.client.query(lockForMergedCopyStatement(d!));
+        return this.merged.begin(ctx);
+      }
       // TRUNCATE of dest empties every partition (attached, or inheriting).
       await ctx.client.query(`TRUNCATE ${qualifiedDest(d!)}`);
       const cols = this.table.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
       await ctx.client.query(`CREATE TEMPORARY TABLE ${STAGE.slice('pg_temp.'.length)} ON COMMIT DROP AS SELECT ${cols} FROM ${qualifiedDest(d!)} WITH NO DATA`);
       return STAGE;
     },
-    end: async (ctx: { client: Queryable }, relation: string): Promise<void> => {
+    end: async (ctx: CopyContext, relation: string): Promise<void> => {
       const d = (await destInfo(ctx.client, this.table.dest, this.spec.column))!;
       const log = (message: string) => debug('%s (copy): %s', this.table.dest, message);
       const groups = await ensurePartitions(ctx.client, this.spec, d, routeStatement(this.spec, d, { kind: 'relation', relation }, true), [], log);
@@ -294,6 +329,9 @@ class PartitionRouter implements TableHandler {
           throw new ApplyError(this.table.dest, null, null, `rows of the copy have a NULL ${pg.escapeIdentifier(this.spec.column)}: a row without a time has no partition`, { handler: 'partition' });
         }
       }
+      // A merged table (mode=declarative): this source's rows emptied, the staged ones checked
+      // for keys of other sources and inserted through dest (the server routes them).
+      if (this.merged) return this.merged.end!(ctx, relation);
       if (this.spec.mode === 'declarative') {
         await ctx.client.query(`INSERT INTO ${qualifiedDest(d)} (${cols}) SELECT ${cols} FROM ${relation}`);
         return;
@@ -310,6 +348,7 @@ class PartitionRouter implements TableHandler {
 export const partitionHandler: HandlerDefinition = {
   name: 'partition',
   description: 'rows into partitions by a time column (period=hour|day|month|year) or by hash (hash=<n>), created on demand',
+  merges: true,
   create(table, args) {
     return new PartitionRouter(table, parsePartitionArgs(table, args));
   },

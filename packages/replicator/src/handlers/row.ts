@@ -348,6 +348,7 @@ export async function applyRowsIdempotent(
 export const rowHandler: HandlerDefinition = {
   name: 'row',
   description: 'rows into a table of the same shape (the default)',
+  merges: true,
   create(table) {
     const target = rowTargetOf(table);
     const copy: CopyHooks = target.merge ? mergeCopyHooks(target) : {
@@ -384,9 +385,9 @@ export const rowHandler: HandlerDefinition = {
  * The copy of one source of a merged table: only this source's rows are emptied (DELETE,
  * not TRUNCATE: the other sources' rows stay, and their workers go on meanwhile), the
  * provider's rows are COPYed into a staging table, checked for keys held by other sources,
- * and inserted with the source's name.
+ * and inserted with the source's name (through dest: a partitioned dest routes them).
  */
-function mergeCopyHooks(target: RowTarget): CopyHooks {
+export function mergeCopyHooks(target: RowTarget): CopyHooks {
   const statements = async (client: pg.ClientBase) => {
     const st = await applyStatements(client, target);
     if (!st?.merge) throw new ApplyError(target.dest, null, null, `relation "${target.dest}" does not exist`);

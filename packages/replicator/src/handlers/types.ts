@@ -99,6 +99,12 @@ export interface HandlerDefinition {
    */
   destIsTable?: boolean;
   /**
+   * Federation: the handler lands a merged table (add-table's merge column) as the row
+   * handler does: each source's apply, copy and TRUNCATE touch only its own rows, and a key
+   * held by another source stops the stream. Default false: add-table refuses a merge column.
+   */
+  merges?: boolean;
+  /**
    * add-table with create, when dest does not exist: a clause appended to its CREATE TABLE
    * (` PARTITION BY RANGE ("ts")`, say). Called after create() accepted `args`. Default none.
    */
