@@ -25,6 +25,7 @@ interface Example {
 
 const EXAMPLES: Example[] = [
   { file: 'examples/flows/main.ts', output: /every check passed/, timeoutMs: 240_000 },
+  { file: 'examples/replay/main.ts', output: /replayed: .*equal/, timeoutMs: 240_000 },
   { file: 'examples/federation/main.ts', output: /total: (\d+) orders \(the shards hold \1\)/, timeoutMs: 240_000 },
   // Without PGFERRY_DB it starts its own server and makes up 25 signups first.
   { file: 'examples/batch-worker/worker.ts', output: /processed 25 signups; outbox has 25 mails/, timeoutMs: 120_000 },
