@@ -15,6 +15,7 @@ import { applyMerge } from './apply-merge.js';
 import { copy } from './copy.js';
 import { scaleDaemon } from './scale-daemon.js';
 import { replay } from './replay.js';
+import { scaleTables } from './scale-tables.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -33,4 +34,5 @@ export const CASES: BenchCase[] = [
   copy,
   scaleDaemon,
   replay,
+  scaleTables,
 ];
