@@ -68,7 +68,7 @@ describe('a subscriber restored from a backup', () => {
     expect(await ledgerDuplicates(r.subscriber)).toEqual([]);
   }
 
-  it('replays the events after its own position, each once', async () => {
+  it('replays the events after its own position, each once', { timeout: 240_000 }, async () => {
     const load = new Workload(() => r.provider, 11).start(3);
     try {
       await sleep(1500);
@@ -89,9 +89,10 @@ describe('a subscriber restored from a backup', () => {
     }
     await caughtUp();
     expect(r.worker.snapshot().lastError).toBeNull();
+    expect(r.worker.snapshot().rewinds).toBe(1);
   });
 
-  it('stops, applying nothing, when the queue no longer holds the events after its position; goes on after a resync', async () => {
+  it('stops, applying nothing, when the queue no longer holds the events after its position; goes on after a resync', { timeout: 300_000 }, async () => {
     const dir = await backup('second');
     const atBackup = await subscriberTick();
     // Rotate the queue's event tables until the backup's tick can no longer be gone back to.

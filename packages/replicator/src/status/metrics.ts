@@ -70,6 +70,8 @@ export function replicationMetrics(worker: ReplicationSource, registry = new Reg
       set({ subscription: s.subscription, op: 'update' }, s.missingUpdates);
       set({ subscription: s.subscription, op: 'delete' }, s.missingDeletes);
     }));
+  counter(registry, 'pgferry_replication_rewinds_total', 'Times the subscriber was behind its provider\'s position (restored from a backup) and the stream replayed from its own', ['subscription'],
+    each((s, set) => set({ subscription: s.subscription }, s.rewinds)));
   counter(registry, 'pgferry_replication_errors_total', 'Errors (apply, copy, connection), each retried', ['subscription'],
     each((s, set) => set({ subscription: s.subscription }, s.errors)));
   counter(registry, 'pgferry_replication_connection_errors_total', 'Errors of a lost, refused or unanswering connection (either side), each retried', ['subscription'],

@@ -27,9 +27,10 @@ export interface MainStepResult {
 
 /**
  * Apply the next batch of the main stream; undefined when there was none, 'moved' when the
- * node reads from another provider now (the caller follows it).
+ * node reads from another provider now (the caller follows it), 'rewound' when the
+ * subscriber was behind its provider's position and the stream went back to its own.
  */
-export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepResult | 'moved' | undefined> {
+export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepResult | 'moved' | 'rewound' | undefined> {
   const batchId = await nextBatch(env.provider, queue, env.name);
   if (!batchId) return undefined;
   const info = await getBatchInfo(env.provider, batchId);
@@ -96,8 +97,8 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       await sc.query(sql('record_applied_tick'), [env.name, info.tickId, batchId, r.applied, providerTick.time, providerTick.eventSeq]);
     },
   });
-  if (step.outcome === 'moved') return 'moved';
-  if (step.outcome === 'wait' || step.outcome === 'rewound') return undefined;
+  if (step.outcome === 'moved' || step.outcome === 'rewound') return step.outcome;
+  if (step.outcome === 'wait') return undefined;
   // After the commit, so that the tick's snapshot holds the copied events.
   if (env.nodeType === 'branch' && (step.outcome === 'applied' || step.outcome === 'applied-before')) await externalTick(env.subscriber, queue, providerTick);
   if (step.outcome === 'applied-before') env.log('info', `batch ${batchId} (tick ${tick}) was applied already; finished it`);

@@ -95,6 +95,8 @@ export interface SubscriptionStats {
   deleted: number;
   missingUpdates: number;
   missingDeletes: number;
+  /** Times the subscriber was found behind its provider's position (restored from a backup) and the events after its own were replayed. */
+  rewinds: number;
   errors: number;
   /** Of the errors, those of a lost, refused or unanswering connection. */
   connectionErrors: number;
@@ -178,6 +180,7 @@ export class SubscriptionWorker {
       deleted: 0,
       missingUpdates: 0,
       missingDeletes: 0,
+      rewinds: 0,
       errors: 0,
       connectionErrors: 0,
       lastError: null,
@@ -414,6 +417,10 @@ export class SubscriptionWorker {
     const step = await mainStep(this.env, queue);
     if (step === 'moved') {
       this.node = null;
+      return true;
+    }
+    if (step === 'rewound') {
+      this.stats.rewinds++;
       return true;
     }
     if (!step) {
