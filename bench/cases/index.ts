@@ -14,6 +14,8 @@ import { switchoverCase } from './switchover.js';
 import { applyMerge } from './apply-merge.js';
 import { copy } from './copy.js';
 import { scaleDaemon } from './scale-daemon.js';
+import { e2eInsert, e2eUpdate } from './e2e.js';
+import { tpcb } from './tpcb.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -31,4 +33,7 @@ export const CASES: BenchCase[] = [
   applyMerge,
   copy,
   scaleDaemon,
+  e2eInsert,
+  e2eUpdate,
+  tpcb,
 ];
