@@ -187,8 +187,8 @@ function e2eCase(kind: Kind): BenchCase {
           profiled = await once(ferry, new WaitSampler([
             { label: 'provider', url: ferry.provider.url },
             { label: 'subscriber', url: ferry.subscriber.url },
-          ]));
-          ctx.log(`${name} profiled run: commit -> subscriber ${sec(profiled.commitToSubscriberMs)}; ${phaseText(profiled.phases!)}; sessions: ${WaitSampler.format(profiled.sessions!, 8)}`);
+          ], 10, true));
+          ctx.log(`${name} profiled run: commit -> subscriber ${sec(profiled.commitToSubscriberMs)}; ${phaseText(profiled.phases!)}; sessions: ${WaitSampler.format(profiled.sessions!, 10)}`);
         }
 
         const of = (s: 'native' | 'pgferry') => figures.filter((f) => f.system === s);
@@ -211,7 +211,7 @@ function e2eCase(kind: Kind): BenchCase {
               `pgferry after the commit (medians): commit -> first tick seeing it ${sec(medPhase('commitToTick'))}, tick -> batch opened ${sec(medPhase('tickToBatchOpened'))}, batch opened -> subscriber transaction began ${sec(medPhase('batchOpenedToApplyBegin'))}, subscriber transaction (read + apply + commit) ${sec(medPhase('applyBeginToVisible'))}; ${medPhase('ticksSinceStatementBegan')} ticks from the statement's start to that tick`,
               `CPU per run, statement start -> visible (medians): pgferry ${cpuText('pgferry')}; native ${cpuText('native')}`,
               ...(profiled
-                ? [`profiled pgferry run (sessions sampled every 10 ms, not in the ratio): commit -> subscriber ${sec(profiled.commitToSubscriberMs)}; ${phaseText(profiled.phases!)}; sessions (share of samples, commit -> visible): ${WaitSampler.format(profiled.sessions!, 8)}`]
+                ? [`profiled pgferry run (sessions sampled every 10 ms, not in the ratio): commit -> subscriber ${sec(profiled.commitToSubscriberMs)}; ${phaseText(profiled.phases!)}; sessions (share of samples, commit -> visible): ${WaitSampler.format(profiled.sessions!, 10)}`]
                 : []),
               'servers: two embedded PostgreSQL with wal_level = logical (the only setting changed, for both systems); each system runs only during its own runs; pgferry: ReplicationWorker defaults (ticker every 100 ms with the queue defaults, poll 200 ms, fetchSize 2000); native: subscription defaults (streaming off)',
             ],
