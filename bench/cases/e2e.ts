@@ -24,7 +24,7 @@ import type { BenchCase, BenchContext, ResultRow, Sample } from '../lib/runner.j
 import { pairedRates, ratioRow } from '../lib/runner.js';
 import type { BenchDatabase } from '../lib/server.js';
 import { CpuSplitMeter } from '../lib/cpu.js';
-import { FerryReplication, LogicalPair, NativeReplication, pollUntil, settleBoth, type ReplicationSystem } from '../lib/logical.js';
+import { FerryReplication, LogicalPair, ferrySettingsText, NativeReplication, pollUntil, settleBoth, type ReplicationSystem } from '../lib/logical.js';
 import { median, nowMs } from '../lib/stats.js';
 import { WaitSampler } from '../lib/waits.js';
 import { ROW, TABLE } from './apply.js';
@@ -46,6 +46,7 @@ interface FerryPhases {
   visibleToFinished: number;
   ticksSinceStatementBegan: number;
   batchFromTick: string | null;
+  batchToTick: string | null;
   batchId: string | null;
 }
 
@@ -134,6 +135,8 @@ function e2eCase(kind: Kind): BenchCase {
             const tVisible = nowMs();
             const visibleEpoch = Date.now();
             const used = CpuSplitMeter.since(cpu0, cpu.now());
+            // At once: a later (empty) batch would overwrite it (the idle period's tick).
+            const applied = sys instanceof FerryReplication ? await appliedNow(sys) : undefined;
             const shares = sessions ? await sessions.stop() : undefined;
             // Not timed: the check, the profile, the reset.
             const { rows: c } = await probe.query<{ n: number }>(
@@ -149,7 +152,7 @@ function e2eCase(kind: Kind): BenchCase {
               cpuMs: { node: used.node, provider: used.servers[0]!, subscriber: used.servers[1]! },
               ...(shares ? { sessions: shares } : {}),
             };
-            if (sys instanceof FerryReplication) f.phases = await ferryPhases(sys, x[0]!.txid, startedEpoch, commitEpoch, visibleEpoch);
+            if (sys instanceof FerryReplication) f.phases = await ferryPhases(sys, x[0]!.txid, startedEpoch, commitEpoch, visibleEpoch, applied!);
             if (kind === 'insert') {
               // Emptied through replication (both systems replicate TRUNCATE).
               await writer.query('TRUNCATE "accounts"');
@@ -196,7 +199,7 @@ function e2eCase(kind: Kind): BenchCase {
         const ferryTime = med('pgferry', (f) => f.commitToSubscriberMs);
         const nativeTime = med('native', (f) => f.commitToSubscriberMs);
         const phases = of('pgferry').map((f) => f.phases!);
-        const medPhase = (k: keyof FerryPhases) => median(phases.map((x) => Number(x[k])));
+        const medPhase = (k: keyof FerryPhases) => median(phases.map((x) => Number(x[k])).filter(Number.isFinite));
         const cpuText = (s: 'native' | 'pgferry') =>
           `node ${sec(med(s, (f) => f.cpuMs.node))}, provider ${sec(med(s, (f) => f.cpuMs.provider))}, subscriber ${sec(med(s, (f) => f.cpuMs.subscriber))}`;
         return [
@@ -213,7 +216,7 @@ function e2eCase(kind: Kind): BenchCase {
               ...(profiled
                 ? [`profiled pgferry run (sessions sampled every 10 ms, not in the ratio): commit -> subscriber ${sec(profiled.commitToSubscriberMs)}; ${phaseText(profiled.phases!)}; sessions (share of samples, commit -> visible): ${WaitSampler.format(profiled.sessions!, 10)}`]
                 : []),
-              'servers: two embedded PostgreSQL with wal_level = logical (the only setting changed, for both systems); each system runs only during its own runs; pgferry: ReplicationWorker defaults (ticker every 100 ms with the queue defaults, poll 200 ms, fetchSize 2000); native: subscription defaults (streaming off)',
+              `servers: two embedded PostgreSQL with wal_level = logical (the only setting changed, for both systems); each system runs only during its own runs; pgferry: ${ferrySettingsText()}; native: subscription defaults (streaming off)`,
             ],
             detail: { runs: figures, profiled, serverSettings: { wal_level: 'logical' } },
           }),
@@ -227,23 +230,37 @@ function e2eCase(kind: Kind): BenchCase {
   };
 }
 
-async function ferryPhases(sys: FerryReplication, txid: string, startedEpoch: number, commitEpoch: number, visibleEpoch: number): Promise<FerryPhases> {
+/** The subscriber's recorded position: its tick and when the transaction that recorded it began (epoch ms). */
+async function appliedNow(sys: FerryReplication): Promise<{ tick: string; ms: number }> {
+  const { rows } = await sys.subscriber.pool.query<{ tick: string; ms: number }>(
+    `SELECT "at_tick_id"::text AS tick, pg_catalog.date_part('epoch', "at_applied") * 1000 AS ms FROM "pgferry"."applied_tick" WHERE "at_subscription" = $1`,
+    [sys.subscription],
+  );
+  return { tick: rows[0]!.tick, ms: Number(rows[0]!.ms) };
+}
+
+async function ferryPhases(
+  sys: FerryReplication,
+  txid: string,
+  startedEpoch: number,
+  commitEpoch: number,
+  visibleEpoch: number,
+  appliedAt: { tick: string; ms: number },
+): Promise<FerryPhases> {
   const { rows } = await sys.provider.pool.query<{
     tick_id: string;
     tick_ms: number;
     ticks_since_start: number;
     batch_id: string | null;
     batch_from_tick: string | null;
+    batch_to_tick: string | null;
     opened_ms: number | null;
     finished_ms: number | null;
   }>(PROFILE_SQL, [sys.queue, txid, startedEpoch, sys.subscription]);
   const r = rows[0];
   if (!r) throw new Error(`pgferry: no tick sees transaction ${txid}`);
-  const { rows: a } = await sys.subscriber.pool.query<{ applied_ms: number }>(
-    `SELECT pg_catalog.date_part('epoch', "at_applied") * 1000 AS applied_ms FROM "pgferry"."applied_tick" WHERE "at_subscription" = $1`,
-    [sys.subscription],
-  );
-  const applied = Number(a[0]!.applied_ms);
+  // The subscriber transaction of that batch (NaN if a later batch recorded its own already).
+  const applied = appliedAt.tick === r.batch_to_tick ? appliedAt.ms : Number.NaN;
   const opened = r.opened_ms === null ? Number.NaN : Number(r.opened_ms);
   return {
     commitToTick: Number(r.tick_ms) - commitEpoch,
@@ -253,6 +270,7 @@ async function ferryPhases(sys: FerryReplication, txid: string, startedEpoch: nu
     visibleToFinished: r.finished_ms === null ? Number.NaN : Number(r.finished_ms) - visibleEpoch,
     ticksSinceStatementBegan: r.ticks_since_start,
     batchFromTick: r.batch_from_tick,
+    batchToTick: r.batch_to_tick,
     batchId: r.batch_id,
   };
 }

@@ -29,7 +29,7 @@ import type { BenchCase, BenchContext, PairedRates, ResultRow } from '../lib/run
 import { fmtRate, ratioRow } from '../lib/runner.js';
 import type { BenchDatabase } from '../lib/server.js';
 import { CpuSplitMeter } from '../lib/cpu.js';
-import { FerryReplication, LogicalPair, NativeReplication, pollUntil, settleBoth, type ReplicationSystem } from '../lib/logical.js';
+import { FerryReplication, LogicalPair, ferrySettingsText, NativeReplication, pollUntil, settleBoth, type ReplicationSystem } from '../lib/logical.js';
 import { median, nowMs, percentile } from '../lib/stats.js';
 
 const SCALE = Number(process.env.BENCH_TPCB_SCALE ?? 5);
@@ -153,7 +153,8 @@ interface VariantRun {
   failed: number;
   lag?: Lag;
   cpuMs: { node: number; provider: number; subscriber: number };
-  worker?: unknown;
+  /** pgferry's worker counters at the end of the run (batches, events since its start). */
+  worker?: { batches: number; events: number };
 }
 
 export const tpcb: BenchCase = {
@@ -217,7 +218,8 @@ export const tpcb: BenchCase = {
           const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1]);
           if (!Number.isFinite(tps)) throw new Error(`pgbench printed no tps:\n${out}`);
           const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
-          const worker = v.sys instanceof FerryReplication ? v.sys.stats() : undefined;
+          const stats = v.sys instanceof FerryReplication ? v.sys.stats() : undefined;
+          const worker = stats ? { batches: stats.batches, events: stats.events } : undefined;
           if (v.sys) {
             await v.sys.stop();
             running = undefined;
@@ -276,6 +278,10 @@ export const tpcb: BenchCase = {
           runs: ctx.runs,
           notes: [
             `newest pgbench_history row (max(hid)) on the provider every ${PROVIDER_PROBE_MS} ms vs the first subscriber sample (every ${SUBSCRIBER_PROBE_MS} ms) showing it; from ${LAG_WARMUP_MS / 1000} s into each run to its end; median over runs of each run's mean; per run: ${byRun(variant).map((x) => x.lag!.mean.toFixed(3)).join(', ')} s`,
+            ...byRun(variant)
+              .filter((x) => x.worker)
+              .slice(0, 1)
+              .map((x) => `run 1: the worker applied ${x.worker!.batches} batches of ${(x.worker!.events / Math.max(1, x.worker!.batches)).toFixed(0)} events on average (${(x.worker!.batches / SECONDS).toFixed(1)} batches/s)`),
           ],
           detail: { perRun: byRun(variant).map((x) => ({ run: x.run, ...x.lag })) },
         };
@@ -284,7 +290,7 @@ export const tpcb: BenchCase = {
         ratioRow('tpcb (pgferry)', 'pgferry', p, 0.85, 'tps', {
           notes: [
             setup,
-            `pgferry: the four tables captured (statement triggers), ReplicationWorker defaults (ticker every 100 ms, queue defaults, poll 200 ms); per run: ${byRun('pgferry').map((x) => `${fmtRate(x.tps)} vs ${fmtRate(byRun('no capture')[x.run - 1]!.tps)}`).join(', ')} tps`,
+            `pgferry: the four tables captured (statement triggers), ${ferrySettingsText()}; per run: ${byRun('pgferry').map((x) => `${fmtRate(x.tps)} vs ${fmtRate(byRun('no capture')[x.run - 1]!.tps)}`).join(', ')} tps`,
             `CPU per transaction (µs, this process + both servers, medians): no capture ${cpuPerTx('no capture').toFixed(0)}, pgferry ${cpuPerTx('pgferry').toFixed(0)} (${cpuSplit('pgferry')}), native ${cpuPerTx('native').toFixed(0)} (${cpuSplit('native')})`,
           ],
           detail: { runs: results },

@@ -13,9 +13,28 @@
  */
 import pg from 'pg';
 import { forceTick } from '@pgferry/queue';
-import { ReplicationWorker, addTable, createLeafNode, createRootNode, listTables } from '@pgferry/replicator';
+import { ReplicationWorker, addTable, createLeafNode, createRootNode, listTables, type SubscriptionStats } from '@pgferry/replicator';
 import { BenchServer, type BenchDatabase } from './server.js';
 import { nowMs } from './stats.js';
+
+/**
+ * Diagnostic knobs (where the time goes), unset by default: the worker's main-stream poll
+ * interval and its tickers' check interval. Figures measured with them are not the
+ * defaults' and the notes say so.
+ */
+const FERRY_POLL_MS = process.env.BENCH_FERRY_POLL_MS ? Number(process.env.BENCH_FERRY_POLL_MS) : undefined;
+const FERRY_TICK_MS = process.env.BENCH_FERRY_TICK_MS ? Number(process.env.BENCH_FERRY_TICK_MS) : undefined;
+
+/** How the pgferry worker ran, for the notes. */
+export function ferrySettingsText(): string {
+  const changed = [
+    ...(FERRY_TICK_MS !== undefined ? [`tickIntervalMs ${FERRY_TICK_MS}`] : []),
+    ...(FERRY_POLL_MS !== undefined ? [`pollIntervalMs ${FERRY_POLL_MS}`] : []),
+  ];
+  return changed.length
+    ? `ReplicationWorker NOT at its defaults (${changed.join(', ')}: BENCH_FERRY_* knobs), otherwise defaults (queue ticker defaults, fetchSize 2000)`
+    : 'ReplicationWorker defaults (its ticker checks every 100 ms with the queue\'s default ticker settings; the main stream polls every 200 ms; fetchSize 2000)';
+}
 
 /** The one setting both servers change: logical decoding needs it (pgferry does not). */
 export const LOGICAL_SETTINGS: Record<string, string> = { wal_level: 'logical' };
@@ -151,7 +170,15 @@ export class FerryReplication implements ReplicationSystem {
   /** Start the worker; returns once every table is copied and a tick made now is applied. */
   async start(): Promise<void> {
     this.worker = new ReplicationWorker({
-      subscriptions: [{ subscription: this.subscription, provider: this.provider.url, subscriber: this.subscriber.url }],
+      subscriptions: [
+        {
+          subscription: this.subscription,
+          provider: this.provider.url,
+          subscriber: this.subscriber.url,
+          ...(FERRY_POLL_MS !== undefined ? { pollIntervalMs: FERRY_POLL_MS } : {}),
+        },
+      ],
+      ...(FERRY_TICK_MS !== undefined ? { tickIntervalMs: FERRY_TICK_MS } : {}),
     }).start();
     await pollUntil('the initial copies', 900_000, 50, async () =>
       (await listTables(this.subscriber.pool, this.subscription)).every((t) => t.state === 'ok'),
@@ -174,7 +201,7 @@ export class FerryReplication implements ReplicationSystem {
   }
 
   /** The worker's counters (batches, events, applied), for the notes. */
-  stats(): unknown {
+  stats(): SubscriptionStats | undefined {
     return this.worker?.stats()[0];
   }
 }

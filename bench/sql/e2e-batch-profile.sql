@@ -1,7 +1,8 @@
 -- Where one source transaction's time went on the provider, read after the fact: the first
 -- tick whose snapshot sees the transaction ($2, its txid), the ticks made since the
--- statement began ($3, epoch ms), and the batch of consumer $4 that ends at that tick:
--- when next_batch opened it and when finish_batch closed it. Times in epoch ms (the
+-- statement began ($3, epoch ms), and the batch of consumer $4 that holds it (the first
+-- whose range reaches that tick: next_batch may take several ticks at once): when
+-- next_batch opened it, its end tick, and when finish_batch closed it. Times in epoch ms (the
 -- server's clock, which is the benchmark's: one machine).
 WITH "q" AS (
   SELECT "queue_id" FROM "pgferry"."queue" WHERE "queue_name" = $1
@@ -24,10 +25,12 @@ SELECT "cover"."tick_id"::text AS "tick_id",
          WHERE t."tick_time" >= pg_catalog.to_timestamp($3 / 1000.0) AND t."tick_id" <= "cover"."tick_id")::int AS "ticks_since_start",
        "opened"."sp_batch"::text AS "batch_id",
        "opened"."sp_last_tick"::text AS "batch_from_tick",
+       "opened"."sp_next_tick"::text AS "batch_to_tick",
        pg_catalog.date_part('epoch', "opened"."sp_batch_start") * 1000 AS "opened_ms",
        pg_catalog.date_part('epoch', "finished"."sp_active") * 1000 AS "finished_ms"
   FROM "cover"
-  LEFT JOIN LATERAL (SELECT * FROM "pos" WHERE "pos"."sp_next_tick" = "cover"."tick_id" AND "pos"."sp_batch" IS NOT NULL
+  LEFT JOIN LATERAL (SELECT * FROM "pos" WHERE "pos"."sp_batch" IS NOT NULL
+                        AND "pos"."sp_last_tick" < "cover"."tick_id" AND "pos"."sp_next_tick" >= "cover"."tick_id"
                       ORDER BY "pos"."sp_seq" LIMIT 1) "opened" ON true
-  LEFT JOIN LATERAL (SELECT * FROM "pos" WHERE "pos"."sp_last_tick" = "cover"."tick_id" AND "pos"."sp_batch" IS NULL
+  LEFT JOIN LATERAL (SELECT * FROM "pos" WHERE "pos"."sp_batch" IS NULL AND "pos"."sp_last_tick" = "opened"."sp_next_tick"
                       ORDER BY "pos"."sp_seq" LIMIT 1) "finished" ON true
