@@ -31,6 +31,7 @@ import type { BenchDatabase } from '../lib/server.js';
 import { CpuSplitMeter } from '../lib/cpu.js';
 import { FerryReplication, LogicalPair, ferrySettingsText, NativeReplication, pollUntil, settleBoth, type ReplicationSystem } from '../lib/logical.js';
 import { median, nowMs, percentile } from '../lib/stats.js';
+import { WaitSampler } from '../lib/waits.js';
 
 const SCALE = Number(process.env.BENCH_TPCB_SCALE ?? 5);
 const CLIENTS = Number(process.env.BENCH_TPCB_CLIENTS ?? 4);
@@ -41,6 +42,8 @@ const PROVIDER_PROBE_MS = 100;
 const SUBSCRIBER_PROBE_MS = 10;
 const LAG_WARMUP_MS = 2000;
 const REST_MS = 1000;
+/** Diagnosis: sample the sessions of both databases (with their statements) in pgferry's runs; adds load. */
+const SAMPLE = process.env.BENCH_TPCB_SAMPLE === '1';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -155,6 +158,8 @@ interface VariantRun {
   cpuMs: { node: number; provider: number; subscriber: number };
   /** pgferry's worker counters at the end of the run (batches, events since its start). */
   worker?: { batches: number; events: number };
+  /** BENCH_TPCB_SAMPLE=1: share of samples per session state and statement. */
+  sessions?: Record<string, number>;
 }
 
 export const tpcb: BenchCase = {
@@ -209,10 +214,16 @@ export const tpcb: BenchCase = {
           await sleep(REST_MS);
           const probe = new LagProbe(v.provider, v.subscriber);
           await probe.start();
+          const sampler =
+            SAMPLE && v.sys instanceof FerryReplication
+              ? new WaitSampler([{ label: 'provider', url: v.provider.url }, { label: 'subscriber', url: v.subscriber.url }], 10, true)
+              : undefined;
+          await sampler?.start();
           const cpu0 = cpu.now();
           const t0 = nowMs();
           const out = await pgbench(v.provider, ['-n', '-b', 'tpcb-like', '-c', String(CLIENTS), '-T', String(SECONDS)]);
           const t1 = nowMs();
+          const sessions = await sampler?.stop();
           const lag = await probe.stop(t0, t1, v.sys !== undefined);
           const used = CpuSplitMeter.since(cpu0, cpu.now());
           const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1]);
@@ -232,6 +243,7 @@ export const tpcb: BenchCase = {
             ...(lag ? { lag } : {}),
             cpuMs: { node: used.node, provider: used.servers[0]!, subscriber: used.servers[1]! },
             ...(worker ? { worker } : {}),
+            ...(sessions ? { sessions } : {}),
           };
           results.push(x);
           ctx.log(
@@ -282,6 +294,10 @@ export const tpcb: BenchCase = {
               .filter((x) => x.worker)
               .slice(0, 1)
               .map((x) => `run 1: the worker applied ${x.worker!.batches} batches of ${(x.worker!.events / Math.max(1, x.worker!.batches)).toFixed(0)} events on average (${(x.worker!.batches / SECONDS).toFixed(1)} batches/s)`),
+            ...byRun(variant)
+              .filter((x) => x.sessions)
+              .slice(0, 1)
+              .map((x) => `sessions sampled in run 1 (BENCH_TPCB_SAMPLE=1, share of 10 ms samples): ${WaitSampler.format(x.sessions!, 16)}`),
           ],
           detail: { perRun: byRun(variant).map((x) => ({ run: x.run, ...x.lag })) },
         };
