@@ -22,7 +22,6 @@
 import { readFileSync } from 'node:fs';
 import type { BenchCase, BenchContext, ResultRow, Sample } from '../lib/runner.js';
 import { pairedRates, ratioRow } from '../lib/runner.js';
-import type { BenchDatabase } from '../lib/server.js';
 import { CpuSplitMeter } from '../lib/cpu.js';
 import { FerryReplication, LogicalPair, ferrySettingsText, NativeReplication, pollUntil, settleBoth, type ReplicationSystem } from '../lib/logical.js';
 import { median, nowMs } from '../lib/stats.js';
@@ -70,12 +69,7 @@ function e2eCase(kind: Kind): BenchCase {
     summary: `${what}, commit on the provider -> all rows on the subscriber: pgferry vs native logical replication (wal_level = logical)`,
     async run(ctx: BenchContext): Promise<ResultRow[]> {
       const pair = await LogicalPair.start(name);
-      const dbs: BenchDatabase[] = [];
-      const db = async (side: 'provider' | 'subscriber', prefix: string) => {
-        const d = await pair[side].database(prefix, { install: false, poolSize: 4 });
-        dbs.push(d);
-        return d;
-      };
+      const db = (side: 'provider' | 'subscriber', prefix: string) => pair.database(side, prefix);
       let running: ReplicationSystem | undefined;
       try {
         const ferry = new FerryReplication(await db('provider', 'e2e_ferry'), await db('subscriber', 'e2e_ferry_sub'), ['accounts']);
@@ -223,7 +217,6 @@ function e2eCase(kind: Kind): BenchCase {
         ];
       } finally {
         await running?.stop().catch(() => undefined);
-        await Promise.allSettled(dbs.map((d) => d.pool.end()));
         await pair.destroy();
       }
     },

@@ -168,12 +168,7 @@ export const tpcb: BenchCase = {
   async run(ctx: BenchContext): Promise<ResultRow[]> {
     checkPgbench();
     const pair = await LogicalPair.start('tpcb');
-    const dbs: BenchDatabase[] = [];
-    const db = async (side: 'provider' | 'subscriber', prefix: string) => {
-      const d = await pair[side].database(prefix, { install: false, poolSize: 4 });
-      dbs.push(d);
-      return d;
-    };
+    const db = (side: 'provider' | 'subscriber', prefix: string) => pair.database(side, prefix);
     let running: ReplicationSystem | undefined;
     try {
       const base = await db('provider', 'tpcb_base');
@@ -190,7 +185,7 @@ export const tpcb: BenchCase = {
         await sys.stop();
         running = undefined;
       }
-      for (const d of dbs) await d.pool.query('VACUUM ANALYZE');
+      for (const d of [base, ferry.provider, ferry.subscriber, native.provider, native.subscriber]) await d.pool.query('VACUUM ANALYZE');
 
       const cpu = new CpuSplitMeter(pair.dataDirs);
       const variants: { name: string; provider: BenchDatabase; subscriber: BenchDatabase; sys?: ReplicationSystem }[] = [
@@ -321,7 +316,6 @@ export const tpcb: BenchCase = {
       ];
     } finally {
       await running?.stop().catch(() => undefined);
-      await Promise.allSettled(dbs.map((d) => d.pool.end()));
       await pair.destroy();
     }
   },

@@ -51,6 +51,7 @@ export async function pollUntil(what: string, timeoutMs: number, intervalMs: num
 }
 
 export class LogicalPair {
+  private readonly databases: BenchDatabase[] = [];
   private constructor(
     readonly provider: BenchServer,
     readonly subscriber: BenchServer,
@@ -69,7 +70,15 @@ export class LogicalPair {
     return [this.provider.server.dataDir, this.subscriber.server.dataDir];
   }
 
+  /** A new database on one side (pgferry not installed: a root or leaf node installs it); destroy() ends its pool. */
+  async database(side: 'provider' | 'subscriber', prefix: string): Promise<BenchDatabase> {
+    const d = await this[side].database(prefix, { install: false, poolSize: 4 });
+    this.databases.push(d);
+    return d;
+  }
+
   async destroy(): Promise<void> {
+    await Promise.allSettled(this.databases.map((d) => d.pool.end()));
     await Promise.all([this.provider.destroy(), this.subscriber.destroy()]);
   }
 }
