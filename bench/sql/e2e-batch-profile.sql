@@ -1,8 +1,9 @@
 -- Where one source transaction's time went on the provider, read after the fact: the first
 -- tick whose snapshot sees the transaction ($2, its txid), the ticks made since the
--- statement began ($3, epoch ms), and the batch of consumer $4 that holds it (the first
--- whose range reaches that tick: next_batch may take several ticks at once): when
--- next_batch opened it, its end tick, and when finish_batch closed it. Times in epoch ms (the
+-- statement began ($3, epoch ms), and the batch of consumer $4 that holds it (the one whose
+-- range reaches that tick; next_batch ends a batch at the next tick, so it ends there):
+-- when next_batch opened it, its end tick, and when finish_batch closed it. No batch row:
+-- the position log rotated meanwhile (maint_rotate_metadata). Times in epoch ms (the
 -- server's clock, which is the benchmark's: one machine).
 WITH "q" AS (
   SELECT "queue_id" FROM "pgferry"."queue" WHERE "queue_name" = $1
