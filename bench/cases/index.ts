@@ -16,6 +16,8 @@ import { copy } from './copy.js';
 import { scaleDaemon } from './scale-daemon.js';
 import { replay } from './replay.js';
 import { scaleTables } from './scale-tables.js';
+import { e2eInsert, e2eUpdate } from './e2e.js';
+import { tpcb } from './tpcb.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -35,4 +37,7 @@ export const CASES: BenchCase[] = [
   scaleDaemon,
   replay,
   scaleTables,
+  e2eInsert,
+  e2eUpdate,
+  tpcb,
 ];

@@ -68,3 +68,25 @@ export class CpuMeter {
     return { wallMs, cpuMs: (n.user + n.system) / 1000 + (s1 - s0) };
   }
 }
+
+/** CPU time (ms) so far of this process and of each server, read separately (where the time goes). */
+export interface CpuSplit {
+  node: number;
+  servers: number[];
+}
+
+export class CpuSplitMeter {
+  private readonly pms: number[];
+  constructor(dataDirs: string[]) {
+    this.pms = dataDirs.map(postmasterPid);
+  }
+
+  now(): CpuSplit {
+    const n = process.cpuUsage();
+    return { node: (n.user + n.system) / 1000, servers: this.pms.map(serverCpuMs) };
+  }
+
+  static since(a: CpuSplit, b: CpuSplit): CpuSplit {
+    return { node: b.node - a.node, servers: b.servers.map((x, i) => x - a.servers[i]!) };
+  }
+}

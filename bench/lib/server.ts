@@ -28,8 +28,9 @@ export class BenchServer {
   private dbCount = 0;
   private constructor(readonly server: PgServer) {}
 
-  static async start(name = 'pgferry-bench'): Promise<BenchServer> {
-    return new BenchServer(await PgServer.start({ name, settings: BENCH_SERVER_SETTINGS }));
+  /** `settings`: none (the default); a case that needs one (logical replication) says so in its notes. */
+  static async start(name = 'pgferry-bench', settings: Record<string, string | number> = BENCH_SERVER_SETTINGS): Promise<BenchServer> {
+    return new BenchServer(await PgServer.start({ name, settings }));
   }
 
   /** A new database (pgferry installed unless `install: false`). The caller ends the pool. */

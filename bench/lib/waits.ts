@@ -13,7 +13,12 @@ export class WaitSampler {
   private loop: Promise<void> | undefined;
   private clients: pg.Client[] = [];
 
-  constructor(private readonly targets: { label: string; url: string }[], private readonly intervalMs = 10) {}
+  /** `statements`: label an active session's sample with the start of its statement (which statement is running). */
+  constructor(
+    private readonly targets: { label: string; url: string }[],
+    private readonly intervalMs = 10,
+    private readonly statements = false,
+  ) {}
 
   async start(): Promise<void> {
     for (const t of this.targets) {
@@ -29,10 +34,12 @@ export class WaitSampler {
         await Promise.all(
           this.clients.map(async (c, i) => {
             const { rows } = await c.query<{ s: string }>(
-              `SELECT coalesce(state, '?') || ' / ' || coalesce(wait_event_type || ':' || wait_event, 'CPU') AS s
+              `SELECT coalesce(state, '?') || ' / ' || coalesce(wait_event_type || ':' || wait_event, 'CPU')
+                      || CASE WHEN $1 AND state = 'active' THEN ' [' || left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 32) || ']' ELSE '' END AS s
                  FROM pg_stat_activity
                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
                   AND state <> 'idle'`,
+              [this.statements],
             );
             for (const r of rows) {
               const k = `${this.targets[i]!.label}: ${r.s}`;
