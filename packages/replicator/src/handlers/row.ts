@@ -1,9 +1,11 @@
 /**
  * The row handler (the default): a table's coalesced changes land as rows of a table of the
  * same shape, in bulk, inside the batch's transaction: TRUNCATE if the batch truncated,
- * then deletes, updates and inserts, each as multi-row statements over json_to_recordset
- * (the images are sent as one JSON array per chunk, untouched, so nothing is lost in
- * JavaScript). A statement that fails is redone row by row to name the key and event that
+ * then deletes, updates and inserts, each as multi-row statements over a chunk's rows: a
+ * chunk of hundreds of rows is COPYed into a temporary table typed by the subscriber's
+ * columns (see StagedStatements), a smaller one is read by json_to_recordset (the images
+ * sent as one JSON array, untouched, so nothing is lost in JavaScript); either way each
+ * value is read by its type's input function. A statement that fails is redone row by row to name the key and event that
  * cannot be applied. Updates and deletes that find no row are counted, never silently
  * dropped. Other handlers land rows through applyRows too (into a partition, say).
  */
