@@ -149,7 +149,7 @@ export const apply: BenchCase = {
       });
       ctx.log(`apply: session states during apply: ${WaitSampler.format(waits)}`);
       return [
-        ratioRow('apply', 'apply', p, 0.3, 'changes/s', {
+        ratioRow('apply', 'apply', p, 0.35, 'changes/s', {
           scale: CHANGES,
           notes: [
             `${INSERTS} inserts + ${UPDATES} updates + ${DELETES} deletes on distinct keys (nothing coalesces), 3 source transactions/ticks; ReplicationWorker defaults (fetchSize 2000, ticker 100 ms); timed from worker start to the last tick recorded in the subscriber`,

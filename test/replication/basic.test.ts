@@ -158,6 +158,24 @@ describe('replication', () => {
     });
     const { rows } = await env.subscriber.query('SELECT id::int, name FROM items WHERE id BETWEEN 10 AND 13 ORDER BY id');
     expect(rows).toEqual([{ id: 12, name: 'gone on subscriber' }]);
+
+    // The same in a chunk big enough to be staged (see handlers/row.ts): hundreds of updates
+    // and deletes, three of each finding no row.
+    const ids = async (from: number, to: number) =>
+      (await env.provider.query<{ id: string }>(`SELECT id::text FROM items WHERE id BETWEEN $1 AND $2 ORDER BY id`, [from, to])).rows.map((r) => r.id);
+    const [updating, deleting] = [await ids(3001, 3400), await ids(4001, 4300)];
+    expect(Math.min(updating.length, deleting.length)).toBeGreaterThan(250);
+    await env.subscriber.query(`DELETE FROM items WHERE id = ANY ($1::bigint[])`, [[...updating.slice(0, 3), ...deleting.slice(0, 3)]]);
+    await env.provider.query(`UPDATE items SET name = 'staged' WHERE id BETWEEN 3001 AND 3400`);
+    await env.provider.query(`DELETE FROM items WHERE id BETWEEN 4001 AND 4300`);
+    await waitFor('the staged misses to be counted', async () => {
+      const t = (await getStatus(env.subscriber, 'leaf1')).tables.find((x) => x.source === 'public.items')!;
+      return t.missingUpdates === 4 && t.missingDeletes === 4;
+    });
+    const staged = await env.subscriber.query(
+      `SELECT count(*) FILTER (WHERE name = 'staged')::int AS updated, count(*) FILTER (WHERE id BETWEEN 4001 AND 4300)::int AS left FROM items`,
+    );
+    expect(staged.rows[0]).toEqual({ updated: updating.length - 3, left: 0 });
   });
 
   it('resyncs a table and removes one', async () => {

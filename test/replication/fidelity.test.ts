@@ -136,8 +136,45 @@ const DDL = [
   `CREATE CAST (seg AS text) WITH FUNCTION seg_lossy(seg)`,
 ];
 
+/** The samples this server holds, and their most per type (set once the servers are up: see serverSamples). */
+let samples: Record<string, string[]> = {};
+let rowCount = 0;
+
+/**
+ * The samples of the types and values the server has: multiranges and numeric infinities
+ * came with PostgreSQL 14; from 14 on every sample must be there.
+ */
+async function serverSamples(db: pg.Pool): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const [t, values] of Object.entries(SAMPLES)) {
+    if ((await db.query(`SELECT pg_catalog.to_regtype($1) AS t`, [t])).rows[0].t === null) continue;
+    const ok: string[] = [];
+    for (const v of values) if (await db.query(`SELECT ${pg.escapeLiteral(v)}::${t}`).then(() => true, () => false)) ok.push(v);
+    if (ok.length) out[t] = ok;
+  }
+  const version = Number((await db.query('SHOW server_version_num')).rows[0].server_version_num);
+  if (version >= 140000) expect(out).toEqual(SAMPLES);
+  else expect(Object.keys(out).length).toBeGreaterThan(Object.keys(SAMPLES).length - 10);
+  return out;
+}
+
 const col = (type: string) => `"c ${type.replace(/"/g, '')}"`;
 const arr = (type: string) => `"a ${type.replace(/"/g, '')}"`;
+
+/**
+ * Row i's values (SQL expressions), column by column: sample i of each type (NULL past its
+ * last sample), and an array of all of its samples with a NULL, with lower bound i; row
+ * rowCount is all NULL.
+ */
+function sampleRow(i: number): string[] {
+  return Object.keys(samples).flatMap((t) => {
+    const s = samples[t]!;
+    const one = i < rowCount && i < s.length ? `${pg.escapeLiteral(s[i]!)}::${t}` : 'NULL';
+    const all = `ARRAY[${s.map((v) => `${pg.escapeLiteral(v)}::${t}`).join(', ')}, NULL]::${t}[]`;
+    const bounded = `('[${i}:${i + s.length}]=' || ${all}::text)::${t}[]`;
+    return [one, i < rowCount ? bounded : 'NULL'];
+  });
+}
 
 /**
  * Every value as its type's output function prints it (what any client receives), by
@@ -163,6 +200,8 @@ describe('replicated values are exact', () => {
         for (const db of [e.provider, e.subscriber]) for (const ddl of DDL) await db.query(ddl);
       },
     });
+    samples = await serverSamples(env.provider);
+    rowCount = Math.max(...Object.values(samples).map((v) => v.length));
     const options = settingsOptions(VALUE_SETTINGS);
     pinnedProvider = new pg.Pool({ connectionString: env.providerUrl, options });
     pinnedSubscriber = new pg.Pool({ connectionString: env.subscriberUrl, options });
@@ -194,35 +233,11 @@ describe('replicated values are exact', () => {
   });
 
   it('through the copy and through every kind of change, written under other session settings', async () => {
-    // The types and values this server has: multiranges and numeric infinities came with
-    // PostgreSQL 14; from 14 on every sample must be there.
-    const samples: Record<string, string[]> = {};
-    for (const [t, values] of Object.entries(SAMPLES)) {
-      if ((await env.provider.query(`SELECT pg_catalog.to_regtype($1) AS t`, [t])).rows[0].t === null) continue;
-      const ok: string[] = [];
-      for (const v of values) if (await env.provider.query(`SELECT ${pg.escapeLiteral(v)}::${t}`).then(() => true, () => false)) ok.push(v);
-      if (ok.length) samples[t] = ok;
-    }
-    const version = Number((await env.provider.query('SHOW server_version_num')).rows[0].server_version_num);
-    if (version >= 140000) expect(samples).toEqual(SAMPLES);
-    else expect(Object.keys(samples).length).toBeGreaterThan(Object.keys(SAMPLES).length - 10);
     const types = Object.keys(samples);
-    const rowCount = Math.max(...Object.values(samples).map((v) => v.length));
     await env.provider.query(
       `CREATE TABLE vals (id int PRIMARY KEY, ${types.map((t) => `${col(t)} ${t}, ${arr(t)} ${t}[]`).join(', ')})`,
     );
-    // Row i holds sample i of each type (NULL past its last sample), and an array of all of
-    // its samples with a NULL, with lower bound i; the last row is all NULL.
-    for (let i = 0; i <= rowCount; i++) {
-      const values = types.flatMap((t) => {
-        const s = samples[t]!;
-        const one = i < rowCount && i < s.length ? `${pg.escapeLiteral(s[i]!)}::${t}` : 'NULL';
-        const all = `ARRAY[${s.map((v) => `${pg.escapeLiteral(v)}::${t}`).join(', ')}, NULL]::${t}[]`;
-        const bounded = `('[${i}:${i + s.length}]=' || ${all}::text)::${t}[]`;
-        return [one, i < rowCount ? bounded : 'NULL'];
-      });
-      await env.provider.query(`INSERT INTO vals VALUES (${i + 1}, ${values.join(', ')})`);
-    }
+    for (let i = 0; i <= rowCount; i++) await env.provider.query(`INSERT INTO vals VALUES (${i + 1}, ${sampleRow(i).join(', ')})`);
     await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'vals', create: true });
     await waitFor('the copy and hand-off', async () => (await listTables(env.subscriber, 'leaf1')).every((t) => t.state === 'ok'));
     await expectIdentical('public.vals', 'id');
@@ -255,6 +270,50 @@ describe('replicated values are exact', () => {
     });
     await waitFor('a quiet stream', async () => (await env.subscriber.query(`SELECT 1 FROM pgferry.repl_status WHERE rs_last_error IS NOT NULL`)).rowCount === 0);
     await expectIdentical('public.vals', 'id');
+  });
+
+  it('through the staged apply (hundreds of rows a chunk, COPYed into a table typed by the subscriber)', async () => {
+    // The sample rows sixty times over: each of the insert, the update and the delete below
+    // is a batch of hundreds of rows, which the row handler stages.
+    const types = Object.keys(samples);
+    const all = types.flatMap((t) => [col(t), arr(t)]);
+    await env.provider.query(`CREATE TABLE many_vals (id int PRIMARY KEY, ${types.map((t) => `${col(t)} ${t}, ${arr(t)} ${t}[]`).join(', ')})`);
+    await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table: 'many_vals', create: true });
+    await waitFor('the copy and hand-off', async () => (await listTables(env.subscriber, 'leaf1')).every((t) => t.state === 'ok'));
+    // Seen on the subscriber: whether each applying statement read from the stage.
+    await env.subscriber.query(`CREATE TABLE stage_seen (op text, staged boolean)`);
+    await env.subscriber.query(`CREATE FUNCTION note_stage() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO public.stage_seen VALUES (TG_OP, pg_catalog.to_regclass('pg_temp.pgferry_apply_stage') IS NOT NULL); RETURN NULL; END $$`);
+    await env.subscriber.query(`CREATE TRIGGER note_stage AFTER INSERT OR UPDATE OR DELETE ON many_vals FOR EACH STATEMENT EXECUTE FUNCTION note_stage()`);
+    const same = async () => {
+      const q = `SELECT count(*) AS n, pg_catalog.md5(coalesce(pg_catalog.string_agg(m::text, '|' ORDER BY id), '')) AS h FROM public.many_vals m`;
+      const [p, s] = await Promise.all([pinnedProvider.query(q), pinnedSubscriber.query(q)]);
+      return p.rows[0].n === s.rows[0].n && p.rows[0].h === s.rows[0].h;
+    };
+    const c = new pg.Client({
+      connectionString: env.providerUrl,
+      options: '-c DateStyle=Postgres,MDY -c IntervalStyle=postgres_verbose -c TimeZone=Pacific/Chatham -c bytea_output=escape -c extra_float_digits=0',
+    });
+    await c.connect();
+    try {
+      // Inserted in one transaction by a session of default settings (the samples' array
+      // literals go through text), then changed by the other session.
+      const values = Array.from({ length: rowCount + 1 }, (_, i) => `SELECT 100 * k + ${i}, ${sampleRow(i).join(', ')} FROM pg_catalog.generate_series(1, 60) k`);
+      await env.provider.query(`INSERT INTO public.many_vals ${values.join(' UNION ALL ')}`);
+      await waitFor('the inserts', same);
+      // Each row takes the values of the next one (the last of each hundred: NULLs).
+      await c.query(
+        `UPDATE public.many_vals m SET (${all.join(', ')}) = (SELECT ${all.map((x) => `n.${x}`).join(', ')} FROM public.many_vals n WHERE n.id = m.id + 1)`,
+      );
+      await waitFor('the updates', same);
+      await c.query(`DELETE FROM public.many_vals WHERE id % 3 <> 0`);
+      await waitFor('the deletes', same);
+    } finally {
+      await c.end();
+    }
+    await expectIdentical('public.many_vals', 'id');
+    const seen = await env.subscriber.query<{ op: string }>(`SELECT DISTINCT op FROM stage_seen WHERE staged ORDER BY op`);
+    expect(seen.rows.map((r) => r.op)).toEqual(['DELETE', 'INSERT', 'UPDATE']);
   });
 
   it('matches rows by keys of other types exactly (citext, numeric scale, timestamptz in any time zone)', async () => {

@@ -1,17 +1,23 @@
 /**
  * The row handler (the default): a table's coalesced changes land as rows of a table of the
  * same shape, in bulk, inside the batch's transaction: TRUNCATE if the batch truncated,
- * then deletes, updates and inserts, each as multi-row statements over json_to_recordset
- * (the images are sent as one JSON array per chunk, untouched, so nothing is lost in
- * JavaScript). A statement that fails is redone row by row to name the key and event that
+ * then deletes, updates and inserts, each as multi-row statements over a chunk's rows: a
+ * chunk of hundreds of rows is COPYed into a temporary table typed by the subscriber's
+ * columns (see StagedStatements), a smaller one is read by json_to_recordset (the images
+ * sent as one JSON array, untouched, so nothing is lost in JavaScript); either way each
+ * value is read by its type's input function. A statement that fails is redone row by row to name the key and event that
  * cannot be applied. Updates and deletes that find no row are counted, never silently
  * dropped. Other handlers land rows through applyRows too (into a partition, say).
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import createDebug from 'debug';
 import type { Queryable } from '@pgferry/queue';
 import { ApplyError, MergeCollisionError } from '../errors.js';
 import { sql } from '../sql.js';
+import { ImageCopyEncoder } from './image-copy.js';
 import { splitChanges, type KeyChange, type TableChanges } from '../stream/coalesce.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { emptyApplyResult, type ApplyResult, type BatchScope, type CopyHooks, type HandlerDefinition } from './types.js';
@@ -29,6 +35,25 @@ export interface Statements {
   truncate: string;
   /** Federation (the target has a merge column): see MergeStatements. */
   merge: MergeStatements | null;
+  /** The same statements over a staging table a chunk is COPYed into: see StagedStatements. */
+  staged: StagedStatements;
+}
+
+/**
+ * The staged apply of a chunk: a temporary table of the replicated columns, typed by the
+ * subscriber's columns, is created in the chunk's savepoint, filled by COPY (text format:
+ * each value read by its type's input function, as json_to_recordset reads it) and read by
+ * the same statements as above, then dropped. It costs the server far less than parsing
+ * JSON; a chunk whose images are not of capture's form (see ImageCopyEncoder), and the
+ * slow paths (a miss, an error, a single row), use the JSON statements.
+ */
+export interface StagedStatements {
+  create: string;
+  copy: string;
+  drop: string;
+  insert: string;
+  update: string;
+  delete: string;
 }
 
 /**
@@ -51,6 +76,10 @@ export interface MergeStatements {
 
 /** The temporary table a merged table's copy is staged in (dropped at the copy's commit). */
 const MERGE_STAGE = 'pgferry_merge_copy';
+/** The temporary table a chunk of changes is staged in (dropped once applied). */
+const APPLY_STAGE = 'pgferry_apply_stage';
+/** Chunks smaller than this go through json_to_recordset (creating the stage costs more). */
+const STAGE_MIN_ROWS = 200;
 
 interface DestColumn {
   name: string;
@@ -93,23 +122,34 @@ export async function applyStatements(
   }
   const col = (name: string) => dest.get(name)!;
   const recordColumns = t.columns.map((c) => `${pg.escapeIdentifier(c)} ${col(c).json ? 'pg_catalog.text' : col(c).type}`).join(', ');
-  const rows = `pg_catalog.json_to_recordset($1::pg_catalog.json) AS s (${recordColumns})`;
-  const value = (c: string) => (col(c).json ? `s.${pg.escapeIdentifier(c)}::${col(c).type}` : `s.${pg.escapeIdentifier(c)}`);
+  const jsonRows = `pg_catalog.json_to_recordset($1::pg_catalog.json) AS s (${recordColumns})`;
+  const stagedRows = `pg_temp.${APPLY_STAGE} AS s`;
+  // json-family columns come out of json_to_recordset as text (see above); the stage has them typed.
+  const jsonValue = (c: string) => (col(c).json ? `s.${pg.escapeIdentifier(c)}::${col(c).type}` : `s.${pg.escapeIdentifier(c)}`);
+  const stagedValue = (c: string) => `s.${pg.escapeIdentifier(c)}`;
   const cols = t.columns.map((c) => pg.escapeIdentifier(c));
-  const match = t.keyColumns
-    .map((k) => `d.${pg.escapeIdentifier(k)} OPERATOR(${col(k).eq_schema}.=) ${value(k)}`)
-    .join(' AND ');
+  const match = (value: (c: string) => string) =>
+    t.keyColumns.map((k) => `d.${pg.escapeIdentifier(k)} OPERATOR(${col(k).eq_schema}.=) ${value(k)}`).join(' AND ');
   const key = `pg_catalog.json_build_array(${t.keyColumns.map((k) => `s.${pg.escapeIdentifier(k)}::pg_catalog.text`).join(', ')})::pg_catalog.text`;
   const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c));
-  const set = (nonKey.length ? nonKey : t.keyColumns).map((c) => `${pg.escapeIdentifier(c)} = ${value(c)}`).join(', ');
+  const set = (value: (c: string) => string) => (nonKey.length ? nonKey : t.keyColumns).map((c) => `${pg.escapeIdentifier(c)} = ${value(c)}`).join(', ');
+  const stage = {
+    create: `CREATE TEMPORARY TABLE ${APPLY_STAGE} (${t.columns.map((c) => `${pg.escapeIdentifier(c)} ${col(c).type}`).join(', ')}) ON COMMIT DROP`,
+    copy: `COPY pg_temp.${APPLY_STAGE} (${cols.join(', ')}) FROM STDIN`,
+    drop: `DROP TABLE pg_temp.${APPLY_STAGE}`,
+  };
   if (!t.merge) {
-    s = {
+    const plain = (rows: string, value: (c: string) => string) => ({
       insert: `INSERT INTO ${t.dest} AS d (${cols.join(', ')}) SELECT ${t.columns.map(value).join(', ')} FROM ${rows}`,
-      update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match}`,
-      delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match}`,
-      missing: `SELECT ${key} AS k FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match})`,
+      update: `UPDATE ${t.dest} AS d SET ${set(value)} FROM ${rows} WHERE ${match(value)}`,
+      delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match(value)}`,
+    });
+    s = {
+      ...plain(jsonRows, jsonValue),
+      missing: `SELECT ${key} AS k FROM ${jsonRows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match(jsonValue)})`,
       truncate: `TRUNCATE ${t.dest}`,
       merge: null,
+      staged: { ...stage, ...plain(stagedRows, stagedValue) },
     };
   } else {
     if (!dest.has(t.merge.column)) {
@@ -121,23 +161,27 @@ export async function applyStatements(
     const own = `${m} OPERATOR(pg_catalog.=) ${source}`;
     const other = `(${own}) IS NOT TRUE`;
     const staged = `pg_temp.${MERGE_STAGE} AS s`;
-    const collision = (from: string) =>
-      `SELECT ${key} AS k, ${m}::pg_catalog.text AS other FROM ${from} JOIN ${t.dest} AS d ON ${match} WHERE ${other} LIMIT 1`;
-    s = {
+    const collision = (from: string, value: (c: string) => string) =>
+      `SELECT ${key} AS k, ${m}::pg_catalog.text AS other FROM ${from} JOIN ${t.dest} AS d ON ${match(value)} WHERE ${other} LIMIT 1`;
+    const merged = (rows: string, value: (c: string) => string) => ({
       insert:
-        `INSERT INTO ${t.dest} AS d (${cols.join(', ')}, ${pg.escapeIdentifier(t.merge.column)}) SELECT ${t.columns.map(value).join(', ')}, ${source} ` +
-        `FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match} AND ${other})`,
-      update: `UPDATE ${t.dest} AS d SET ${set} FROM ${rows} WHERE ${match} AND ${own}`,
-      delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match} AND ${own}`,
-      missing: `SELECT ${key} AS k FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match} AND ${own})`,
+        `INSERT INTO ${t.dest} AS d (${cols.join(', ')}, ${pg.escapeIdentifier(t.merge!.column)}) SELECT ${t.columns.map(value).join(', ')}, ${source} ` +
+        `FROM ${rows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match(value)} AND ${other})`,
+      update: `UPDATE ${t.dest} AS d SET ${set(value)} FROM ${rows} WHERE ${match(value)} AND ${own}`,
+      delete: `DELETE FROM ${t.dest} AS d USING ${rows} WHERE ${match(value)} AND ${own}`,
+    });
+    s = {
+      ...merged(jsonRows, jsonValue),
+      missing: `SELECT ${key} AS k FROM ${jsonRows} WHERE NOT EXISTS (SELECT FROM ${t.dest} AS d WHERE ${match(jsonValue)} AND ${own})`,
       truncate: `DELETE FROM ${t.dest} AS d WHERE ${own}`,
       merge: {
-        collision: collision(rows),
+        collision: collision(jsonRows, jsonValue),
         empty: `DELETE FROM ${t.dest} AS d WHERE ${own}`,
         stage: `CREATE TEMPORARY TABLE ${MERGE_STAGE} ON COMMIT DROP AS SELECT ${cols.join(', ')} FROM ${t.dest} WITH NO DATA`,
-        stageCollision: collision(staged),
+        stageCollision: collision(staged, stagedValue),
         fill: `INSERT INTO ${t.dest} (${cols.join(', ')}, ${pg.escapeIdentifier(t.merge.column)}) SELECT ${cols.join(', ')}, ${source} FROM pg_temp.${MERGE_STAGE}`,
       },
+      staged: { ...stage, ...merged(stagedRows, stagedValue) },
     };
   }
   if (statementCache.size >= STATEMENT_CACHE_MAX) statementCache.delete(statementCache.keys().next().value!);
@@ -150,34 +194,46 @@ function sqlMessage(err: unknown): string {
   return e.detail ? `${e.message} (${e.detail})` : String(e.message ?? err);
 }
 
+/** One statement of a table: its JSON form (over $1) and its staged form. */
+interface Step {
+  op: 'insert' | 'update' | 'delete';
+  st: Statements;
+  encoder: ImageCopyEncoder;
+}
+
 /**
- * Run `text` over `changes` in chunks; a failing chunk is redone row by row to find the
- * culprit. With `missing` (updates, deletes): a chunk that touched fewer rows than it holds
- * is redone after asking which of its keys match no row. With `collision` (a merged table:
- * its statements skip the rows of other sources), such a chunk is first asked for a key held
- * by another source, which stops the apply. Returns the rows touched and the missing keys.
+ * Run the statement `step.op` over `changes` in chunks: staged (see StagedStatements) when
+ * the chunk is big enough and its images are of capture's form, else over the images as one
+ * JSON array. A failing chunk is redone row by row (JSON) to find the culprit. With `missing`
+ * (updates, deletes): a chunk that touched fewer rows than it holds is redone after asking
+ * which of its keys match no row. With `collision` (a merged table: its statements skip the
+ * rows of other sources), such a chunk is first asked for a key held by another source,
+ * which stops the apply. Returns the rows touched and the missing keys.
  */
 async function bulk(
   client: pg.ClientBase,
   table: string,
-  text: string,
+  step: Step,
   changes: KeyChange[],
   image: (c: KeyChange) => string,
   check: { missing?: string; collision?: (rows: string, chunk: KeyChange[]) => Promise<void> } = {},
 ): Promise<{ touched: number; missingKeys: string[] }> {
+  const text = step.st[step.op];
   let touched = 0;
   const missingKeys: string[] = [];
   for (let i = 0; i < changes.length; i += CHUNK) {
     const chunk = changes.slice(i, i + CHUNK);
-    const rows = `[${chunk.map(image).join(',')}]`;
+    const copyText = chunk.length >= STAGE_MIN_ROWS ? step.encoder.text(chunk.map(image)) : null;
+    let rows: string | undefined;
+    const json = () => (rows ??= `[${chunk.map(image).join(',')}]`);
     await client.query('SAVEPOINT pgferry_apply');
     try {
-      let res = await client.query(text, [rows]);
+      let res = copyText === null ? await client.query(text, [json()]) : await staged(client, step, copyText);
       if ((check.missing || check.collision) && res.rowCount !== chunk.length) {
         await client.query('ROLLBACK TO SAVEPOINT pgferry_apply');
-        await check.collision?.(rows, chunk);
-        if (check.missing) for (const r of (await client.query<{ k: string }>(check.missing, [rows])).rows) missingKeys.push(r.k);
-        res = await client.query(text, [rows]);
+        await check.collision?.(json(), chunk);
+        if (check.missing) for (const r of (await client.query<{ k: string }>(check.missing, [json()])).rows) missingKeys.push(r.k);
+        res = await client.query(text, [json()]);
       }
       touched += res.rowCount ?? 0;
       await client.query('RELEASE SAVEPOINT pgferry_apply');
@@ -204,6 +260,18 @@ async function bulk(
     }
   }
   return { touched, missingKeys };
+}
+
+/** A chunk through the stage, in the chunk's savepoint (which a failure rolls back, stage and all). */
+async function staged(client: pg.ClientBase, step: Step, copyText: string): Promise<pg.QueryResult> {
+  const st = step.st.staged;
+  await client.query(st.create);
+  await pipeline(Readable.from([copyText]), client.query(copyFrom(st.copy)));
+  const before = (await client.query<{ mergejoin: string; hashjoin: string }>(sql('staged_plan_begin'))).rows[0]!;
+  const res = await client.query(st[step.op]);
+  await client.query(sql('staged_plan_end'), [before.mergejoin, before.hashjoin]);
+  await client.query(st.drop);
+  return res;
 }
 
 /** A key (JSON array of text forms) as "(a, b)=(1, x)", as PostgreSQL prints a key. */
@@ -297,22 +365,23 @@ export async function applyRows(
     }
   }
   const { deletes, updates, inserts } = splitChanges(changes);
+  const encoder = new ImageCopyEncoder(table.columns);
   const merge = st.merge;
   const collision = merge ? (rows: string, chunk: KeyChange[]) => checkMergeCollision(client, table, merge.collision, [rows], chunk) : undefined;
   if (deletes.length) {
-    const r = await bulk(client, table.dest, st.delete, deletes, (c) => c.lastImage, { missing: st.missing, collision });
+    const r = await bulk(client, table.dest, { op: 'delete', st, encoder }, deletes, (c) => c.lastImage, { missing: st.missing, collision });
     result.deleted = r.touched;
     result.missingDeletes = deletes.length - r.touched;
     result.missingKeys.push(...r.missingKeys.slice(0, 10));
   }
   if (updates.length) {
-    const r = await bulk(client, table.dest, st.update, updates, (c) => c.image!, { missing: st.missing, collision });
+    const r = await bulk(client, table.dest, { op: 'update', st, encoder }, updates, (c) => c.image!, { missing: st.missing, collision });
     result.updated = r.touched;
     result.missingUpdates = updates.length - r.touched;
     result.missingKeys.push(...r.missingKeys.slice(0, 10));
   }
   if (inserts.length) {
-    result.inserted = (await bulk(client, table.dest, st.insert, inserts, (c) => c.image!, { collision })).touched;
+    result.inserted = (await bulk(client, table.dest, { op: 'insert', st, encoder }, inserts, (c) => c.image!, { collision })).touched;
   }
   if (result.missingUpdates || result.missingDeletes) {
     debug('%s: %d updates and %d deletes found no row (keys %s)', table.dest, result.missingUpdates, result.missingDeletes, result.missingKeys.join(' '));
@@ -338,9 +407,10 @@ export async function applyRowsIdempotent(
   const result = emptyApplyResult();
   if (changes.truncate) await client.query(st.truncate);
   const keys = [...changes.keys.values()];
-  result.deleted = (await bulk(client, table.dest, st.delete, keys, (c) => c.lastImage)).touched;
+  const encoder = new ImageCopyEncoder(table.columns);
+  result.deleted = (await bulk(client, table.dest, { op: 'delete', st, encoder }, keys, (c) => c.lastImage)).touched;
   const rows = keys.filter((c) => c.image !== null);
-  result.inserted = (await bulk(client, table.dest, st.insert, rows, (c) => c.image!)).touched;
+  result.inserted = (await bulk(client, table.dest, { op: 'insert', st, encoder }, rows, (c) => c.image!)).touched;
   return result;
 }
 
