@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { useTestDatabase } from '@pgferry/test/test-database';
 import {
   type Delivery,
   type ReadMode,
@@ -31,6 +30,7 @@ import {
   tick,
   tickPastSwitch,
   until,
+  useDedicatedDatabase,
   value,
 } from './helpers.js';
 
@@ -39,7 +39,9 @@ async function fastRotation(db: pg.Pool, queue: string): Promise<void> {
 }
 
 describe('rotation', () => {
-  const db = useTestDatabase();
+  // A server of its own: txids and snapshots are cluster-wide, so on the shared server
+  // another test file's long transaction holds rotation back (CI saw it wait past a minute).
+  const db = useDedicatedDatabase();
 
   it('loses and duplicates nothing while producers insert, consumers consume and tables rotate', async () => {
     const Q = 'rot_live';
@@ -104,8 +106,7 @@ describe('rotation', () => {
       const background = Promise.all([ticks(), maintain()]);
       const consumed = Promise.all([consume(c0!, 'events', 'events'), consume(c1!, 'cursor', 'cursor')]);
       await Promise.all([produce(p0!, 0), produce(p1!, 1), produce(p2!, 2)]);
-      // Keep rotating until the tables went round at least once (another test file's long
-      // transaction may hold rotation back for a while).
+      // Keep rotating until the tables went round at least once.
       await until(async () => rotations >= 4, 'four rotations');
       producing = false;
       await background;
