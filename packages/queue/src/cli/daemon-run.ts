@@ -2,7 +2,7 @@
 import { ConfigError, loadDaemonConfig, type DaemonOverrides } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createLogger } from '../daemon/log.js';
-import { untilStopped } from '../daemon/signals.js';
+import { handleSignals } from '../daemon/signals.js';
 import { resolveTargets } from './context.js';
 import type { DaemonFlags } from './daemon.js';
 import { io, EXIT } from './options.js';
@@ -38,16 +38,7 @@ export async function runDaemon(flags: DaemonFlags, dbs: string[] | undefined): 
   }
   const log = createLogger(config.logFormat);
   const daemon = new Daemon(config, log);
-  try {
-    await daemon.start();
-  } catch (err) {
-    io.err.write(`pgferry: cannot start: ${(err as Error).message}\n`);
-    await daemon.stop();
-    return EXIT.FAILED;
-  }
-  log.info(`pgferry daemon started (pid ${process.pid})`);
-
-  await untilStopped(log, async () => {
+  const signals = handleSignals(log, async () => {
     if (!flags.config) return log.warn('SIGHUP: no config file to reload (started without --config)');
     log.info(`SIGHUP: reloading ${flags.config}`);
     try {
@@ -56,6 +47,16 @@ export async function runDaemon(flags: DaemonFlags, dbs: string[] | undefined): 
       daemon.reloadFailed(err as Error);
     }
   });
+  try {
+    await daemon.start();
+  } catch (err) {
+    io.err.write(`pgferry: cannot start: ${(err as Error).message}\n`);
+    await daemon.stop();
+    return EXIT.FAILED;
+  }
+  log.info(`pgferry daemon started (pid ${process.pid})`);
+  signals.started();
+  await signals.untilStopped();
   await daemon.stop();
   log.info('pgferry daemon stopped');
   return EXIT.OK;

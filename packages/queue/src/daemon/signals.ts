@@ -5,12 +5,22 @@
  */
 import type { Logger } from './log.js';
 
+/** The handlers installed by {@link handleSignals}. */
+export interface DaemonSignals {
+  /** The daemon has started: reloads asked for before now run from here on. */
+  started(): void;
+  /** Resolve on the first SIGTERM or SIGINT, once a reload in progress has finished. */
+  untilStopped(): Promise<void>;
+}
+
 /**
- * Resolve on the first SIGTERM or SIGINT, once a reload in progress has finished. Each
- * SIGHUP runs `reload` after the previous one (its errors are the caller's to log).
+ * Install the handlers at once, before the daemon starts, so that no signal sent after the
+ * process is up finds the default action (SIGHUP's would kill it). Each SIGHUP runs `reload`
+ * after the previous one and not before `started()` (its errors are the caller's to log).
  */
-export async function untilStopped(log: Logger, reload: () => Promise<void>): Promise<void> {
-  let reloading = Promise.resolve();
+export function handleSignals(log: Logger, reload: () => Promise<void>): DaemonSignals {
+  let markStarted!: () => void;
+  let reloading = new Promise<void>((resolve) => (markStarted = resolve));
   const onHup = () => {
     reloading = reloading.then(reload).catch((err: unknown) => log.error(`SIGHUP: ${(err as Error).message}`));
   };
@@ -28,8 +38,13 @@ export async function untilStopped(log: Logger, reload: () => Promise<void>): Pr
     process.on('SIGINT', () => onStop('SIGINT'));
   });
   process.on('SIGHUP', onHup);
-  const signal = await stopped;
-  log.info(`${signal}: stopping`);
-  process.off('SIGHUP', onHup);
-  await reloading;
+  return {
+    started: markStarted,
+    async untilStopped() {
+      const signal = await stopped;
+      log.info(`${signal}: stopping`);
+      process.off('SIGHUP', onHup);
+      await reloading;
+    },
+  };
 }
