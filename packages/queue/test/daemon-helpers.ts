@@ -12,7 +12,8 @@ export function parseMetrics(text: string): Map<string, number> {
   return m;
 }
 
-export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 40_000): Promise<T> {
+/** Poll `fn` until `ok`; `what` may be a function, to describe the state at the timeout. */
+export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string | (() => string), ms = 40_000): Promise<T> {
   const end = Date.now() + ms;
   let last: T | undefined;
   for (;;) {
@@ -22,7 +23,7 @@ export async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what
     } catch {
       // not ready yet
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -45,7 +46,7 @@ export class DaemonProcess {
     return until(
       async () => /serving metrics on http:\/\/[^:]+:(\d+)\/metrics/.exec(this.log),
       (m) => m !== null,
-      `the daemon's metrics endpoint (log so far:\n${this.log})`,
+      () => `the daemon's metrics endpoint (${this.state()})`,
     ).then((m) => Number(m![1]));
   }
 
@@ -56,11 +57,18 @@ export class DaemonProcess {
 
   /** Scrape until `ok` holds. */
   waitMetrics(ok: (m: Map<string, number>) => boolean, what: string): Promise<Map<string, number>> {
-    return until(() => this.metrics(), ok, `${what} (daemon log:\n${this.log})`);
+    return until(() => this.metrics(), ok, () => `${what} (${this.state()})`);
   }
 
   waitLog(re: RegExp, what: string): Promise<unknown> {
-    return until(async () => re.test(this.log), (x) => x, `${what} (daemon log:\n${this.log})`);
+    return until(async () => re.test(this.log), (x) => x, () => `${what} (${this.state()})`);
+  }
+
+  /** Whether it still runs, and its log so far: for a timeout's message. */
+  state(): string {
+    const { exitCode, signalCode } = this.child;
+    const ran = exitCode === null && signalCode === null ? 'running' : `exited: code ${exitCode}, signal ${signalCode}`;
+    return `daemon ${ran}; log:\n${this.log}`;
   }
 
   signal(sig: NodeJS.Signals): void {
