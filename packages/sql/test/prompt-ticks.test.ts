@@ -225,6 +225,52 @@ describe('prompt ticks', () => {
     expect(await tickCount(id)).toBe(before);
   });
 
+  it('makes no empty ticks while a transaction writes past ticker_max_count and ticker_max_lag; ticks its commit and other writers', async () => {
+    const Q = 'still_writing';
+    const id = await createQueue(db.pool, Q);
+    for (const [k, v] of [['ticker_max_count', '10'], ['ticker_max_lag', '10 ms'], ['ticker_idle_period', '1 day']]) {
+      await db.pool.query('SELECT pgferry.set_queue_config($1, $2, $3)', [Q, k, v]);
+    }
+    await register(db.pool, Q, 'c');
+    await tick(db.pool, Q);
+    const before = await tickCount(id);
+    const w = await openWriter(Q, 'w0');
+    try {
+      for (let i = 1; i < 100; i++) await insertEvent(w.c, Q, 't', `w${i}`);
+      await sleep(30);
+      // 100 ids drawn, the lag passed: PGQ's rules are met, and nothing is committed.
+      for (let i = 0; i < 5; i++) expect(await ticker(Q)).toBeNull();
+      expect(await tickCount(id)).toBe(before);
+      // A committed event: the next batch has one, so the count rule ticks.
+      await insertEvent(db.pool, Q, 't', 'other');
+      expect(await ticker(Q)).not.toBeNull();
+      expect(dataOf(await drain(db.pool, Q, 'c'))).toEqual(['other']);
+      for (let i = 1; i < 100; i++) await insertEvent(w.c, Q, 't', `x${i}`);
+      await sleep(30);
+      expect(await ticker(Q)).toBeNull();
+      await w.c.query('COMMIT');
+    } finally {
+      await w.c.end();
+    }
+    expect(await ticker(Q)).not.toBeNull();
+    const got = dataOf(await drain(db.pool, Q, 'c'));
+    const written = [...Array.from({ length: 100 }, (_, i) => `w${i}`), ...Array.from({ length: 99 }, (_, i) => `x${i + 1}`)];
+    expect([...got].sort()).toEqual(written.sort());
+    // Ids drawn by a transaction that rolled back make no tick either.
+    const r = await connect(db.url);
+    try {
+      await r.query('BEGIN');
+      for (let i = 0; i < 20; i++) await insertEvent(r, Q, 't', `r${i}`);
+      await r.query('ROLLBACK');
+    } finally {
+      await r.end();
+    }
+    await sleep(30);
+    const after = await tickCount(id);
+    for (let i = 0; i < 5; i++) expect(await ticker(Q)).toBeNull();
+    expect(await tickCount(id)).toBe(after);
+  });
+
   describe('pending_age', () => {
     const info = (q: string, c: string) =>
       rows<{ lag: number; pending_age: number; now_minus: number | null }>(

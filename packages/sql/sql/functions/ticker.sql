@@ -2,9 +2,13 @@
 -- its event id counter now (NULL: unreadable: due, and the ticker says what is wrong).
 --
 -- PGQ's rules: ticker_max_count event ids drawn since the last tick; or some ids drawn and
--- ticker_max_lag elapsed; or ticker_idle_period elapsed. Ids count events when they are
--- written, not when they commit, so two more rules look at committed events the last tick
--- does not hold ("missed" events: the next batch would have them):
+-- ticker_max_lag elapsed; or ticker_idle_period elapsed; or a tick asked for since the last
+-- (pgq.force_tick). Ids count events when they are
+-- written, not when they commit: the first two rules tick only when the next batch would
+-- have events (a committed one the last tick does not hold). PGQ ticks on them anyway, and
+-- a million-row transaction still writing made a tick at every round, each an empty batch
+-- that cost every consumer a round trip and a commit or three (a replication worker: 72-185
+-- of them, and behind at the commit). Two more rules look at those "missed" events:
 --
 -- * A consumer is waiting: missed events and a consumer whose position is the last tick
 --   with no open batch (of a cooperative consumer: a sub-consumer without one). Due at
@@ -38,12 +42,15 @@ BEGIN
     RETURN true;
   END IF;
   v_since := pg_catalog.now() - t.tick_time;
-  IF i_seq - t.tick_event_seq >= q.queue_ticker_max_count
-     OR (i_seq > t.tick_event_seq AND v_since >= q.queue_ticker_max_lag)
-     OR v_since >= q.queue_ticker_idle_period THEN
+  IF v_since >= q.queue_ticker_idle_period OR q.queue_tick_forced_at > t.tick_time THEN
     RETURN true;
   END IF;
   v_now := pg_catalog.pg_current_snapshot();
+  IF i_seq - t.tick_event_seq >= q.queue_ticker_max_count
+     OR (i_seq > t.tick_event_seq AND v_since >= q.queue_ticker_max_lag) THEN
+    -- (A few index probes, none into the entries of a transaction still writing.)
+    RETURN pgferry._events_between(q.queue_id, t.tick_snapshot, v_now);
+  END IF;
   IF i_seq <= t.tick_event_seq THEN
     -- The quick answers first (no query): nothing was running at the last tick; or no id
     -- was drawn between the two last ticks and nothing running at the one before (all

@@ -30,9 +30,10 @@ RETURNS bigint LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
   SELECT pgferry.tick_external(i_queue_name, i_tick_id, i_orig_timestamp, i_event_seq)
 $$;
 
--- PGQ's force_tick: makes the queue's event counter jump past ticker_max_count, so that the
--- next ticker round ticks; returns the current last tick id (call it again until that
--- changes). A paused queue or one with an external ticker is left alone.
+-- PGQ's force_tick: asks the next ticker round for a tick (and makes the queue's event
+-- counter jump past ticker_max_count, as PGQ does: ev_new reads the same); returns the
+-- current last tick id (call it again until that changes). A paused queue or one with an
+-- external ticker is left alone.
 CREATE OR REPLACE FUNCTION pgq.force_tick(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -42,6 +43,7 @@ BEGIN
   IF NOT q.queue_external_ticker AND NOT q.queue_ticker_paused THEN
     PERFORM pg_catalog.setval(q.queue_event_seq,
                               pg_catalog.nextval(q.queue_event_seq) + q.queue_ticker_max_count * 2 + 1000);
+    UPDATE pgferry.queue SET queue_tick_forced_at = pg_catalog.clock_timestamp() WHERE queue_id = q.queue_id;
   END IF;
   RETURN (SELECT pg_catalog.max(t.tick_id) FROM pgferry.tick t WHERE t.tick_queue = q.queue_id);
 END $$;
