@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getConsumerInfo, listTicks, setQueueConfig } from '@pgferry/queue';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { forceTick, getConsumerInfo, listTicks, setQueueConfig } from '@pgferry/queue';
 import { addTable, listTables, resyncTable } from '@pgferry/replicator';
 import { startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 import { AUDIT_LEDGER, ORDER_BY, WORKLOAD_SCHEMA, WORKLOAD_TABLES, Workload, ledgerDuplicates } from './workload.js';
@@ -21,10 +21,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('a subscriber restored from a backup', () => {
   let r: Replication;
   let backups: string;
+  const log: string[] = [];
 
   beforeAll(async () => {
     backups = await mkdtemp(path.join(tmpdir(), 'pgferry-backups-'));
     r = await startReplication('restore', {
+      worker: { log: (level, message) => log.push(`${new Date().toISOString()} ${level} ${message}`) },
       prepare: async (env) => {
         await env.provider.query(WORKLOAD_SCHEMA);
         for (const table of WORKLOAD_TABLES) await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table, create: true });
@@ -59,16 +61,16 @@ describe('a subscriber restored from a backup', () => {
     BigInt((await r.subscriber.query<{ t: string }>(`SELECT at_tick_id::text AS t FROM pgferry.applied_tick WHERE at_subscription = 'leaf1'`)).rows[0]!.t);
   const providerTick = async () => BigInt((await getConsumerInfo(r.provider, 'repl', 'leaf1'))[0]!.lastTick!);
 
+  /** Once the writers stopped: a tick after their last commit (the newest tick may precede it), applied. */
   async function caughtUp(): Promise<void> {
-    await waitFor('subscriber caught up', async () => {
-      const last = (await listTicks(r.provider, 'repl', { limit: 1 }))[0]!.tickId;
-      return (await subscriberTick()) >= BigInt(last);
-    });
+    const last = BigInt(await forceTick(r.provider, 'repl'));
+    await waitFor('subscriber caught up', async () => (await subscriberTick()) >= last);
     for (const t of WORKLOAD_TABLES) expect(await tableJson(r.subscriber, t, ORDER_BY[t]), t).toBe(await tableJson(r.provider, t, ORDER_BY[t]));
     expect(await ledgerDuplicates(r.subscriber)).toEqual([]);
   }
 
   it('replays the events after its own position, each once', { timeout: 240_000 }, async () => {
+    onTestFailed(() => console.error(`worker log:\n${log.join('\n')}`));
     const load = new Workload(() => r.provider, 11).start(3);
     try {
       await sleep(1500);
@@ -93,6 +95,7 @@ describe('a subscriber restored from a backup', () => {
   });
 
   it('stops, applying nothing, when the queue no longer holds the events after its position; goes on after a resync', { timeout: 300_000 }, async () => {
+    onTestFailed(() => console.error(`worker log:\n${log.join('\n')}`));
     const dir = await backup('second');
     const atBackup = await subscriberTick();
     // Rotate the queue's event tables until the backup's tick can no longer be gone back to.

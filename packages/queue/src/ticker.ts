@@ -6,7 +6,7 @@
 import createDebug from 'debug';
 import pg from 'pg';
 import { q } from './db.js';
-import { Lease, isConnectionError, sleep } from './runtime/index.js';
+import { Lease, isConnectionError } from './runtime/index.js';
 
 const debug = createDebug('pgferry:ticker');
 
@@ -104,6 +104,9 @@ export class Ticker {
   };
   private abort = new AbortController();
   private loop: Promise<void> | undefined;
+  /** Ends the leader's pause between rounds; `nudged`: asked for while a round ran. */
+  private endPause: (() => void) | undefined;
+  private nudged = false;
   private readonly tickInterval: number;
   private readonly maintInterval: number;
   private readonly standbyInterval: number;
@@ -123,6 +126,16 @@ export class Ticker {
       this.loop = this.run(this.abort.signal);
     }
     return this;
+  }
+
+  /**
+   * Run the next round now rather than after tickIntervalMs: a consumer found no batch and
+   * waits, and the "consumer waiting" rule may tick for it at once. Only the leader ticks;
+   * a standby ignores it.
+   */
+  nudge(): void {
+    if (this.endPause) this.endPause();
+    else this.nudged = true;
   }
 
   /** Stop after the current step; the leader lock is released with the connection. */
@@ -185,8 +198,28 @@ export class Ticker {
         for (const f of m.failures) this.queueFailed(f);
         nextMaint = Date.now() + this.maintInterval;
       }
-      await sleep(this.tickInterval, signal);
+      await this.pause(signal);
     }
+  }
+
+  /** The pause between rounds: tickIntervalMs, or until nudged or stopped. */
+  private async pause(signal: AbortSignal): Promise<void> {
+    if (this.nudged) {
+      this.nudged = false;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.endPause = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, this.tickInterval);
+      signal.addEventListener('abort', done, { once: true });
+      this.endPause = done;
+      if (signal.aborted) done();
+    });
   }
 
   private queueFailed(f: QueueFailure): void {

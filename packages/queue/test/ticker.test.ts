@@ -68,6 +68,31 @@ describe('ticker', () => {
     expect(Number(info!.lastTickId)).toBeGreaterThan(0);
   });
 
+  it('runs a round at once when nudged (a consumer waits), and ticks a waiting consumer\'s events in it', async () => {
+    await createQueue(db.pool, 'nudge', { config: { ticker_max_lag: 3_600_000, ticker_idle_period: 86_400_000, ticker_max_count: 1_000_000 } });
+    await registerConsumer(db.pool, 'nudge', 'c');
+    await forceTick(db.pool, 'nudge');
+    for (let b = await nextBatch(db.pool, 'nudge', 'c'); b !== null; b = await nextBatch(db.pool, 'nudge', 'c')) await finishBatch(db.pool, b);
+    // A round an hour apart: only a nudge ticks within the test's timeout.
+    const t = new Ticker({ connectionString: db.url }, { tickIntervalMs: 3_600_000 }).start();
+    tickers.push(t);
+    await until(() => t.stats.isLeader, 'leader');
+    await new Promise((r) => setTimeout(r, 200)); // its first round is done, it pauses
+    const before = (await getQueueInfo(db.pool, 'nudge'))[0]!.lastTickId;
+    await new Producer(db.pool, { queue: 'nudge' }).insert('e', { n: 1 });
+    t.nudge();
+    await until(async () => (await getQueueInfo(db.pool, 'nudge'))[0]!.lastTickId !== before, 'the nudged tick');
+    const batch = await nextBatch(db.pool, 'nudge', 'c');
+    expect(batch).not.toBeNull();
+    await finishBatch(db.pool, batch!);
+    // A nudge during a round is kept for the next pause.
+    await new Producer(db.pool, { queue: 'nudge' }).insert('e', { n: 2 });
+    const second = (await getQueueInfo(db.pool, 'nudge'))[0]!.lastTickId;
+    t.nudge();
+    t.nudge();
+    await until(async () => (await getQueueInfo(db.pool, 'nudge'))[0]!.lastTickId !== second, 'the second nudged tick');
+  });
+
   it('goes on ticking and maintaining the other queues when one queue fails, and counts the failures', async () => {
     await createQueue(db.pool, 'healthy', { config: { ticker_max_lag: 10, rotation_period: 1 } });
     await createQueue(db.pool, 'damaged', { config: { ticker_max_lag: 10 } });

@@ -4,7 +4,7 @@
  * may run it.
  */
 import createDebug from 'debug';
-import type { ConnectionTimeouts, Ticker } from '@pgferry/queue';
+import type { ConnectionConfig, ConnectionTimeouts, Ticker } from '@pgferry/queue';
 import { DatabaseTickers, FOLLOW_INTERVAL_MS, tickedDatabases } from './tickers.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { SubscriptionWorker, type SubscriptionStats, type SubscriptionWorkerOptions } from './subscription-worker.js';
@@ -31,7 +31,9 @@ export class ReplicationWorker {
   private follow: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ReplicationWorkerOptions) {
-    this.subscriptions = options.subscriptions.map((s) => new SubscriptionWorker({ handlers: options.handlers, ...s }));
+    // A subscription that finds no batch asks this process's ticker of its provider for a round.
+    const askTick = options.ticker === false ? undefined : (db: ConnectionConfig) => this.databases.nudge(db);
+    this.subscriptions = options.subscriptions.map((s) => new SubscriptionWorker({ handlers: options.handlers, askTick, ...s }));
     this.databases = new DatabaseTickers({ tickIntervalMs: options.tickIntervalMs ?? 100, timeouts: options.timeouts });
   }
 

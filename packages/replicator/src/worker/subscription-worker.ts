@@ -20,6 +20,7 @@ import {
   getConsumerInfo,
   isConnectionError,
   sleep,
+  TickListener,
   unregisterConsumer,
   within,
   type ConnectionConfig,
@@ -61,8 +62,18 @@ export interface SubscriptionWorkerOptions {
   copyChunkRows?: number;
   /** The COPY text bytes a chunk aims at when copyChunkRows is not given. Default 128 MiB. */
   copyChunkBytes?: number;
-  /** Wait between polls when there is no batch (ms). Default 200. */
+  /** The longest wait for a tick when there is no batch (ms). Default 200. */
   pollIntervalMs?: number;
+  /**
+   * Wake on the provider's tick (LISTEN pgferry_tick, one more connection to the provider)
+   * rather than at the next poll. Default true.
+   */
+  listen?: boolean;
+  /**
+   * Called when the stream found no batch and waits for a tick: the ticker of that database
+   * may tick for a waiting consumer at once (ReplicationWorker runs one and nudges it).
+   */
+  askTick?: (provider: ConnectionConfig) => void;
   /** Events fetched per round trip. Default 2000. */
   fetchSize?: number;
   /** Distinct keys held per batch before applying them (bounds memory). Default 20000. */
@@ -115,6 +126,9 @@ export interface SubscriptionStats {
   catchingUp: string[];
 }
 
+/** How often a loop looks whether the subscription's lock is held yet (ms; no query). */
+const ACTIVE_CHECK_MS = 100;
+
 /** The lock connection's heartbeat (ms). */
 const HEARTBEAT_MS = 5000;
 
@@ -146,8 +160,10 @@ export class SubscriptionWorker {
   private readonly failing = new Set<string>();
   /** Scopes that succeeded since this worker started (an error recorded before it is cleared once). */
   private readonly succeeded = new Set<string>();
-  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts' | 'handlers' | 'provider' | 'copyChunkRows' | 'copyChunkBytes'>> &
-    Pick<SubscriptionWorkerOptions, 'log' | 'provider' | 'copyChunkRows' | 'copyChunkBytes'>;
+  private readonly opts: Required<Omit<SubscriptionWorkerOptions, 'log' | 'timeouts' | 'handlers' | 'provider' | 'copyChunkRows' | 'copyChunkBytes' | 'askTick'>> &
+    Pick<SubscriptionWorkerOptions, 'log' | 'provider' | 'copyChunkRows' | 'copyChunkBytes' | 'askTick'>;
+  /** The provider's tick notifications, and where it listens (replaced when the provider moves). */
+  private ticks: { at: ConnectionConfig; listener: TickListener } | undefined;
   readonly timeouts: ConnectionTimeouts;
   private readonly env: StreamEnv;
   private readonly lease: Lease;
@@ -156,6 +172,7 @@ export class SubscriptionWorker {
     this.opts = {
       parallelCopies: 2,
       pollIntervalMs: 200,
+      listen: true,
       fetchSize: 2000,
       maxKeysPerFlush: 20_000,
       retryMinMs: 500,
@@ -247,7 +264,8 @@ export class SubscriptionWorker {
       await within(settled, 5000);
     }
     this.loops = [];
-    await within(Promise.all([this.provider.end(), this.subscriber.end()]), 5000);
+    await within(Promise.all([this.provider.end(), this.subscriber.end(), this.ticks?.listener.close()]), 5000);
+    this.ticks = undefined;
   }
 
   /** Close every connection now (stop(), and a worker that must not wait for its own). */
@@ -376,7 +394,7 @@ export class SubscriptionWorker {
     const backoff = new Backoff({ minMs: this.opts.retryMinMs, maxMs: this.opts.retryMaxMs });
     while (!signal.aborted) {
       if (!this.stats.active) {
-        await sleep(this.opts.pollIntervalMs, signal);
+        await sleep(Math.min(this.opts.pollIntervalMs, ACTIVE_CHECK_MS), signal);
         continue;
       }
       try {
@@ -384,7 +402,7 @@ export class SubscriptionWorker {
         backoff.reset();
         if (this.stats.nodeType !== 'root') this.stats.providerUp = true;
         await this.onSuccess('main');
-        if (!worked) await sleep(this.opts.pollIntervalMs, signal);
+        if (!worked) await this.waitForTick(signal);
       } catch (err) {
         await this.onError('main', err);
         if (isConnectionError(err)) this.stats.providerUp = await this.providerAnswers();
@@ -392,6 +410,28 @@ export class SubscriptionWorker {
         await sleep(backoff.next(), signal);
       }
     }
+  }
+
+  /**
+   * No batch: wait for the provider's next tick on the node's queue (its NOTIFY), at most
+   * pollIntervalMs, and ask the ticker for one (a consumer waiting for committed events is
+   * ticked at once). Without a known queue and provider, or with listen off: the poll.
+   */
+  private async waitForTick(signal: AbortSignal): Promise<void> {
+    const at = this.providerAt;
+    if (!this.opts.listen || this.queue === null || at === undefined || this.node === null) {
+      await sleep(this.opts.pollIntervalMs, signal);
+      return;
+    }
+    if (this.ticks && JSON.stringify(this.ticks.at) !== JSON.stringify(at)) {
+      void this.ticks.listener.close();
+      this.ticks = undefined;
+    }
+    this.ticks ??= { at, listener: new TickListener({ ...clientConfig(at), ...boundedConfig(this.timeouts) }) };
+    // Waiting before asking: the tick's notification cannot come before the wait is set.
+    const tick = this.ticks.listener.wait(this.queue, this.opts.pollIntervalMs, signal);
+    this.opts.askTick?.(at);
+    await tick;
   }
 
   /** Whether the provider answers a trivial query now (after a connection error: which side was it?). */
@@ -455,7 +495,7 @@ export class SubscriptionWorker {
     const copies = new Set<Promise<void>>();
     while (!signal.aborted) {
       if (!this.stats.active) {
-        await sleep(this.opts.pollIntervalMs, signal);
+        await sleep(Math.min(this.opts.pollIntervalMs, ACTIVE_CHECK_MS), signal);
         continue;
       }
       try {
@@ -604,7 +644,7 @@ export class SubscriptionWorker {
         await this.onSuccess(scope);
         if (step.step === 'done') return;
         if (step.step === 'worked') this.catchupProgress.set(t.source, { tick: step.tick, at: Date.now() });
-        if (step.step === 'idle') await sleep(this.opts.pollIntervalMs, signal);
+        if (step.step === 'idle') await this.waitForTick(signal);
       } catch (err) {
         await this.onError(scope, err);
         await sleep(backoff.next(), signal);

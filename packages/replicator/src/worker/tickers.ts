@@ -59,6 +59,11 @@ export class DatabaseTickers {
     await Promise.all(stops);
   }
 
+  /** Ask the ticker of `db` (if this set runs one) for a round now (see Ticker.nudge). */
+  nudge(db: ConnectionConfig): void {
+    this.runs.get(JSON.stringify(db))?.ticker.nudge();
+  }
+
   /** Stop them all. A ticker waits for its current query at most: its connection closes with the process. */
   async stop(): Promise<void> {
     await this.sync([]);
