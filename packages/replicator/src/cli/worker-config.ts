@@ -46,6 +46,8 @@ const subscriptionSchema = z
     copyChunkRows: z.number().int().nonnegative().optional(),
     copyChunkBytes: count.optional(),
     pollIntervalMs: ms.optional(),
+    /** Wake on the provider's tick NOTIFY (one more connection to it); default true. */
+    listen: z.boolean().optional(),
     fetchSize: count.optional(),
     maxKeysPerFlush: count.optional(),
     retryMinMs: ms.optional(),
