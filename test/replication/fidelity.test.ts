@@ -283,7 +283,7 @@ describe('replicated values are exact', () => {
     // Seen on the subscriber: whether each applying statement read from the stage.
     await env.subscriber.query(`CREATE TABLE stage_seen (op text, staged boolean)`);
     await env.subscriber.query(`CREATE FUNCTION note_stage() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN INSERT INTO public.stage_seen VALUES (TG_OP, pg_catalog.to_regclass('pg_temp.pgferry_apply_stage') IS NOT NULL); RETURN NULL; END $$`);
+      BEGIN INSERT INTO public.stage_seen VALUES (TG_OP, EXISTS (SELECT FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema() AND relname LIKE 'pgferry\\_apply\\_stage\\_%')); RETURN NULL; END $$`);
     await env.subscriber.query(`CREATE TRIGGER note_stage AFTER INSERT OR UPDATE OR DELETE ON many_vals FOR EACH STATEMENT EXECUTE FUNCTION note_stage()`);
     const same = async () => {
       const q = `SELECT count(*) AS n, pg_catalog.md5(coalesce(pg_catalog.string_agg(m::text, '|' ORDER BY id), '')) AS h FROM public.many_vals m`;

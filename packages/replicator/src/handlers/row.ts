@@ -9,6 +9,7 @@
  * cannot be applied. Updates and deletes that find no row are counted, never silently
  * dropped. Other handlers land rows through applyRows too (into a partition, say).
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -41,16 +42,19 @@ export interface Statements {
 
 /**
  * The staged apply of a chunk: a temporary table of the replicated columns, typed by the
- * subscriber's columns, is created in the chunk's savepoint, filled by COPY (text format:
- * each value read by its type's input function, as json_to_recordset reads it) and read by
- * the same statements as above, then dropped. It costs the server far less than parsing
- * JSON; a chunk whose images are not of capture's form (see ImageCopyEncoder), and the
- * slow paths (a miss, an error, a single row), use the JSON statements.
+ * subscriber's columns, filled by COPY (text format: each value read by its type's input
+ * function, as json_to_recordset reads it) and read by the same statements as above. It
+ * costs the server far less than parsing JSON; a chunk whose images are not of capture's
+ * form (see ImageCopyEncoder), and the slow paths (a miss, an error, a single row), use the
+ * JSON statements. One stage per table shape and transaction (named by the shape, dropped
+ * at the commit), emptied for each chunk: a stage made and dropped per chunk held its
+ * relations' locks until the commit, and a transaction of tens of millions of rows ran out
+ * of the server's lock table (max_locks_per_transaction).
  */
 export interface StagedStatements {
-  create: string;
+  /** Create the stage unless this transaction has it already, and empty it (one round trip). */
+  prepare: string;
   copy: string;
-  drop: string;
   insert: string;
   update: string;
   delete: string;
@@ -76,7 +80,7 @@ export interface MergeStatements {
 
 /** The temporary table a merged table's copy is staged in (dropped at the copy's commit). */
 const MERGE_STAGE = 'pgferry_merge_copy';
-/** The temporary table a chunk of changes is staged in (dropped once applied). */
+/** The temporary tables chunks of changes are staged in: this, and a hash of the shape. */
 const APPLY_STAGE = 'pgferry_apply_stage';
 /** Chunks smaller than this go through json_to_recordset (creating the stage costs more). */
 const STAGE_MIN_ROWS = 200;
@@ -123,7 +127,9 @@ export async function applyStatements(
   const col = (name: string) => dest.get(name)!;
   const recordColumns = t.columns.map((c) => `${pg.escapeIdentifier(c)} ${col(c).json ? 'pg_catalog.text' : col(c).type}`).join(', ');
   const jsonRows = `pg_catalog.json_to_recordset($1::pg_catalog.json) AS s (${recordColumns})`;
-  const stagedRows = `pg_temp.${APPLY_STAGE} AS s`;
+  const stageColumns = t.columns.map((c) => `${pg.escapeIdentifier(c)} ${col(c).type}`).join(', ');
+  const stageName = `pg_temp.${pg.escapeIdentifier(`${APPLY_STAGE}_${createHash('sha256').update(stageColumns).digest('hex').slice(0, 16)}`)}`;
+  const stagedRows = `${stageName} AS s`;
   // json-family columns come out of json_to_recordset as text (see above); the stage has them typed.
   const jsonValue = (c: string) => (col(c).json ? `s.${pg.escapeIdentifier(c)}::${col(c).type}` : `s.${pg.escapeIdentifier(c)}`);
   const stagedValue = (c: string) => `s.${pg.escapeIdentifier(c)}`;
@@ -134,9 +140,8 @@ export async function applyStatements(
   const nonKey = t.columns.filter((c) => !t.keyColumns.includes(c));
   const set = (value: (c: string) => string) => (nonKey.length ? nonKey : t.keyColumns).map((c) => `${pg.escapeIdentifier(c)} = ${value(c)}`).join(', ');
   const stage = {
-    create: `CREATE TEMPORARY TABLE ${APPLY_STAGE} (${t.columns.map((c) => `${pg.escapeIdentifier(c)} ${col(c).type}`).join(', ')}) ON COMMIT DROP`,
-    copy: `COPY pg_temp.${APPLY_STAGE} (${cols.join(', ')}) FROM STDIN`,
-    drop: `DROP TABLE pg_temp.${APPLY_STAGE}`,
+    prepare: `CREATE TEMPORARY TABLE IF NOT EXISTS ${stageName.slice('pg_temp.'.length)} (${stageColumns}) ON COMMIT DROP; TRUNCATE ${stageName}`,
+    copy: `COPY ${stageName} (${cols.join(', ')}) FROM STDIN`,
   };
   if (!t.merge) {
     const plain = (rows: string, value: (c: string) => string) => ({
@@ -265,12 +270,11 @@ async function bulk(
 /** A chunk through the stage, in the chunk's savepoint (which a failure rolls back, stage and all). */
 async function staged(client: pg.ClientBase, step: Step, copyText: string): Promise<pg.QueryResult> {
   const st = step.st.staged;
-  await client.query(st.create);
+  await client.query(st.prepare);
   await pipeline(Readable.from([copyText]), client.query(copyFrom(st.copy)));
   const before = (await client.query<{ mergejoin: string; hashjoin: string }>(sql('staged_plan_begin'))).rows[0]!;
   const res = await client.query(st[step.op]);
   await client.query(sql('staged_plan_end'), [before.mergejoin, before.hashjoin]);
-  await client.query(st.drop);
   return res;
 }
 
