@@ -271,6 +271,29 @@ describe('prompt ticks', () => {
     expect(await tickCount(id)).toBe(after);
   });
 
+  it('times a tick after its snapshot: every event it holds committed before its time (a rewind to a time relies on it)', async () => {
+    const Q = 'tick_time';
+    await quietQueue(Q);
+    await register(db.pool, Q, 'c');
+    const ticker = await connect(db.url);
+    try {
+      // The ticking transaction begins, then an event commits, then the tick is made.
+      await ticker.query('BEGIN');
+      const began = await value<Date>(ticker, 'SELECT now()');
+      await sleep(50);
+      await insertEvent(db.pool, Q, 't', 'in the tick');
+      const committed = await value<Date>(db.pool, 'SELECT clock_timestamp()');
+      const t = await value<string>(ticker, 'SELECT pgferry.force_tick($1)', [Q]);
+      await ticker.query('COMMIT');
+      const at = await value<Date>(db.pool, 'SELECT tick_time FROM pgferry.tick WHERE tick_id = $1', [t]);
+      expect(at.getTime()).toBeGreaterThan(began.getTime());
+      expect(at.getTime()).toBeGreaterThanOrEqual(committed.getTime());
+      expect(dataOf(await drain(db.pool, Q, 'c'))).toEqual(['in the tick']);
+    } finally {
+      await ticker.end();
+    }
+  });
+
   describe('pending_age', () => {
     const info = (q: string, c: string) =>
       rows<{ lag: number; pending_age: number; now_minus: number | null }>(

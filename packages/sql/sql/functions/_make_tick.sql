@@ -20,10 +20,12 @@ BEGIN
     RETURN NULL;
   END IF;
   v_tick := pg_catalog.nextval('pgferry.tick_id_seq');
-  -- A new statement, so a new snapshot: taken after the lock was granted.
-  INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq, tick_snapshot, tick_xid_bound)
+  -- A new statement, so a new snapshot: taken after the lock was granted. The tick's time
+  -- is read after it (not the transaction's start, which may be well before): every event
+  -- the tick holds committed before its time, which a rewind "to time X" relies on.
+  INSERT INTO pgferry.tick (tick_queue, tick_id, tick_event_seq, tick_snapshot, tick_xid_bound, tick_time)
   VALUES (q.queue_id, v_tick, i_event_seq, pg_catalog.pg_current_snapshot(),
-          CASE WHEN i_bound THEN pg_catalog.pg_current_xact_id() END);
+          CASE WHEN i_bound THEN pg_catalog.pg_current_xact_id() END, pg_catalog.clock_timestamp());
   PERFORM pg_catalog.pg_notify('pgferry_tick', q.queue_name);
   RETURN v_tick;
 END $$;
