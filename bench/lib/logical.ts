@@ -6,7 +6,7 @@
  * only in native's).
  *
  * Each system runs only during its own measurements, so that neither pays for the other's
- * idle work: pgferry's worker (defaults: its ticker every 100 ms, polls every 200 ms) is
+ * idle work: pgferry's worker (defaults: its ticker every 100 ms, woken by ticks) is
  * started before and stopped after; native's subscription is created before (after the
  * first, `copy_data = false`: both sides hold the same rows already) and dropped after,
  * which also drops its slot, so no walsender decodes the other system's WAL.
@@ -33,7 +33,7 @@ export function ferrySettingsText(): string {
   ];
   return changed.length
     ? `ReplicationWorker NOT at its defaults (${changed.join(', ')}: BENCH_FERRY_* knobs), otherwise defaults (queue ticker defaults, fetchSize 2000)`
-    : 'ReplicationWorker defaults (its ticker checks every 100 ms with the queue\'s default ticker settings; the main stream polls every 200 ms; fetchSize 2000)';
+    : 'ReplicationWorker defaults (its ticker checks every 100 ms with the queue\'s default ticker settings; the main stream wakes on the tick NOTIFY and asks its ticker for a round when it finds no batch, polling every 200 ms at most; fetchSize 2000)';
 }
 
 /** The one setting both servers change: logical decoding needs it (pgferry does not). */
@@ -154,7 +154,7 @@ export class NativeReplication implements ReplicationSystem {
  * pgferry: a root node on the provider, a leaf on the subscriber, the tables added (their
  * subscriber tables created from the provider's, copied by the worker), and a
  * ReplicationWorker with its defaults (a ticker on each database every 100 ms, the queue's
- * default ticker settings, the main stream polling every 200 ms, fetchSize 2000).
+ * default ticker settings, the main stream woken by the tick NOTIFY, fetchSize 2000).
  */
 export class FerryReplication implements ReplicationSystem {
   readonly label = 'pgferry';

@@ -55,6 +55,22 @@ export function toRawEvent(r: EventRow): RawEvent {
   };
 }
 
+export interface PositionCommitOptions {
+  /**
+   * Commit without waiting for the WAL flush (`synchronous_commit = off` for this call's own
+   * transaction): a server crash may then lose the position's move, and the batch comes
+   * again. Only for a consumer that records its own position where it applies (the
+   * replication worker: its subscriber's applied tick says the batch is done), and only for
+   * a call in its own transaction, not inside one of the caller's.
+   */
+  asyncCommit?: boolean;
+}
+
+/** The statement of a position call, committed without the flush when `asyncCommit`. */
+function positionSql(call: string, options: PositionCommitOptions): string {
+  return options.asyncCommit ? `SELECT ${call} FROM pg_catalog.set_config('synchronous_commit', 'off', true) AS sc` : `SELECT ${call}`;
+}
+
 /**
  * The consumer's open batch, or a new one up to the next tick; null when there is no new
  * tick. With `subconsumer`, the cooperative form (`deadIntervalMs`: take over the batch of
@@ -65,19 +81,20 @@ export async function nextBatch(
   queue: string,
   consumer: string,
   coop?: { subconsumer: string; deadIntervalMs?: number },
+  options: PositionCommitOptions = {},
 ): Promise<string | null> {
   const rows = coop
-    ? await q<{ b: string | null }>(db, 'SELECT pgferry.next_batch($1, $2, $3, $4::interval) AS b', [
+    ? await q<{ b: string | null }>(db, positionSql('pgferry.next_batch($1, $2, $3, $4::interval) AS b', options), [
         queue,
         consumer,
         coop.subconsumer,
         coop.deadIntervalMs === undefined ? null : `${coop.deadIntervalMs} milliseconds`,
       ])
-    : await q<{ b: string | null }>(db, 'SELECT pgferry.next_batch($1, $2) AS b', [queue, consumer]);
+    : await q<{ b: string | null }>(db, positionSql('pgferry.next_batch($1, $2) AS b', options), [queue, consumer]);
   return rows[0]?.b ?? null;
 }
 
-export interface FinishBatchOptions {
+export interface FinishBatchOptions extends PositionCommitOptions {
   /**
    * A batch that is not open (finished already, or taken over by another sub-consumer)
    * returns false instead of throwing. For a caller that may have closed it already (a
@@ -93,7 +110,7 @@ export interface FinishBatchOptions {
  */
 export async function finishBatch(db: Queryable, batchId: string, options: FinishBatchOptions = {}): Promise<boolean> {
   try {
-    await q(db, 'SELECT pgferry.finish_batch($1)', [batchId]);
+    await q(db, positionSql('pgferry.finish_batch($1)', options), [batchId]);
     return true;
   } catch (err) {
     if (options.ifOpen && err instanceof BatchNotFoundError) return false;

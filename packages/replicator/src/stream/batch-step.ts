@@ -8,7 +8,7 @@
  * step finds the batch applied already (`prepare` says so) and only finishes it.
  */
 import type pg from 'pg';
-import { BatchNotFoundError, PgferryError, finishBatch, isConnectionError, registerConsumerAt, withClient, withTransaction, type RawEvent } from '@pgferry/queue';
+import { PgferryError, finishBatch, isConnectionError, registerConsumerAt, withClient, withTransaction, type RawEvent } from '@pgferry/queue';
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
@@ -125,14 +125,11 @@ async function rewindConsumer(o: BatchStepOptions, tick: string): Promise<void> 
 }
 
 /**
- * finish_batch, where a batch found finished already (by an earlier attempt whose answer
- * was lost with its connection) is not an error: whether finish_batch returns 0 or raises
- * PF005 for it.
+ * finish_batch of a batch whose position the subscriber has recorded, where a batch found
+ * finished already (by an earlier attempt whose answer was lost with its connection) is not
+ * an error. Committed without waiting for the provider's WAL flush: should a provider crash
+ * lose it, the batch comes again and the recorded position says it is applied.
  */
 export async function finishAppliedBatch(db: pg.Pool, batchId: string): Promise<void> {
-  try {
-    await finishBatch(db, batchId);
-  } catch (err) {
-    if (!(err instanceof BatchNotFoundError)) throw err;
-  }
+  await finishBatch(db, batchId, { ifOpen: true, asyncCommit: true });
 }

@@ -73,7 +73,7 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
     return { step: 'done' };
   }
 
-  const batchId = await nextBatch(env.provider, queue, consumer);
+  const batchId = await nextBatch(env.provider, queue, consumer, undefined, { asyncCommit: true });
   if (!batchId) {
     // Caught up with the main stream, but at a tick older than the copy: a newer tick
     // is needed before the hand-off (do not wait for the ticker's idle period). A branch

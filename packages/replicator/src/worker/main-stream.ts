@@ -31,7 +31,9 @@ export interface MainStepResult {
  * subscriber was behind its provider's position and the stream went back to its own.
  */
 export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepResult | 'moved' | 'rewound' | undefined> {
-  const batchId = await nextBatch(env.provider, queue, env.name);
+  // Not waiting for the provider's flush: a batch opened again after a crash is checked
+  // against the position the subscriber recorded, as after any restart.
+  const batchId = await nextBatch(env.provider, queue, env.name, undefined, { asyncCommit: true });
   if (!batchId) return undefined;
   const info = await getBatchInfo(env.provider, batchId);
   const tick = BigInt(info.tickId);
