@@ -18,6 +18,7 @@ import { replay } from './replay.js';
 import { scaleTables } from './scale-tables.js';
 import { e2eInsert, e2eUpdate } from './e2e.js';
 import { tpcb } from './tpcb.js';
+import { bigTransaction } from './big-transaction.js';
 
 export const CASES: BenchCase[] = [
   produceSingle,
@@ -37,6 +38,7 @@ export const CASES: BenchCase[] = [
   scaleDaemon,
   replay,
   scaleTables,
+  bigTransaction,
   e2eInsert,
   e2eUpdate,
   tpcb,
