@@ -2,7 +2,7 @@
 import { ConfigError, loadDaemonConfig, type DaemonOverrides } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
 import { createLogger } from '../daemon/log.js';
-import { handleSignals } from '../daemon/signals.js';
+import { handleSignals, reloadFromFile } from '../daemon/signals.js';
 import { resolveTargets } from './context.js';
 import type { DaemonFlags } from './daemon.js';
 import { io, EXIT } from './options.js';
@@ -38,15 +38,10 @@ export async function runDaemon(flags: DaemonFlags, dbs: string[] | undefined): 
   }
   const log = createLogger(config.logFormat);
   const daemon = new Daemon(config, log);
-  const signals = handleSignals(log, async () => {
-    if (!flags.config) return log.warn('SIGHUP: no config file to reload (started without --config)');
-    log.info(`SIGHUP: reloading ${flags.config}`);
-    try {
-      await daemon.reload(loadDaemonConfig(flags.config, overrides()));
-    } catch (err) {
-      daemon.reloadFailed(err as Error);
-    }
-  });
+  const signals = handleSignals(
+    log,
+    reloadFromFile(log, flags.config, () => daemon.reload(loadDaemonConfig(flags.config, overrides())), (err) => daemon.reloadFailed(err)),
+  );
   try {
     await daemon.start();
   } catch (err) {

@@ -48,3 +48,19 @@ export function handleSignals(log: Logger, reload: () => Promise<void>): DaemonS
     },
   };
 }
+
+/**
+ * A daemon's SIGHUP reload: read `file` again and `apply` it; a failure (a bad file) goes to
+ * `failed`, and the running configuration stays. Without a file there is nothing to reload.
+ */
+export function reloadFromFile(log: Logger, file: string | undefined, apply: () => Promise<void>, failed: (err: Error) => void): () => Promise<void> {
+  return async () => {
+    if (!file) return log.warn('SIGHUP: no config file to reload (started without --config)');
+    log.info(`SIGHUP: reloading ${file}`);
+    try {
+      await apply();
+    } catch (err) {
+      failed(err as Error);
+    }
+  };
+}

@@ -1,6 +1,6 @@
 /** The worker's process: config, handlers, signals, start, reload and stop (loaded by `worker`). */
 import { EXIT, io } from '@pgferry/queue/cli';
-import { ConfigError, createLogger, handleSignals } from '@pgferry/queue/daemon';
+import { ConfigError, createLogger, handleSignals, reloadFromFile } from '@pgferry/queue/daemon';
 import type { WorkerFlags } from './worker.js';
 import { loadHandlers, loadWorkerConfig, type LoadedHandlers, type WorkerConfig, type WorkerOverrides } from './worker-config.js';
 import { WorkerDaemon } from './worker-daemon.js';
@@ -39,16 +39,18 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   }
   const log = createLogger(config.logFormat);
   const daemon = new WorkerDaemon(config, handlers, log);
-  const signals = handleSignals(log, async () => {
-    if (!flags.config) return log.warn('SIGHUP: no config file to reload (started without --config)');
-    log.info(`SIGHUP: reloading ${flags.config}`);
-    try {
-      const next = loadWorkerConfig(flags.config, overrides);
-      await daemon.reload(next, await loadHandlers(next, daemon.handlers));
-    } catch (err) {
-      daemon.reloadFailed(err as Error);
-    }
-  });
+  const signals = handleSignals(
+    log,
+    reloadFromFile(
+      log,
+      flags.config,
+      async () => {
+        const next = loadWorkerConfig(flags.config, overrides);
+        await daemon.reload(next, await loadHandlers(next, daemon.handlers));
+      },
+      (err) => daemon.reloadFailed(err),
+    ),
+  );
   try {
     await daemon.start();
   } catch (err) {
