@@ -41,7 +41,10 @@ async function main(): Promise<void> {
     server = await PgServer.start({ name: 'pgferry-batch-worker' });
     url = server.url();
   }
-  const pool = new pg.Pool({ connectionString: url });
+  // An idle pooled connection the server drops (a restart, the server stopping at the end)
+  // is reported on the pool: without a listener node-postgres' 'error' event ends the process.
+  let ending = false;
+  const pool = new pg.Pool({ connectionString: url }).on('error', (err) => ending || console.error(`idle connection lost: ${err.message}`));
   try {
     await install(pool);
     await createQueue(pool, 'signups');
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
     const processed = await drain(pool);
     console.log(`processed ${processed} signups; outbox has ${(await pool.query('SELECT count(*) FROM outbox')).rows[0].count} mails`);
   } finally {
+    ending = true;
     await pool.end();
     await server?.destroy();
   }

@@ -53,7 +53,9 @@ describe('examples', () => {
   for (const e of EXAMPLES) {
     it(`${e.file} exits 0`, { timeout: e.timeoutMs }, async () => {
       const r = await run(e.file, e.timeoutMs);
-      const tail = r.output.split('\n').slice(-40).join('\n');
+      // The first lines say what failed (an uncaught error's header), the last how it ended.
+      const lines = r.output.split('\n');
+      const tail = lines.length > 70 ? [...lines.slice(0, 30), '...', ...lines.slice(-40)].join('\n') : r.output;
       expect(r.code, `${e.file} (signal ${r.signal}):\n${tail}`).toBe(0);
       if (e.output) expect(r.output, tail).toMatch(e.output);
     });
