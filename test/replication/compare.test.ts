@@ -155,27 +155,28 @@ describe(`online compare and repair (seed ${SEED})`, () => {
   });
 
   it('--repair-sql writes the fixes for review: run on the subscriber they make it equal at that tick; once the subscription moved on they are refused', async () => {
+    // Rows above 5000: the first test's writer may have deleted any of 1..5000.
     // A value only exact literals restore (quote, backslash, newline, a zero-padded text form).
-    await r.provider.query(`UPDATE items SET note = E'it''s a \\\\ path\nline 2', n = 1.500 WHERE id = 13`);
-    await waitFor('id 13 replicated', async () => (await tableJson(r.provider, 'items')) === (await tableJson(r.subscriber, 'items')));
+    await r.provider.query(`UPDATE items SET note = E'it''s a \\\\ path\nline 2', n = 1.500 WHERE id = 5013`);
+    await waitFor('id 5013 replicated', async () => (await tableJson(r.provider, 'items')) === (await tableJson(r.subscriber, 'items')));
     // Quiet from here: no events, and no idle ticks, so the subscription stays at the compared tick.
     await r.provider.query(`SELECT pgferry.set_queue_config('repl', 'ticker_idle_period', '1 hour')`);
     try {
-      await r.subscriber.query(`UPDATE items SET v = 'corrupt' WHERE id = 11; DELETE FROM items WHERE id = 12;
-                                UPDATE items SET note = 'plain', n = 1.5 WHERE id = 13; INSERT INTO items VALUES (-5, 'extra', 0, now(), NULL)`);
+      await r.subscriber.query(`UPDATE items SET v = 'corrupt' WHERE id = 5011; DELETE FROM items WHERE id = 5012;
+                                UPDATE items SET note = 'plain', n = 1.5 WHERE id = 5013; INSERT INTO items VALUES (-5, 'extra', 0, now(), NULL)`);
       const file = path.join(mkdtempSync(path.join(tmpdir(), 'pgferry-repair-')), 'fix.items.sql');
       const args = ['replicate', 'compare', '--provider', r.providerUrl, '--subscriber', r.subscriberUrl, '--node', 'leaf1', 'items'];
       const res = await pgferry([...args, '--repair-sql', file]);
       expect(res.code).toBe(1);
       expect(res.stdout).toMatch(/fixes written to .*fix\.items\.sql: review it/);
       const script = readFileSync(file, 'utf8');
-      expect(script).toMatch(/^DELETE FROM public\.items AS r WHERE r\."id" IN \('-5', '11', '13'\);$/m);
+      expect(script).toMatch(/^DELETE FROM public\.items AS r WHERE r\."id" IN \('-5', '5011', '5013'\);$/m);
       expect((await r.subscriber.query(`SELECT count(*)::int AS n FROM items WHERE id = -5`)).rows[0].n).toBe(1); // nothing applied yet
       await r.subscriber.query(script);
       expect(await tableJson(r.subscriber, 'items')).toBe(await tableJson(r.provider, 'items'));
       // A later tick applied: the same script is refused.
-      await r.provider.query(`UPDATE items SET v = 'later' WHERE id = 1`);
-      await waitFor('the later change', async () => (await r.subscriber.query(`SELECT v FROM items WHERE id = 1`)).rows[0].v === 'later');
+      await r.provider.query(`UPDATE items SET v = 'later' WHERE id = 5013`);
+      await waitFor('the later change', async () => (await r.subscriber.query(`SELECT v FROM items WHERE id = 5013`)).rows[0]?.v === 'later');
       await expect(r.subscriber.query(script)).rejects.toThrow(/subscription leaf1 is no longer at tick \d+: compare again/);
     } finally {
       await r.provider.query(`SELECT pgferry.set_queue_config('repl', 'ticker_idle_period', '1 minute')`);
