@@ -127,3 +127,34 @@ export class CaptureDriftError extends ReplicationStateError {
 export class SequenceNotFoundError extends ReplicationSetupError {
   override name = 'SequenceNotFoundError';
 }
+
+/**
+ * The provider does not hold the tick the subscriber applied last, or holds another tick
+ * under its id: its history is not the one the subscriber followed (the provider was
+ * restored from a backup, or recovered to a point in time, older than what the subscriber
+ * applied). Its new ticks reuse the ids the subscriber has seen, so taking their batches as
+ * applied would skip the provider's new changes silently. The stream stops, applying nothing.
+ */
+export class ProviderHistoryError extends ReplicationStateError {
+  override name = 'ProviderHistoryError';
+  constructor(
+    readonly subscription: string,
+    /** The subscriber's last applied tick. */
+    readonly appliedTick: { tickId: string; time: Date; eventSeq: string },
+    /** The provider's tick of that id (null: it has none). */
+    readonly providerTick: { tickId: string; time: Date; eventSeq: string } | null,
+  ) {
+    const seen = (t: { time: Date; eventSeq: string }) => `made ${t.time.toISOString()}, event counter ${t.eventSeq}`;
+    super(
+      `subscription "${subscription}" applied tick ${appliedTick.tickId} (${seen(appliedTick)}), but its provider ` +
+        (providerTick ? `has another tick ${providerTick.tickId} (${seen(providerTick)})` : `has no tick ${appliedTick.tickId}`) +
+        ': the provider\'s history is not the one this subscriber followed (restored from a backup?); the stream stops, applying nothing',
+      {
+        hint:
+          'the subscriber holds changes the provider lost (those after the provider\'s backup): save what you need of them, then copy ' +
+          'its tables again (`pgferry replicate resync` each): the stream follows the provider\'s history once no table depends on the ' +
+          'old one (a branch: drop it and create it again)',
+      },
+    );
+  }
+}

@@ -41,6 +41,7 @@ export {
   ApplyError,
   MergeCollisionError,
   CaptureDriftError,
+  ProviderHistoryError,
   HandlerArgsError,
   HandlerNotFoundError,
   NodeNotFoundError,

@@ -11,7 +11,7 @@ import { applyExecute } from '../stream/execute.js';
 import { DDL_EVENT, applyDdl } from '../stream/ddl.js';
 import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { forwardSequences } from '../stream/sequences.js';
-import { ReplicationStateError } from '../errors.js';
+import { ProviderHistoryError, ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { applyBatchStep, positionPlan } from '../stream/batch-step.js';
 import type { BatchApplyResult } from '../stream/batch-apply.js';
@@ -71,18 +71,26 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
       await loadTables(sc);
     },
     async prepare(sc) {
-      const at = await sc.query<{ at_tick_id: string | null; pause_tick: string | null; provider_node: string | null }>(sql('lock_applied_tick'), [env.name]);
+      const at = await sc.query<AppliedPosition & { pause_tick: string | null; provider_node: string | null }>(sql('lock_applied_tick'), [env.name]);
       if (!at.rows[0]) {
         throw new ReplicationStateError(`subscription "${env.name}" has no position on the subscriber`, {
           hint: 'its leaf was dropped on the subscriber: create it again (create-leaf), or take it out of the worker\'s configuration',
         });
       }
       if (at.rows[0].provider_node !== env.providerNode) return 'moved';
-      const position = positionPlan(at.rows[0].at_tick_id, info);
-      if (position === 'applied') return position;
+      let position = positionPlan(at.rows[0].at_tick_id, info);
+      const otherHistory = position === 'applied' ? await historyDiffers(env, queue, at.rows[0], providerTick) : null;
+      if (position === 'applied' && !otherHistory) return position;
       // Paused at a tick (online compare): this batch waits, open, until the pause ends.
       if (at.rows[0].pause_tick !== null && tick > BigInt(at.rows[0].pause_tick)) return 'wait';
       await loadTables(sc);
+      if (otherHistory) {
+        // Unless every table was copied again since (none depends on the old history; a
+        // branch's queue always does), the stream stops here.
+        if (tables.size > 0 || env.nodeType === 'branch') throw otherHistory;
+        env.log('warn', `${otherHistory.message}; no table depends on it any more: following the provider's history from tick ${info.prevTickId}`);
+        position = undefined;
+      }
       // Behind the provider's position: replay from the subscriber's own, unless nothing
       // here needs the events in between (every table copied again since; a branch's queue
       // always does).
@@ -105,6 +113,28 @@ export async function mainStep(env: StreamEnv, queue: string): Promise<MainStepR
   if (env.nodeType === 'branch' && (step.outcome === 'applied' || step.outcome === 'applied-before')) await externalTick(env.subscriber, queue, providerTick);
   if (step.outcome === 'applied-before') env.log('info', `batch ${batchId} (tick ${tick}) was applied already; finished it`);
   return { tickId: info.tickId, batchId, result: step.outcome === 'applied' ? step.result : undefined };
+}
+
+interface AppliedPosition {
+  at_tick_id: string | null;
+  at_tick_time: Date | null;
+  at_event_seq: string | null;
+}
+
+/**
+ * The batch is at or before the subscriber's position, so it counts as applied: only if the
+ * provider holds the tick the subscriber applied last, the same one (its time and event
+ * counter). A provider restored from a backup older than that position makes new ticks under
+ * the ids the subscriber has seen; their batches must not be skipped as applied. Returns the
+ * error to raise when it differs. (A position recorded without the tick's identity, by an
+ * older version, is not checked.)
+ */
+async function historyDiffers(env: StreamEnv, queue: string, at: AppliedPosition, batchTick: ExternalTick): Promise<ProviderHistoryError | null> {
+  if (at.at_tick_id === null || at.at_tick_time === null || at.at_event_seq === null) return null;
+  const applied: ExternalTick = { tickId: at.at_tick_id, time: at.at_tick_time, eventSeq: at.at_event_seq };
+  const provider = applied.tickId === batchTick.tickId ? batchTick : await getTick(env.provider, queue, applied.tickId);
+  if (provider && provider.time.getTime() === applied.time.getTime() && provider.eventSeq === applied.eventSeq) return null;
+  return new ProviderHistoryError(env.name, applied, provider);
 }
 
 /**
