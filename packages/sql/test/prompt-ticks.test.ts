@@ -378,4 +378,34 @@ describe('prompt ticks', () => {
       expect((await info(Q, 'c')).pending_age).toBe(0);
     });
   });
+
+  it('reads lags as zero, never negative, for a tick made after the reading transaction began', async () => {
+    const Q = 'lag_sign';
+    await quietQueue(Q);
+    await register(db.pool, Q, 'c');
+    await tick(db.pool, Q);
+    const reader = await connect(db.url);
+    try {
+      await reader.query('BEGIN'); // READ COMMITTED: its now() is before the tick, its next statement sees it
+      await reader.query('SELECT 1');
+      await sleep(20);
+      await insertEvent(db.pool, Q, 't', 'x');
+      await tick(db.pool, Q);
+      expect(dataOf(await drain(db.pool, Q, 'c'))).toEqual(['x']); // at the new tick
+      const seconds = (sql: string, params: unknown[] = [Q]) => value<number>(reader, `SELECT extract(epoch FROM (${sql}))::float8`, params);
+      expect(await seconds('SELECT ticker_lag FROM pgferry.get_queue_info($1)')).toBe(0);
+      expect(await seconds(`SELECT lag FROM pgferry.get_consumer_info($1, 'c')`)).toBe(0);
+      await reader.query('COMMIT');
+      await reader.query('BEGIN');
+      await reader.query('SELECT 1');
+      await sleep(20);
+      await insertEvent(db.pool, Q, 't', 'y');
+      await tick(db.pool, Q);
+      const batch = await nextBatch(db.pool, Q, 'c');
+      expect(await seconds('SELECT lag FROM pgferry.get_batch_info($1)', [batch])).toBe(0);
+      await reader.query('COMMIT');
+    } finally {
+      await reader.end();
+    }
+  });
 });

@@ -11,7 +11,7 @@ DECLARE
 BEGIN
   s := pgferry._open_batch(i_batch_id);
   SELECT q.queue_name, c.co_name, t1.tick_time, t2.tick_time, t1.tick_id, t2.tick_id,
-         now() - t2.tick_time, t1.tick_event_seq, t2.tick_event_seq,
+         greatest(pg_catalog.now() - t2.tick_time, interval '0'), t1.tick_event_seq, t2.tick_event_seq,
          greatest(t2.tick_event_seq - t1.tick_event_seq, 0)
     INTO queue_name, consumer_name, batch_start, batch_end, prev_tick_id, tick_id,
          lag, seq_start, seq_end, estimated_events

@@ -19,7 +19,7 @@ BEGIN
   END IF;
   RETURN QUERY
     SELECT q.queue_name, c.co_name,
-           now() - coalesce(t.tick_time, pt.tick_time),
+           greatest(pg_catalog.now() - coalesce(t.tick_time, pt.tick_time), interval '0'),
            now() - s.sub_active,
            coalesce(s.sub_last_tick, p.sub_last_tick),
            (SELECT count(*) FROM pgferry.tick x

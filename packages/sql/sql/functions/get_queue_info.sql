@@ -46,7 +46,9 @@ BEGIN
     status_error := NULL;
     BEGIN
       SELECT * INTO t FROM pgferry.tick WHERE tick_queue = q.queue_id ORDER BY tick_id DESC LIMIT 1;
-      ticker_lag := pg_catalog.now() - t.tick_time;
+      -- (Never negative: a tick's time is read after its snapshot, and may follow this
+      -- transaction's start by a moment.)
+      ticker_lag := greatest(pg_catalog.now() - t.tick_time, interval '0');
       last_tick_id := t.tick_id;
       SELECT pg_catalog.count(*) INTO consumers FROM pgferry.subscription s WHERE s.sub_queue = q.queue_id AND s.sub_parent IS NULL;
       SELECT pg_catalog.count(*) INTO retry_pending FROM pgferry.retry_queue r WHERE r.ev_queue = q.queue_id;
