@@ -178,6 +178,17 @@ describe('replication', () => {
     expect(staged.rows[0]).toEqual({ updated: updating.length - 3, left: 0 });
   });
 
+  it('applies a batch of several flushes in one subtransaction (no savepoint per statement unless one fails)', async () => {
+    // 10,000 rows flushed after every fetch of 2,000 events: five statements. A savepoint each
+    // took a subtransaction id each, and past 64 in one transaction every snapshot on the
+    // subscriber overflows its cache.
+    const mine = 'id BETWEEN 7000000 AND 7009999';
+    await env.provider.query(`INSERT INTO items (id, name) SELECT g, 'many' FROM generate_series(7000000, 7009999) g`);
+    await waitFor('the rows replicated', async () => (await env.subscriber.query(`SELECT count(*)::int AS n FROM items WHERE ${mine}`)).rows[0].n === 10_000);
+    const { rows } = await env.subscriber.query(`SELECT count(DISTINCT xmin::text)::int AS writers FROM items WHERE ${mine}`);
+    expect(rows[0].writers).toBe(1);
+  });
+
   it('resyncs a table and removes one', async () => {
     await env.subscriber.query(`DELETE FROM orders_copy`);
     await resyncTable(env.subscriber, { subscription: 'leaf1', table: 'public.orders' });

@@ -158,3 +158,15 @@ export class ProviderHistoryError extends ReplicationStateError {
     );
   }
 }
+
+/**
+ * A statement of a batch's first attempt failed or missed rows (see BatchScope.firstAttempt):
+ * the batch is applied again, carefully. Never seen outside the apply, unless a handler
+ * swallows it, which it must not.
+ */
+export class RedoBatch extends Error {
+  override name = 'RedoBatch';
+  constructor(readonly table: string, options?: { cause?: unknown }) {
+    super(`apply of ${table} to be redone with a savepoint per statement`, options);
+  }
+}

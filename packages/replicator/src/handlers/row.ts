@@ -16,7 +16,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import createDebug from 'debug';
 import type { Queryable } from '@pgferry/queue';
-import { ApplyError, MergeCollisionError } from '../errors.js';
+import { ApplyError, MergeCollisionError, RedoBatch } from '../errors.js';
 import { sql } from '../sql.js';
 import { ImageCopyEncoder } from './image-copy.js';
 import { splitChanges, type KeyChange, type TableChanges } from '../stream/coalesce.js';
@@ -204,7 +204,12 @@ interface Step {
   op: 'insert' | 'update' | 'delete';
   st: Statements;
   encoder: ImageCopyEncoder;
+  /** The batch's first attempt: no savepoint per chunk (see BatchScope.firstAttempt). */
+  firstAttempt: boolean;
 }
+
+/** SQLSTATEs of constraints whose outcome can depend on the order of changes (see batch-apply.ts). */
+export const ORDER_SENSITIVE = new Set(['23505', '23P01', '23503']);
 
 /**
  * Run the statement `step.op` over `changes` in chunks: staged (see StagedStatements) when
@@ -214,6 +219,10 @@ interface Step {
  * which of its keys match no row. With `collision` (a merged table: its statements skip the
  * rows of other sources), such a chunk is first asked for a key held by another source,
  * which stops the apply. Returns the rows touched and the missing keys.
+ *
+ * That needs a savepoint per chunk. A batch's first attempt takes none: a chunk that fails
+ * or misses rows throws RedoBatch, and the batch is applied again with them (an ordering
+ * constraint's violation is thrown as such: the ordered apply takes it from there).
  */
 async function bulk(
   client: pg.ClientBase,
@@ -231,6 +240,19 @@ async function bulk(
     const copyText = chunk.length >= STAGE_MIN_ROWS ? step.encoder.text(chunk.map(image)) : null;
     let rows: string | undefined;
     const json = () => (rows ??= `[${chunk.map(image).join(',')}]`);
+    if (step.firstAttempt) {
+      let res: pg.QueryResult;
+      try {
+        res = copyText === null ? await client.query(text, [json()]) : await staged(client, step, copyText);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (ORDER_SENSITIVE.has(code ?? '')) throw new ApplyError(table, null, chunk[0]?.eventId ?? null, sqlMessage(err), { code, cause: err });
+        throw new RedoBatch(table, { cause: err });
+      }
+      if ((check.missing || check.collision) && res.rowCount !== chunk.length) throw new RedoBatch(table);
+      touched += res.rowCount ?? 0;
+      continue;
+    }
     await client.query('SAVEPOINT pgferry_apply');
     try {
       let res = copyText === null ? await client.query(text, [json()]) : await staged(client, step, copyText);
@@ -267,7 +289,7 @@ async function bulk(
   return { touched, missingKeys };
 }
 
-/** A chunk through the stage, in the chunk's savepoint (which a failure rolls back, stage and all). */
+/** A chunk through the stage, in the chunk's savepoint or the batch's (which a failure rolls back, stage and all). */
 async function staged(client: pg.ClientBase, step: Step, copyText: string): Promise<pg.QueryResult> {
   const st = step.st.staged;
   await client.query(st.prepare);
@@ -370,22 +392,23 @@ export async function applyRows(
   }
   const { deletes, updates, inserts } = splitChanges(changes);
   const encoder = new ImageCopyEncoder(table.columns);
+  const firstAttempt = scope.firstAttempt === true;
   const merge = st.merge;
   const collision = merge ? (rows: string, chunk: KeyChange[]) => checkMergeCollision(client, table, merge.collision, [rows], chunk) : undefined;
   if (deletes.length) {
-    const r = await bulk(client, table.dest, { op: 'delete', st, encoder }, deletes, (c) => c.lastImage, { missing: st.missing, collision });
+    const r = await bulk(client, table.dest, { op: 'delete', st, encoder, firstAttempt }, deletes, (c) => c.lastImage, { missing: st.missing, collision });
     result.deleted = r.touched;
     result.missingDeletes = deletes.length - r.touched;
     result.missingKeys.push(...r.missingKeys.slice(0, 10));
   }
   if (updates.length) {
-    const r = await bulk(client, table.dest, { op: 'update', st, encoder }, updates, (c) => c.image!, { missing: st.missing, collision });
+    const r = await bulk(client, table.dest, { op: 'update', st, encoder, firstAttempt }, updates, (c) => c.image!, { missing: st.missing, collision });
     result.updated = r.touched;
     result.missingUpdates = updates.length - r.touched;
     result.missingKeys.push(...r.missingKeys.slice(0, 10));
   }
   if (inserts.length) {
-    result.inserted = (await bulk(client, table.dest, { op: 'insert', st, encoder }, inserts, (c) => c.image!, { collision })).touched;
+    result.inserted = (await bulk(client, table.dest, { op: 'insert', st, encoder, firstAttempt }, inserts, (c) => c.image!, { collision })).touched;
   }
   if (result.missingUpdates || result.missingDeletes) {
     debug('%s: %d updates and %d deletes found no row (keys %s)', table.dest, result.missingUpdates, result.missingDeletes, result.missingKeys.join(' '));
@@ -412,9 +435,10 @@ export async function applyRowsIdempotent(
   if (changes.truncate) await client.query(st.truncate);
   const keys = [...changes.keys.values()];
   const encoder = new ImageCopyEncoder(table.columns);
-  result.deleted = (await bulk(client, table.dest, { op: 'delete', st, encoder }, keys, (c) => c.lastImage)).touched;
+  const firstAttempt = scope.firstAttempt === true;
+  result.deleted = (await bulk(client, table.dest, { op: 'delete', st, encoder, firstAttempt }, keys, (c) => c.lastImage)).touched;
   const rows = keys.filter((c) => c.image !== null);
-  result.inserted = (await bulk(client, table.dest, { op: 'insert', st, encoder }, rows, (c) => c.image!)).touched;
+  result.inserted = (await bulk(client, table.dest, { op: 'insert', st, encoder, firstAttempt }, rows, (c) => c.image!)).touched;
   return result;
 }
 

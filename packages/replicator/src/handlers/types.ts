@@ -40,6 +40,14 @@ export interface ApplyResult {
 export interface BatchScope {
   /** Memoize `make` under `key` for the rest of the batch (a table's statements, say). */
   memo<T>(key: string, make: () => Promise<T>): Promise<T>;
+  /**
+   * The first attempt at a batch: applyRows runs its statements without a savepoint each
+   * and, should one fail or miss a row, throws RedoBatch: the batch is rolled back to its
+   * own savepoint and applied again with a savepoint per statement, which names the key
+   * that fails and counts the rows missing. (A savepoint that writes takes a subtransaction
+   * id: past 64 in one transaction, every snapshot on the subscriber overflows its cache.)
+   */
+  readonly firstAttempt?: boolean;
 }
 
 /** Where a handler runs: one table of one batch, in the batch's subscriber transaction. */

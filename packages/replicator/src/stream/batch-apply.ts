@@ -17,15 +17,20 @@
  * Within one provider transaction, the rows of a single statement may have been checked in
  * an order its events do not keep: an event that still conflicts is retried once the other
  * events of its transaction are in. Deferrable constraints are deferred to the commit.
+ *
+ * The first attempt takes no savepoint per statement (the batch's own is the only
+ * subtransaction, whatever its size); a statement that fails or misses rows sends the batch
+ * back to its savepoint, to be applied again with one per statement, which names the failing
+ * key and counts the missing rows (see BatchScope.firstAttempt).
  */
 import createDebug from 'debug';
 import type pg from 'pg';
 import { isConnectionError, type RawEvent } from '@pgferry/queue';
-import { ApplyError } from '../errors.js';
+import { ApplyError, RedoBatch } from '../errors.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, type HandlerContext } from '../handlers/types.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
-import { applyRowsIdempotent, rowTargetOf } from '../handlers/row.js';
+import { ORDER_SENSITIVE, applyRowsIdempotent, rowTargetOf } from '../handlers/row.js';
 import { Coalescer, type TableChanges } from './coalesce.js';
 import { sql } from '../sql.js';
 import { readBatch, type Routed } from './read-batch.js';
@@ -63,19 +68,26 @@ export interface BatchApplyOptions {
   execute?: (client: pg.ClientBase, ev: RawEvent) => Promise<void>;
 }
 
-/** SQLSTATEs of constraints whose outcome can depend on the order of changes. */
-const ORDER_SENSITIVE = new Set(['23505', '23P01', '23503']);
-
 export async function applyBatch(o: BatchApplyOptions): Promise<BatchApplyResult> {
   await o.subscriber.query('SET CONSTRAINTS ALL DEFERRED');
   await o.subscriber.query('SAVEPOINT pgferry_batch');
+  const again = async (why: string) => {
+    debug('batch %s: %s; applying it again', o.batchId, why);
+    await o.subscriber.query('ROLLBACK TO SAVEPOINT pgferry_batch');
+  };
   let result: BatchApplyResult;
   try {
-    result = await applyCoalesced(o);
+    try {
+      result = await applyCoalesced(o, true);
+    } catch (err) {
+      if (!(err instanceof RedoBatch)) throw err;
+      // A statement failed or missed rows: again with a savepoint per statement, which names the key.
+      await again(err.cause instanceof Error ? err.cause.message : err.message);
+      result = await applyCoalesced(o, false);
+    }
   } catch (err) {
     if (!(err instanceof ApplyError) || !ORDER_SENSITIVE.has(err.code ?? '')) throw err;
-    debug('batch %s: %s; applying it again in the provider\'s order', o.batchId, err.message);
-    await o.subscriber.query('ROLLBACK TO SAVEPOINT pgferry_batch');
+    await again(`${err.message}: in the provider's order`);
     result = await applyInOrder(o);
   }
   await o.subscriber.query('RELEASE SAVEPOINT pgferry_batch');
@@ -94,9 +106,10 @@ function addTableResult(result: BatchApplyResult, source: string, r: ApplyResult
 }
 
 /** A memo per batch (see BatchScope). */
-function batchScope(): BatchScope {
+function batchScope(firstAttempt = false): BatchScope {
   const memo = new Map<string, Promise<unknown>>();
   return {
+    firstAttempt,
     memo<T>(key: string, make: () => Promise<T>): Promise<T> {
       let p = memo.get(key) as Promise<T> | undefined;
       if (!p) memo.set(key, (p = make()));
@@ -160,6 +173,7 @@ async function applyTable(o: BatchApplyOptions, scope: BatchScope, table: Subscr
   } catch (err) {
     if (isConnectionError(err)) throw err;
     await o.subscriber.query('ROLLBACK TO SAVEPOINT pgferry_handler');
+    if (err instanceof RedoBatch) throw err;
     if (err instanceof ApplyError && err.key !== null) throw err;
     const message = err instanceof ApplyError ? err.sqlError : err instanceof Error ? err.message : String(err);
     const code = (err as { code?: string }).code;
@@ -184,12 +198,13 @@ async function applyTable(o: BatchApplyOptions, scope: BatchScope, table: Subscr
   }
 }
 
-async function applyCoalesced(o: BatchApplyOptions): Promise<BatchApplyResult> {
+/** The batch coalesced; `firstAttempt`: see BatchScope.firstAttempt. */
+async function applyCoalesced(o: BatchApplyOptions, firstAttempt: boolean): Promise<BatchApplyResult> {
   let coalescer = new Coalescer();
   const tables = new Map<string, SubscribedTable>();
   const result = newResult(false);
   const maxKeys = o.maxKeys ?? 20_000;
-  const scope = batchScope();
+  const scope = batchScope(firstAttempt);
 
   const apply = async (generation: Coalescer) => {
     const entries = [...generation.tables].map(([source, changes]) => ({ table: tables.get(source)!, changes }));
