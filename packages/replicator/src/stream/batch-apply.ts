@@ -165,6 +165,16 @@ async function applyTable(o: BatchApplyOptions, scope: BatchScope, table: Subscr
     },
   };
   if (table.handler === 'row') return handler.apply(ctx, changes); // its errors name the key already
+  if (scope.firstAttempt) {
+    // No savepoint: a failure is located on the second attempt (see applyBatch).
+    try {
+      return await handler.apply(ctx, changes);
+    } catch (err) {
+      if (isConnectionError(err) || err instanceof RedoBatch) throw err;
+      if (err instanceof ApplyError && ORDER_SENSITIVE.has(err.code ?? '')) throw err;
+      throw new RedoBatch(table.dest, { cause: err });
+    }
+  }
   await o.subscriber.query('SAVEPOINT pgferry_handler');
   try {
     const r = await handler.apply(ctx, changes);
