@@ -49,7 +49,13 @@ describe('restarts of the main stream', () => {
       await forceTick(prov.pool, 'repl');
       const b1 = (await nextBatch(prov.pool, 'repl', 'leaf1'))!;
       const info1 = await getBatchInfo(prov.pool, b1);
-      await sub.pool.query('UPDATE pgferry.applied_tick SET at_tick_id = $1 WHERE at_subscription = $2', [info1.tickId, 'leaf1']);
+      // (As the commit records it: the tick's id, time and event counter.)
+      await sub.pool.query('UPDATE pgferry.applied_tick SET at_tick_id = $1, at_tick_time = $2, at_event_seq = $3 WHERE at_subscription = $4', [
+        info1.tickId,
+        info1.batchEnd,
+        info1.seqEnd,
+        'leaf1',
+      ]);
       expect(await stepper.mainStep()).toBe(true);
       expect((await sub.pool.query('SELECT count(*)::int AS n FROM t WHERE id = 1001')).rows[0].n).toBe(0);
       expect(await nextBatch(prov.pool, 'repl', 'leaf1')).toBeNull(); // finished, nothing new
