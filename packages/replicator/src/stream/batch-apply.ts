@@ -183,7 +183,6 @@ async function applyTable(o: BatchApplyOptions, scope: BatchScope, table: Subscr
   } catch (err) {
     if (isConnectionError(err)) throw err;
     await o.subscriber.query('ROLLBACK TO SAVEPOINT pgferry_handler');
-    if (err instanceof RedoBatch) throw err;
     if (err instanceof ApplyError && err.key !== null) throw err;
     const message = err instanceof ApplyError ? err.sqlError : err instanceof Error ? err.message : String(err);
     const code = (err as { code?: string }).code;
