@@ -1,4 +1,6 @@
 /** Helpers for replication tests: two real servers, table comparison, waiting. */
+import { execFileSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import pg from 'pg';
 import { Ticker } from '@pgferry/queue';
 import { PgServer } from '../harness/pg-server.js';
@@ -109,4 +111,19 @@ export function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A cold backup of `server` into `dir`: the server stopped, its data directory copied (owner kept), started again. */
+export async function coldBackup(server: PgServer, dir: string): Promise<void> {
+  await server.stop();
+  execFileSync('cp', ['-a', server.dataDir, dir]);
+  await server.startAgain();
+}
+
+/** The incident: `server`'s data is lost and the backup in `dir` put back in place. */
+export async function restoreBackup(server: PgServer, dir: string): Promise<void> {
+  await server.stop();
+  await rm(server.dataDir, { recursive: true, force: true });
+  execFileSync('cp', ['-a', dir, server.dataDir]);
+  await server.startAgain();
 }

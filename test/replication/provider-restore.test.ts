@@ -6,14 +6,13 @@
  * nothing, and says what happened and what to do. Once every table was copied again it
  * follows the provider's history, and ends identical to it.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { forceTick, getConsumerInfo } from '@pgferry/queue';
 import { addTable, listTables, resyncTable } from '@pgferry/replicator';
-import { startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
+import { coldBackup, restoreBackup, startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 import { ORDER_BY, WORKLOAD_SCHEMA, WORKLOAD_TABLES, Workload } from './workload.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,11 +51,8 @@ describe('a provider restored from a backup', () => {
 
   it('stops, applying nothing, when the provider lost ticks the subscriber applied; follows the provider again once its tables are copied again', { timeout: 300_000 }, async () => {
     onTestFailed(() => console.error(`worker log:\n${log.join('\n')}`));
-    // The backup: the provider's server stopped, its data directory copied, started again.
     const dir = path.join(backups, 'provider');
-    await r.providerServer.stop();
-    execFileSync('cp', ['-a', r.providerServer.dataDir, dir]);
-    await r.providerServer.startAgain();
+    await coldBackup(r.providerServer, dir);
     const atBackup = BigInt((await getConsumerInfo(r.provider, 'repl', 'leaf1'))[0]!.lastTick!);
 
     // Traffic after the backup, applied by the subscriber.
@@ -70,10 +66,7 @@ describe('a provider restored from a backup', () => {
     const applied = await subscriberTick();
 
     // The incident: the provider's data is lost, its backup put back in place.
-    await r.providerServer.stop();
-    await rm(r.providerServer.dataDir, { recursive: true, force: true });
-    execFileSync('cp', ['-a', dir, r.providerServer.dataDir]);
-    await r.providerServer.startAgain();
+    await restoreBackup(r.providerServer, dir);
     const before = await tables(r.subscriber);
 
     // New changes on the restored provider, in ticks that reuse the ids the subscriber has seen and pass them.

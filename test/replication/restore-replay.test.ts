@@ -6,14 +6,13 @@
  * provider, each ledger row inserted once; restored further back than the queue keeps, it
  * stops and says what to do, applying nothing, and goes on once its tables are copied again.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { forceTick, getConsumerInfo, listTicks, setQueueConfig } from '@pgferry/queue';
 import { addTable, listTables, resyncTable } from '@pgferry/replicator';
-import { startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
+import { coldBackup, restoreBackup, startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
 import { AUDIT_LEDGER, ORDER_BY, WORKLOAD_SCHEMA, WORKLOAD_TABLES, Workload, ledgerDuplicates } from './workload.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,22 +39,15 @@ describe('a subscriber restored from a backup', () => {
     await rm(backups, { recursive: true, force: true });
   });
 
-  /** A cold backup: the server stopped, its data directory copied (owner kept), started again. */
+  /** A cold backup of the subscriber. */
   async function backup(name: string): Promise<string> {
     const dir = path.join(backups, name);
-    await r.subscriberServer.stop();
-    execFileSync('cp', ['-a', r.subscriberServer.dataDir, dir]);
-    await r.subscriberServer.startAgain();
+    await coldBackup(r.subscriberServer, dir);
     return dir;
   }
 
   /** The incident: the subscriber's data is lost; its backup is put back in place. */
-  async function restore(dir: string): Promise<void> {
-    await r.subscriberServer.stop();
-    await rm(r.subscriberServer.dataDir, { recursive: true, force: true });
-    execFileSync('cp', ['-a', dir, r.subscriberServer.dataDir]);
-    await r.subscriberServer.startAgain();
-  }
+  const restore = (dir: string) => restoreBackup(r.subscriberServer, dir);
 
   const subscriberTick = async () =>
     BigInt((await r.subscriber.query<{ t: string }>(`SELECT at_tick_id::text AS t FROM pgferry.applied_tick WHERE at_subscription = 'leaf1'`)).rows[0]!.t);

@@ -240,10 +240,11 @@ async function bulk(
     const copyText = chunk.length >= STAGE_MIN_ROWS ? step.encoder.text(chunk.map(image)) : null;
     let rows: string | undefined;
     const json = () => (rows ??= `[${chunk.map(image).join(',')}]`);
+    const run = () => (copyText === null ? client.query(text, [json()]) : staged(client, step, copyText));
     if (step.firstAttempt) {
       let res: pg.QueryResult;
       try {
-        res = copyText === null ? await client.query(text, [json()]) : await staged(client, step, copyText);
+        res = await run();
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (ORDER_SENSITIVE.has(code ?? '')) throw new ApplyError(table, null, chunk[0]?.eventId ?? null, sqlMessage(err), { code, cause: err });
@@ -255,7 +256,7 @@ async function bulk(
     }
     await client.query('SAVEPOINT pgferry_apply');
     try {
-      let res = copyText === null ? await client.query(text, [json()]) : await staged(client, step, copyText);
+      let res = await run();
       if ((check.missing || check.collision) && res.rowCount !== chunk.length) {
         await client.query('ROLLBACK TO SAVEPOINT pgferry_apply');
         await check.collision?.(json(), chunk);
