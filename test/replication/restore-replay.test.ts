@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { forceTick, getConsumerInfo, listTicks, setQueueConfig } from '@pgferry/queue';
-import { addTable, listTables, resyncTable } from '@pgferry/replicator';
-import { coldBackup, restoreBackup, startReplication, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
-import { AUDIT_LEDGER, ORDER_BY, WORKLOAD_SCHEMA, WORKLOAD_TABLES, Workload, ledgerDuplicates } from './workload.js';
+import { listTables, resyncTable } from '@pgferry/replicator';
+import { coldBackup, restoreBackup, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
+import { AUDIT_LEDGER, ORDER_BY, WORKLOAD_TABLES, Workload, ledgerDuplicates, startWorkloadReplication } from './workload.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,14 +24,7 @@ describe('a subscriber restored from a backup', () => {
 
   beforeAll(async () => {
     backups = await mkdtemp(path.join(tmpdir(), 'pgferry-backups-'));
-    r = await startReplication('restore', {
-      worker: { log: (level, message) => log.push(`${new Date().toISOString()} ${level} ${message}`) },
-      prepare: async (env) => {
-        await env.provider.query(WORKLOAD_SCHEMA);
-        for (const table of WORKLOAD_TABLES) await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table, create: true });
-      },
-    });
-    await waitFor('tables copied', async () => (await listTables(r.subscriber, 'leaf1')).every((t) => t.state === 'ok'));
+    r = await startWorkloadReplication('restore', log);
     await r.subscriber.query(AUDIT_LEDGER);
   });
   afterAll(async () => {

@@ -6,7 +6,8 @@
  * server stopped, a queue closed for a switchover) are counted, and the writer goes on.
  */
 import type pg from 'pg';
-import { rng } from './helpers.js';
+import { addTable, listTables } from '@pgferry/replicator';
+import { rng, startReplication, waitFor, type Replication } from './helpers.js';
 
 export const WORKLOAD_SCHEMA = `
   CREATE TABLE acct (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(14,2), updated timestamptz);
@@ -139,4 +140,20 @@ export class Workload {
       await new Promise((r) => setTimeout(r, this.int(2, 25)));
     }
   }
+}
+
+/**
+ * Two servers replicating the workload's tables (root -> leaf1), copied and handed over;
+ * the worker's log lines go to `log` (printed by a failing test).
+ */
+export async function startWorkloadReplication(name: string, log: string[]): Promise<Replication> {
+  const r = await startReplication(name, {
+    worker: { log: (level, message) => log.push(`${new Date().toISOString()} ${level} ${message}`) },
+    prepare: async (env) => {
+      await env.provider.query(WORKLOAD_SCHEMA);
+      for (const table of WORKLOAD_TABLES) await addTable(env.provider, env.subscriber, { subscription: 'leaf1', table, create: true });
+    },
+  });
+  await waitFor('tables copied', async () => (await listTables(r.subscriber, 'leaf1')).every((t) => t.state === 'ok'));
+  return r;
 }
