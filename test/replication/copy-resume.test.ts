@@ -8,11 +8,11 @@
  * are identical, row by row. Also with a composite key of text, timestamptz and numeric
  * (text forms with tabs, backslashes, newlines and quotes; sub-second times; long numerics).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { addTable, createLeafNode, createRootNode, getStatus, listTables } from '@pgferry/replicator';
 import { pgferry } from './cli.js';
-import { rng, startTwoServers, stopTwoServers, waitFor, type TwoServers } from './helpers.js';
+import { rng, startTwoServers, stopTwoServers, waitFor, waitForApplied, type TwoServers } from './helpers.js';
 import { WorkerProcess } from './worker-process.js';
 
 const ROWS = 300_000;
@@ -51,6 +51,12 @@ async function expectIdentical(env: TwoServers, table: string, orderBy: string):
   };
   expect({ count: s.length, onlyProvider: only(p, s), onlySubscriber: only(s, p) }).toEqual({ count: p.length, onlyProvider: [], onlySubscriber: [] });
   expect(s).toEqual(p);
+}
+
+/** The last writes applied, without an error on the way. */
+async function caughtUp(env: TwoServers): Promise<void> {
+  await waitForApplied(env);
+  expect((await getStatus(env.subscriber, 'leaf1', env.provider)).lastError).toBeNull();
 }
 
 /** Writers on the provider until stopped: random transactions (some rolled back) of `ops`. */
@@ -131,6 +137,9 @@ describe('resumable copy', () => {
     );
   });
 
+  // A test that fails leaves no worker running into the next one.
+  afterEach(() => worker.kill());
+
   afterAll(async () => {
     await worker?.close().catch(() => undefined);
     await stopTwoServers(env);
@@ -183,10 +192,7 @@ describe('resumable copy', () => {
       await writers.stop();
     }
     expect(writers.stats.commits).toBeGreaterThan(50);
-    await waitFor('the subscriber to apply the last writes', async () => {
-      const s = await getStatus(env.subscriber, 'leaf1', env.provider);
-      return s.pendingEvents === 0 && s.lastError === null;
-    }, 120_000, 200);
+    await caughtUp(env);
     await expectIdentical(env, 'big', 'id');
     const missing = (await listTables(env.subscriber, 'leaf1'))[0]!;
     expect({ missingUpdates: missing.missingUpdates, missingDeletes: missing.missingDeletes }).toEqual({ missingUpdates: 0, missingDeletes: 0 });
@@ -226,10 +232,7 @@ describe('resumable copy', () => {
     } finally {
       await writers.stop();
     }
-    await waitFor('the subscriber to apply the last writes', async () => {
-      const s = await getStatus(env.subscriber, 'leaf1', env.provider);
-      return s.pendingEvents === 0 && s.lastError === null;
-    }, 120_000, 200);
+    await caughtUp(env);
     await expectIdentical(env, 'composite', 'region, at, seq');
     await worker.stop();
   });

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import pg from 'pg';
-import { Ticker } from '@pgferry/queue';
+import { Ticker, forceTick } from '@pgferry/queue';
 import { PgServer } from '../harness/pg-server.js';
 import {
   SubscriptionWorker,
@@ -99,6 +99,23 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** The tick the subscriber applied last for `subscription`. */
+export async function appliedTick(subscriber: pg.Pool, subscription = 'leaf1'): Promise<bigint> {
+  const { rows } = await subscriber.query<{ t: string }>(`SELECT at_tick_id::text AS t FROM pgferry.applied_tick WHERE at_subscription = $1`, [subscription]);
+  return BigInt(rows[0]!.t);
+}
+
+/**
+ * Once the writers stopped: a new tick, after their last commit, and wait until the subscriber
+ * applied it. Not "no events pending": the newest tick may have been taken while a writer's
+ * transaction was still open after drawing its event ids, and a consumer at that tick counts
+ * them as consumed although they come in the next batch.
+ */
+export async function waitForApplied(env: Pick<TwoServers, 'provider' | 'subscriber'>, timeoutMs = 120_000, queue = 'repl', subscription = 'leaf1'): Promise<void> {
+  const last = BigInt(await forceTick(env.provider, queue));
+  await waitFor(`subscriber ${subscription} to apply tick ${last}`, async () => (await appliedTick(env.subscriber, subscription)) >= last, timeoutMs);
 }
 
 /** A deterministic pseudo-random generator (so a failing run can be replayed by its seed). */

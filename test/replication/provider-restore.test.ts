@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { forceTick, getConsumerInfo } from '@pgferry/queue';
 import { listTables, resyncTable } from '@pgferry/replicator';
-import { coldBackup, restoreBackup, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
+import { appliedTick, coldBackup, restoreBackup, stopReplication, tableJson, waitFor, waitForApplied, type Replication } from './helpers.js';
 import { ORDER_BY, WORKLOAD_TABLES, Workload, startWorkloadReplication } from './workload.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,14 +31,12 @@ describe('a provider restored from a backup', () => {
     await rm(backups, { recursive: true, force: true });
   });
 
-  const subscriberTick = async () =>
-    BigInt((await r.subscriber.query<{ t: string }>(`SELECT at_tick_id::text AS t FROM pgferry.applied_tick WHERE at_subscription = 'leaf1'`)).rows[0]!.t);
+  const subscriberTick = () => appliedTick(r.subscriber);
   const tables = (db: Replication['provider']) => Promise.all(WORKLOAD_TABLES.map((t) => tableJson(db, t, ORDER_BY[t])));
 
   /** A tick after the last commit, applied: both sides identical. */
   async function caughtUp(): Promise<void> {
-    const last = BigInt(await forceTick(r.provider, 'repl'));
-    await waitFor('subscriber caught up', async () => (await subscriberTick()) >= last, 120_000);
+    await waitForApplied(r);
     expect(await tables(r.subscriber)).toEqual(await tables(r.provider));
   }
 

@@ -10,9 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { forceTick, getConsumerInfo, listTicks, setQueueConfig } from '@pgferry/queue';
+import { getConsumerInfo, listTicks, setQueueConfig } from '@pgferry/queue';
 import { listTables, resyncTable } from '@pgferry/replicator';
-import { coldBackup, restoreBackup, stopReplication, tableJson, waitFor, type Replication } from './helpers.js';
+import { appliedTick, coldBackup, restoreBackup, stopReplication, tableJson, waitFor, waitForApplied, type Replication } from './helpers.js';
 import { AUDIT_LEDGER, ORDER_BY, WORKLOAD_TABLES, Workload, ledgerDuplicates, startWorkloadReplication } from './workload.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,14 +42,12 @@ describe('a subscriber restored from a backup', () => {
   /** The incident: the subscriber's data is lost; its backup is put back in place. */
   const restore = (dir: string) => restoreBackup(r.subscriberServer, dir);
 
-  const subscriberTick = async () =>
-    BigInt((await r.subscriber.query<{ t: string }>(`SELECT at_tick_id::text AS t FROM pgferry.applied_tick WHERE at_subscription = 'leaf1'`)).rows[0]!.t);
+  const subscriberTick = () => appliedTick(r.subscriber);
   const providerTick = async () => BigInt((await getConsumerInfo(r.provider, 'repl', 'leaf1'))[0]!.lastTick!);
 
   /** Once the writers stopped: a tick after their last commit (the newest tick may precede it), applied. */
   async function caughtUp(): Promise<void> {
-    const last = BigInt(await forceTick(r.provider, 'repl'));
-    await waitFor('subscriber caught up', async () => (await subscriberTick()) >= last);
+    await waitForApplied(r);
     for (const t of WORKLOAD_TABLES) expect(await tableJson(r.subscriber, t, ORDER_BY[t]), t).toBe(await tableJson(r.provider, t, ORDER_BY[t]));
     expect(await ledgerDuplicates(r.subscriber)).toEqual([]);
   }
