@@ -23,6 +23,7 @@ import {
   createRootNode,
   formatStatus,
   getStatus,
+  waitForProvider,
 } from '@pgferry/replicator';
 import { log } from '../lib/log.js';
 
@@ -186,20 +187,12 @@ export async function replicationDemo(opts: ReplicationDemoOptions): Promise<num
     const { commits, rollbacks } = await writer.stop();
     log(`writer stopped: ${commits} transactions committed, ${rollbacks} rolled back; waiting for the subscriber ...`);
 
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const st = await getStatus(subscriber, 'leaf1', provider);
-      if (st.pendingEvents === 0 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    // Everything committed before this call, applied (pgferry replicate wait-provider).
+    const waited = await waitForProvider(provider, subscriber, 'leaf1', { timeoutMs: 120_000 });
+    log(`subscriber applied tick ${waited.appliedTick} (${(waited.waitedMs / 1000).toFixed(1)} s)`);
     let failed = 0;
     for (const table of TABLES) {
-      let r = await compareTable(provider, subscriber, table);
-      // The last changes may still be on their way: a moment before calling it a difference.
-      for (let i = 0; r.differing > 0 && i < 10; i++) {
-        await new Promise((res) => setTimeout(res, 200));
-        r = await compareTable(provider, subscriber, table);
-      }
+      const r = await compareTable(provider, subscriber, table);
       log(`${r.differing === 0 ? 'identical' : 'DIFFERENT'}: ${table}, ${r.rows} rows compared one by one${r.differing ? `, ${r.differing} differ` : ''}`);
       if (r.differing) failed++;
     }

@@ -7,11 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capturedTable, getConsumerInfo } from '@pgferry/queue';
-import { addTable, changeProvider, listNodes, removeTable, switchover, watermarkConsumerName } from '@pgferry/replicator';
-import { rng } from './helpers.js';
+import { addTable, changeProvider, listNodes, removeTable, switchover, waitForProvider, waitForRoot, waitForSync, watermarkConsumerName } from '@pgferry/replicator';
+import { rng, tableJson } from './helpers.js';
 import { pgferry } from './cli.js';
 import { addWorkloadTables, startCascade, stopCascade, waitIdentical, type Cascade } from './cascade-env.js';
-import { Workload, ledgerDuplicates } from './workload.js';
+import { ORDER_BY, WORKLOAD_TABLES, Workload, ledgerDuplicates } from './workload.js';
 
 const SEED = Number(process.env.PGFERRY_CASCADE_SEED ?? Date.now() % 100_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,6 +43,15 @@ describe(`cascade root -> branch -> leaf (seed ${SEED})`, () => {
     await addWorkloadTables(c.branch.pool, c.leaf.pool, 'leaf');
     await killWorker(12);
     const stats = await load.stop();
+    // What the waits promise, read at once: every table ok (wait-sync), the root's commits on
+    // the branch (wait-root), and the branch's on the leaf (wait-provider from a branch).
+    for (const n of [c.branch, c.leaf]) await waitForSync(n.pool, n.name, { timeoutMs: 180_000 });
+    await waitForRoot(c.root.pool, c.branch.pool, 'branch', { timeoutMs: 180_000 });
+    await waitForProvider(c.branch.pool, c.leaf.pool, 'leaf', { timeoutMs: 180_000 });
+    for (const t of WORKLOAD_TABLES) expect(await tableJson(c.leaf.pool, t, ORDER_BY[t]), t).toBe(await tableJson(c.root.pool, t, ORDER_BY[t]));
+    const viaRoot = await pgferry(['replicate', 'wait-root', '--root', c.root.url, '--subscriber', c.leaf.url, '--node', 'leaf', '--timeout', '120', '--json']);
+    expect(viaRoot.code, viaRoot.stderr).toBe(0);
+    expect(JSON.parse(viaRoot.stdout)).toMatchObject({ node: 'leaf' });
     await waitIdentical([c.root, c.branch, c.leaf]);
     await expectNoDuplicates();
     expect(stats.commits).toBeGreaterThan(50);

@@ -159,6 +159,11 @@ export class ProviderHistoryError extends ReplicationStateError {
   }
 }
 
+/** A wait (wait-provider, wait-root, wait-sync) reached its timeout: the message says what is missing. */
+export class WaitTimeoutError extends PgferryError {
+  override name = 'WaitTimeoutError';
+}
+
 /**
  * A statement of a batch's first attempt failed or missed rows (see BatchScope.firstAttempt):
  * the batch is applied again, carefully. Never seen outside the apply, unless a handler

@@ -15,6 +15,8 @@ export type { LostChange, ResurrectResult, Survivor, SurvivorReport, SwitchoverO
 export type { ChangeProviderOptions, ChangeProviderResult } from './admin/cascade.js';
 export { addTable, listTables, removeTable, resyncTable, tableInfo } from './admin/tables.js';
 export { executeSql, EXECUTE_EVENT } from './admin/execute.js';
+export { waitForProvider, waitForRoot, waitForSync } from './admin/wait.js';
+export type { WaitOptions, WaitProgress, WaitSyncResult, WaitTickResult } from './admin/wait.js';
 export { DDL_EVENT, type DdlChange, type DdlOp } from './stream/ddl.js';
 export type { CaptureChange, ExecuteResult } from './admin/execute.js';
 export type { AddTableOptions } from './admin/tables.js';
@@ -49,6 +51,7 @@ export {
   ReplicationStateError,
   SequenceNotFoundError,
   SubscriptionInUseError,
+  WaitTimeoutError,
 } from './errors.js';
 export { createProviderPool, createSubscriberPool } from './connections.js';
 export { compareTable } from './sync/compare.js';

@@ -12,6 +12,7 @@ import { sequenceCommands } from './sequences.js';
 import { statusCommand } from './status.js';
 import { syncCommands } from './sync.js';
 import { tableCommands } from './tables.js';
+import { waitCommands } from './wait.js';
 import { workerCommand } from './worker.js';
 
 const HELP_FOOTER = `
@@ -32,6 +33,7 @@ Examples:
   $ pgferry replicate handlers --config /etc/pgferry/replicate.json
   $ pgferry replicate worker --config /etc/pgferry/replicate.json
   $ pgferry replicate status --provider $P --subscriber $S --node leaf1
+  $ pgferry replicate wait-provider --provider $P --subscriber $S --node leaf1 --timeout 600
   $ pgferry replicate compare --provider $P --subscriber $S --node leaf1 public.accounts
   $ pgferry replicate execute --provider $P 0042_add_note.sql
   $ pgferry replicate drop-leaf --provider $P --subscriber $S --node leaf1
@@ -59,6 +61,7 @@ export function replicateCommand(): Command {
   sequenceCommands(replicate);
   statusCommand(replicate);
   syncCommands(replicate);
+  waitCommands(replicate);
   workerCommand(replicate);
   return replicate;
 }
