@@ -143,17 +143,22 @@ export class ProviderHistoryError extends ReplicationStateError {
     readonly appliedTick: { tickId: string; time: Date; eventSeq: string },
     /** The provider's tick of that id (null: it has none). */
     readonly providerTick: { tickId: string; time: Date; eventSeq: string } | null,
+    /** A table's catch-up (after its copy) found it; undefined: the main stream. */
+    readonly table?: string,
   ) {
     const seen = (t: { time: Date; eventSeq: string }) => `made ${t.time.toISOString()}, event counter ${t.eventSeq}`;
+    const who = table === undefined ? `subscription "${subscription}"` : `the catch-up of ${table} (subscription "${subscription}")`;
     super(
-      `subscription "${subscription}" applied tick ${appliedTick.tickId} (${seen(appliedTick)}), but its provider ` +
+      `${who} applied tick ${appliedTick.tickId} (${seen(appliedTick)}), but its provider ` +
         (providerTick ? `has another tick ${providerTick.tickId} (${seen(providerTick)})` : `has no tick ${appliedTick.tickId}`) +
-        ': the provider\'s history is not the one this subscriber followed (restored from a backup?); the stream stops, applying nothing',
+        `: the provider's history is not the one this subscriber followed (restored from a backup?); the ${table === undefined ? 'stream' : 'catch-up'} stops, applying nothing`,
       {
         hint:
-          'the subscriber holds changes the provider lost (those after the provider\'s backup): save what you need of them, then copy ' +
-          'its tables again (`pgferry replicate resync` each): the stream follows the provider\'s history once no table depends on the ' +
-          'old one (a branch: drop it and create it again)',
+          table === undefined
+            ? "the subscriber holds changes the provider lost (those after the provider's backup): save what you need of them, then copy " +
+              "its tables again (`pgferry replicate resync` each): the stream follows the provider's history once no table depends on the " +
+              'old one (a branch: drop it and create it again)'
+            : `copy it again: \`pgferry replicate resync --subscriber ... --node ${subscription} ${table}\``,
       },
     );
   }

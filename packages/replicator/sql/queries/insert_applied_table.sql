@@ -5,5 +5,6 @@ INSERT INTO pgferry.subscriber_table (st_subscription, st_source, st_dest, st_ke
 VALUES ($1, $2, $2, $3, $4, 'ok')
 ON CONFLICT (st_subscription, st_source) DO UPDATE
    SET st_state = 'ok', st_key_columns = EXCLUDED.st_key_columns, st_columns = EXCLUDED.st_columns,
-       st_copy_snapshot = NULL, st_copy_tick = NULL, st_sync_tick = NULL, st_copy_consumer = NULL,
+       st_copy_snapshot = NULL, st_copy_tick = NULL, st_copy_tick_time = NULL, st_copy_tick_seq = NULL, st_sync_tick = NULL,
+       st_copy_consumer = NULL,
        st_state_changed = pg_catalog.now()

@@ -161,7 +161,7 @@ export async function addTable(provider: Queryable, subscriber: pg.Pool, options
   const planned = (dest: string): SubscribedTable => ({
     ...toSubscribedTable({
       st_subscription: leaf.name, st_source: src.name, st_dest: dest, st_key_columns: keys, st_columns: columns, st_state: 'in-copy',
-      st_copy_snapshot: null, st_copy_consumer: null, st_copy_tick: null, st_sync_tick: null, st_copied_rows: null,
+      st_copy_snapshot: null, st_copy_consumer: null, st_copy_tick: null, st_copy_tick_time: null, st_copy_tick_seq: null, st_sync_tick: null, st_copied_rows: null,
       st_copy_last_key: null, st_copy_last_snapshot: null, st_copy_estimate: null, st_copy_chunks: 0, st_copy_resumes: 0,
       st_copy_resumed_rows: '0', st_missing_updates: '0', st_missing_deletes: '0', st_handler: handler.name, st_handler_args: handlerArgs,
       st_merge_column: mergeColumn, st_capture_applied: options.captureApplied ?? false,

@@ -27,10 +27,11 @@ import { ConnectionLostError, withClient, type Queryable } from '@pgferry/queue'
 import { ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
+import type { RecordedTick } from '../stream/tick-identity.js';
 import { dropForeignKeysForCopy } from '../admin/foreign-keys.js';
 import { CopyMeter, copyLineFields } from './copy-stream.js';
 import { StallWatch, progressOf } from './copy-progress.js';
-import { copyConsumerExists, registerCopyConsumer } from './copy-consumer.js';
+import { copyConsumerAt, registerCopyConsumer } from './copy-consumer.js';
 import type { CopySource, CopyTableOptions } from './copy-table.js';
 
 const debug = createDebug('pgferry:replicator:copy');
@@ -83,8 +84,8 @@ interface Position {
   rows: number;
   resumes: number;
   resumedRows: number;
-  /** The catch-up's tick and consumer (from the first chunk on). */
-  tick: string;
+  /** The catch-up's tick (from the first chunk on). */
+  tick: RecordedTick;
   firstSnapshot: string | null;
 }
 
@@ -94,7 +95,7 @@ interface Position {
  */
 async function startPosition(o: CopyTableOptions): Promise<Position> {
   const t = o.table;
-  if (t.copyLastKey && t.copyTick && t.copyConsumer === o.copyConsumer && (await copyConsumerExists(o, o.copyConsumer, t.copyTick))) {
+  if (t.copyLastKey && t.copyTick && t.copyConsumer === o.copyConsumer && (await copyConsumerAt(o, t))) {
     const r = await o.subscriber.query(sql('copy_resume'), [t.subscription, t.source, JSON.stringify(t.copyLastKey)]);
     if (r.rowCount === 1) {
       debug('copy %s resumes after key %j (%d rows committed)', t.source, t.copyLastKey, t.copiedRows);
@@ -103,7 +104,7 @@ async function startPosition(o: CopyTableOptions): Promise<Position> {
         rows: t.copiedRows ?? 0,
         resumes: t.copyResumes + 1,
         resumedRows: t.copyResumedRows + (t.copiedRows ?? 0),
-        tick: t.copyTick,
+        tick: { tickId: t.copyTick, time: t.copyTickTime, eventSeq: t.copyTickSeq },
         firstSnapshot: t.copySnapshot,
       };
     }
@@ -185,7 +186,7 @@ export async function copyInChunks(o: CopyTableOptions, source: CopySource, keys
       let into = table.dest;
       if (pos.lastKey === null) {
         // From zero: empty the table, take off its foreign keys, record the catch-up consumer.
-        await sc.query(sql('copy_start'), [table.subscription, table.source, o.copyConsumer, pos.tick, estimated]);
+        await sc.query(sql('copy_start'), [table.subscription, table.source, o.copyConsumer, pos.tick.tickId, estimated, pos.tick.time, pos.tick.eventSeq]);
         await dropForeignKeysForCopy(sc, table.subscription, table.dest, o.tables);
         into = await o.hooks.begin({ client: sc, table });
       } else {
@@ -217,7 +218,8 @@ export async function copyInChunks(o: CopyTableOptions, source: CopySource, keys
       }
       if (last) {
         const done = await sc.query(sql('copy_done'), [
-          table.subscription, table.source, firstSnapshot, pos.tick, o.copyConsumer, pos.rows + meter.rows, snapshot,
+          table.subscription, table.source, firstSnapshot, pos.tick.tickId, o.copyConsumer, pos.rows + meter.rows, snapshot,
+          pos.tick.time, pos.tick.eventSeq,
         ]);
         if (done.rowCount !== 1) throw new ReplicationStateError(`table ${table.source} left 'in-copy' during its copy (removed or resynced meanwhile)`);
       }

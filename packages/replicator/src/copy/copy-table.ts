@@ -85,7 +85,7 @@ export async function copyTable(o: CopyTableOptions): Promise<number | null> {
 /** The copy in one transaction: COPY out of one snapshot, into the emptied table. */
 async function copyWhole(o: CopyTableOptions, source: CopySource): Promise<number | null> {
   const { table } = o;
-  const lastTick = await registerCopyConsumer(o);
+  const tick = await registerCopyConsumer(o);
   const { cols } = source;
   const select = `SELECT ${cols} FROM ${source.from}`;
   const estimated = source.estimate.rows;
@@ -126,10 +126,12 @@ async function copyWhole(o: CopyTableOptions, source: CopySource): Promise<numbe
         table.subscription,
         table.source,
         snapshot,
-        lastTick,
+        tick.tickId,
         o.copyConsumer,
         counter.rows,
         snapshot,
+        tick.time,
+        tick.eventSeq,
       ]);
       if (done.rowCount !== 1) throw new ReplicationStateError(`table ${table.source} left 'in-copy' during its copy (removed or resynced meanwhile)`);
       await sc.query('COMMIT');

@@ -12,7 +12,10 @@ export interface SubscribedTable {
   state: TableState;
   copySnapshot: string | null;
   copyConsumer: string | null;
+  /** The catch-up's position on the provider: a tick id, and that tick's time and event counter (null: recorded by an older version). */
   copyTick: string | null;
+  copyTickTime: Date | null;
+  copyTickSeq: string | null;
   syncTick: string | null;
   /** Rows copied: while in-copy, those committed so far (a chunked copy commits chunk by chunk). */
   copiedRows: number | null;
@@ -63,6 +66,8 @@ export interface SubscriberTableRow {
   st_copy_snapshot: string | null;
   st_copy_consumer: string | null;
   st_copy_tick: string | null;
+  st_copy_tick_time: Date | null;
+  st_copy_tick_seq: string | null;
   st_sync_tick: string | null;
   st_copied_rows: string | null;
   st_copy_last_key: string[] | null;
@@ -90,6 +95,8 @@ export function toSubscribedTable(r: SubscriberTableRow): SubscribedTable {
     copySnapshot: r.st_copy_snapshot,
     copyConsumer: r.st_copy_consumer,
     copyTick: r.st_copy_tick,
+    copyTickTime: r.st_copy_tick_time,
+    copyTickSeq: r.st_copy_tick_seq,
     syncTick: r.st_sync_tick,
     copiedRows: r.st_copied_rows === null ? null : Number(r.st_copied_rows),
     copyLastKey: r.st_copy_last_key,

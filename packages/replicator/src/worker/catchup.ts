@@ -10,6 +10,8 @@ import { PgferryError, forceTick, getBatchInfo, nextBatch, tickSnapshot, unregis
 import { sql } from '../sql.js';
 import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { applyBatchStep, positionPlan } from '../stream/batch-step.js';
+import { providerTickIfOther } from '../stream/tick-identity.js';
+import { ProviderHistoryError } from '../errors.js';
 import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../state/snapshot.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 import { applySettings, type StreamEnv } from './stream-env.js';
@@ -97,7 +99,13 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
       const row = await lockTable(env, sc, t);
       if (!row) return 'gone';
       const position = positionPlan(row.copyTick!, info);
-      if (position === 'applied') at = BigInt(row.copyTick!);
+      if (position === 'applied') {
+        // Applied before a restart, if the provider's tick of that id is the one applied.
+        const recorded = { tickId: row.copyTick!, time: row.copyTickTime, eventSeq: row.copyTickSeq };
+        const other = await providerTickIfOther(env.provider, queue, recorded, { tickId: info.tickId, time: info.batchEnd, eventSeq: info.seqEnd });
+        if (other !== 'same') throw new ProviderHistoryError(env.name, { ...recorded, time: recorded.time!, eventSeq: recorded.eventSeq! }, other, row.source);
+        at = BigInt(row.copyTick!);
+      }
       if (position) return position;
       await checkCaptureDrift(env.provider, queue, [row.source]);
       // Events the copy's (first) snapshot saw are in the copied rows already.
@@ -106,7 +114,7 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
       return { route: (ev) => (ev.extra1 === row.source && !visibleInSnapshot(ev.txid, snapshot) ? target : undefined) };
     },
     async record(sc) {
-      await sc.query(sql('record_catchup_tick'), [env.name, t.source, info.tickId]);
+      await sc.query(sql('record_catchup_tick'), [env.name, t.source, info.tickId, info.batchEnd, info.seqEnd]);
     },
   });
   if (step.outcome === 'rewound') return { step: 'worked', tick: BigInt(step.tick) };

@@ -14,6 +14,7 @@ import { forwardSequences } from '../stream/sequences.js';
 import { ProviderHistoryError, ReplicationStateError } from '../errors.js';
 import { sql } from '../sql.js';
 import { applyBatchStep, positionPlan } from '../stream/batch-step.js';
+import { providerTickIfOther } from '../stream/tick-identity.js';
 import type { BatchApplyResult } from '../stream/batch-apply.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 import { applySettings, type StreamEnv } from './stream-env.js';
@@ -123,18 +124,14 @@ interface AppliedPosition {
 
 /**
  * The batch is at or before the subscriber's position, so it counts as applied: only if the
- * provider holds the tick the subscriber applied last, the same one (its time and event
- * counter). A provider restored from a backup older than that position makes new ticks under
- * the ids the subscriber has seen; their batches must not be skipped as applied. Returns the
- * error to raise when it differs. (A position recorded without the tick's identity, by an
- * older version, is not checked.)
+ * provider holds the tick the subscriber applied last, the same one (see tick-identity.ts).
+ * Returns the error to raise when it differs.
  */
 async function historyDiffers(env: StreamEnv, queue: string, at: AppliedPosition, batchTick: ExternalTick): Promise<ProviderHistoryError | null> {
   if (at.at_tick_id === null || at.at_tick_time === null || at.at_event_seq === null) return null;
-  const applied: ExternalTick = { tickId: at.at_tick_id, time: at.at_tick_time, eventSeq: at.at_event_seq };
-  const provider = applied.tickId === batchTick.tickId ? batchTick : await getTick(env.provider, queue, applied.tickId);
-  if (provider && provider.time.getTime() === applied.time.getTime() && provider.eventSeq === applied.eventSeq) return null;
-  return new ProviderHistoryError(env.name, applied, provider);
+  const applied = { tickId: at.at_tick_id, time: at.at_tick_time, eventSeq: at.at_event_seq };
+  const other = await providerTickIfOther(env.provider, queue, applied, batchTick);
+  return other === 'same' ? null : new ProviderHistoryError(env.name, applied, other);
 }
 
 /**
