@@ -65,7 +65,7 @@ export const produceBulk: BenchCase = {
         }),
         ratioRow('produce-bulk (TS insertMany)', 'insertMany (TS)', p, 0.6, 'ev/s', {
           ...scale,
-          notes: ['measured: Producer.insertMany of 1,000,000 {type, payload} objects (JSON encoding and transfer from Node included: payloads sent as one JSON array, split server-side)'],
+          notes: ['measured: Producer.insertMany of 1,000,000 {type, payload} objects (JSON encoding and transfer from Node included: from 2,000 events on, COPYed into the session event stage and moved into the queue by insert_events_staged)'],
         }),
       ];
     } finally {

@@ -2,14 +2,13 @@
  * Low-level batch operations: one function per SQL entry point. The Consumer builds on
  * these; the replicator uses them directly (its apply transaction is on another database).
  */
-import pg from 'pg';
+import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { BatchNotFoundError } from '@pgferry/sql';
 import { q, type Queryable } from './db.js';
 import { untilLost } from './runtime/index.js';
+import { RAW_TYPES, TextRowEvent, type EventTextRow } from './event-row.js';
 import { sql } from './sql.js';
-
-const pgTypes = pg.types;
 
 /** An event as stored in the queue. Ids are strings (PostgreSQL bigint). */
 export interface RawEvent {
@@ -168,63 +167,6 @@ export interface StreamBatchOptions {
   readTimeoutMs?: number;
 }
 
-/** Every column as the server's text (a batch stream parses what it needs itself: see below). */
-const RAW_TYPES = { getTypeParser: () => (value: string) => value };
-/** The parser node-postgres uses for timestamptz (looked up when used: a program may set its own). */
-const parseTimestamptz = (value: string) => (pgTypes.getTypeParser(pgTypes.builtins.TIMESTAMPTZ) as (v: string) => Date)(value);
-
-type EventTextRow = [
-  id: string, time: string, txid: string, retry: string | null, type: string | null, data: string | null,
-  extra1: string | null, extra2: string | null, extra3: string | null, extra4: string | null,
-];
-
-/**
- * An event from a row of batch_event_sql's columns as text, in their order. `time` is
- * parsed when first read (a replicator reading a million events never needs it: the Date
- * parse was a tenth of its read cost), by a getter of the class, so that no closure is
- * made per event.
- */
-class StreamedEvent implements RawEvent {
-  id: string;
-  txid: string;
-  retry: number | null;
-  type: string | null;
-  data: string | null;
-  extra1: string | null;
-  extra2: string | null;
-  extra3: string | null;
-  extra4: string | null;
-  #timeText: string;
-  #time: Date | undefined;
-
-  constructor(r: EventTextRow) {
-    this.id = r[0];
-    this.#timeText = r[1];
-    this.txid = r[2];
-    this.retry = r[3] === null ? null : Number(r[3]);
-    this.type = r[4];
-    this.data = r[5];
-    this.extra1 = r[6];
-    this.extra2 = r[7];
-    this.extra3 = r[8];
-    this.extra4 = r[9];
-  }
-
-  get time(): Date {
-    return (this.#time ??= parseTimestamptz(this.#timeText));
-  }
-
-  set time(value: Date) {
-    this.#time = value;
-  }
-
-  /** As a plain event (JSON.stringify sees `time` too). */
-  toJSON(): RawEvent {
-    return { id: this.id, time: this.time, txid: this.txid, retry: this.retry, type: this.type, data: this.data,
-      extra1: this.extra1, extra2: this.extra2, extra3: this.extra3, extra4: this.extra4 };
-  }
-}
-
 /**
  * Stream a batch's events in ev_id order, `fetchSize` rows at a time, through a
  * client-side cursor: memory stays bounded whatever the batch size. Run it inside a
@@ -253,7 +195,7 @@ export async function* streamBatchEvents(
         throw err;
       }
       if (chunk.length === 0) return;
-      yield chunk.map((r) => new StreamedEvent(r));
+      yield chunk.map((r) => new TextRowEvent(r));
       if (chunk.length < fetchSize) return;
     }
   } finally {

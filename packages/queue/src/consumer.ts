@@ -17,7 +17,8 @@ import createDebug from 'debug';
 import type pg from 'pg';
 import type { z } from 'zod';
 import { BatchNotFoundError, PgferryError } from '@pgferry/sql';
-import { deadLetterEvents, finishBatch, nextBatch, retryEvents, toRawEvent, type EventRow, type RawEvent } from './batch.js';
+import { deadLetterEvents, finishBatch, nextBatch, retryEvents, type RawEvent } from './batch.js';
+import { RAW_TYPES, TextRowEvent, type EventTextRow } from './event-row.js';
 import { registerConsumer, registerSubconsumer } from './admin.js';
 import { q } from './db.js';
 import { Backoff, isConnectionError, sleep, untilLost } from './runtime/index.js';
@@ -35,6 +36,15 @@ export interface QueueEvent<T = unknown> extends RawEvent {
 export type EventOf<S extends EventSchemas> = string extends keyof S
   ? QueueEvent<unknown>
   : { [K in keyof S & string]: QueueEvent<z.output<S[K]>> & { type: K } }[keyof S & string];
+
+/** A delivered event: its row's text, the payload decoded by the consumer. */
+class DeliveredEvent extends TextRowEvent implements QueueEvent {
+  payload: unknown = undefined;
+
+  override toJSON(): QueueEvent {
+    return { ...super.toJSON(), payload: this.payload };
+  }
+}
 
 /** The batch could not be finished: another sub-consumer took it over (PF005). Its work was rolled back. */
 export class BatchLostError extends BatchNotFoundError {
@@ -131,10 +141,11 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     if (this.cursorOpen) throw new PgferryError(`batch ${this.id}: events() can be read only once`);
     this.cursorOpen = true;
     const cursor = `pgferry_batch_${this.id}`;
-    const fetchSql = `FETCH FORWARD ${this.consumer.fetchSize} FROM ${cursor}`;
+    // Rows as arrays of text: only what the handler reads is parsed (ev_time on first read).
+    const fetch = { text: `FETCH FORWARD ${this.consumer.fetchSize} FROM ${cursor}`, rowMode: 'array', types: RAW_TYPES };
     await this.bound(q(this.client, 'SELECT pgferry.get_batch_cursor($1, $2)', [this.id, cursor]), 'get_batch_cursor');
     for (;;) {
-      const rows = await this.bound(q<EventRow>(this.client, fetchSql), 'FETCH');
+      const { rows } = await this.bound(this.client.query<EventTextRow>(fetch), 'FETCH');
       for (const r of rows) {
         const ev = this.decode(r);
         if (ev) yield ev;
@@ -144,14 +155,13 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     await this.bound(q(this.client, `CLOSE ${cursor}`), 'CLOSE');
   }
 
-  private decode(r: EventRow): EventOf<S> | undefined {
+  private decode(r: EventTextRow): EventOf<S> | undefined {
     this.seen++;
-    const raw = toRawEvent(r);
+    const raw = new DeliveredEvent(r);
     try {
       const type = raw.type ?? '';
-      // Set on the object just built (an object spread here cost more than JSON.parse).
-      (raw as QueueEvent).payload = validatePayload(this.consumer.schemas, type, decodePayload(type, raw.data));
-      return raw as EventOf<S>;
+      raw.payload = validatePayload(this.consumer.schemas, type, decodePayload(type, raw.data));
+      return raw as unknown as EventOf<S>;
     } catch (err) {
       if (!(err instanceof EventValidationError)) throw err;
       this.consumer.stats.invalidEvents++;
@@ -356,6 +366,10 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
       // The batch is assigned in its own transaction (as in PGQ): it stays this consumer's
       // open batch, under the same id, until finished, whatever happens to the processing
       // transaction; and a cooperative consumer's position moves on for its siblings at once.
+      // It commits without waiting for the WAL flush: the batch's own commit, flushed, covers
+      // it (the log is flushed in order); a crash before that loses the assignment with the
+      // batch's work, and the same events come again in a batch of a new id, as they would
+      // after a crash with the batch open.
       const bound = <T>(work: Promise<T>, what: string) => untilLost(client, work, this.queryTimeoutMs, what);
       const id = await bound(nextBatch(
         client,
@@ -364,6 +378,7 @@ export class Consumer<S extends EventSchemas = EventSchemas> {
         this.options.subconsumer
           ? { subconsumer: this.options.subconsumer, deadIntervalMs: this.options.deadIntervalMs }
           : undefined,
+        { asyncCommit: true },
       ), 'next_batch');
       if (id) await bound(client.query('BEGIN'), 'BEGIN');
       client.off('error', onError);

@@ -3,7 +3,7 @@
  * maintenance, plus typed access to every SQL entry point.
  */
 export * from '@pgferry/sql';
-export { Producer } from './producer.js';
+export { Producer, COPY_MIN_EVENTS } from './producer.js';
 export type { ProducerOptions, InsertOptions, NewEvent, PayloadOf } from './producer.js';
 export { Consumer, Batch, BatchLostError } from './consumer.js';
 export type { ConsumerOptions, ConsumerStats, RunOptions, QueueEvent, EventOf, BatchResult } from './consumer.js';

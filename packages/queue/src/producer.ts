@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { z } from 'zod';
 import { q, type Queryable } from './db.js';
 import { encodePayload, validatePayload, type EventSchemas } from './events.js';
+import { insertStaged, type EncodedEvents } from './staged-insert.js';
 
 export interface ProducerOptions<S extends EventSchemas> {
   queue: string;
@@ -62,9 +63,34 @@ export class Producer<S extends EventSchemas = EventSchemas> {
     return rows[0]!.id;
   }
 
-  /** Insert many events in one statement (set-based). Returns how many were inserted. */
+  /**
+   * Insert many events at once (set-based, in one statement). From COPY_MIN_EVENTS events on
+   * they are COPYed into the session's event stage first (one round trip more, a third of the
+   * time for a million). Returns how many were inserted.
+   */
   async insertMany(events: readonly NewEvent<S>[], options: { client?: Queryable } = {}): Promise<number> {
     if (events.length === 0) return 0;
+    const encoded = this.encode(events);
+    const db = options.client ?? this.db;
+    if (events.length >= COPY_MIN_EVENTS) {
+      const staged = await withClient(db, (client) => insertStaged(client, this.queue, encoded));
+      if (staged !== null) return staged;
+    }
+    // The payloads travel as one text, a line each, split server-side by string_to_array:
+    // JSON.stringify never writes a raw line break (it escapes control characters), and
+    // node-postgres would escape a text[] element by element in JavaScript, at half the
+    // speed; a JSON array would be parsed whole on the server (and sorted back into order).
+    const rows = await q<{ n: string }>(
+      db,
+      `SELECT pgferry.insert_events($1, $2, pg_catalog.string_to_array($3, E'\\n'), $4, $5, $6, $7) AS n`,
+      [this.queue, encoded.oneType === null ? encoded.types : [encoded.oneType], encoded.datas.join('\n'),
+        ...(encoded.extras ?? [null, null, null, null])],
+    );
+    return Number(rows[0]!.n);
+  }
+
+  /** Validate and encode: throws before anything is sent. */
+  private encode(events: readonly NewEvent<S>[]): EncodedEvents {
     const types: string[] = [];
     const datas: string[] = [];
     const extras: (string | null)[][] = [[], [], [], []];
@@ -78,17 +104,25 @@ export class Producer<S extends EventSchemas = EventSchemas> {
         extras[i]!.push(v);
       }
     }
-    const oneType = types.every((t) => t === types[0]);
-    // The payloads travel as one JSON array (each already JSON: joined, not re-encoded) and
-    // are split server-side: node-postgres would escape a text[] element by element in
-    // JavaScript, at half the speed.
-    const rows = await q<{ n: string }>(
-      options.client ?? this.db,
-      `SELECT pgferry.insert_events($1, $2,
-         ARRAY(SELECT d::text FROM pg_catalog.json_array_elements($3::json) WITH ORDINALITY AS a(d, i) ORDER BY i),
-         $4, $5, $6, $7) AS n`,
-      [this.queue, oneType ? [types[0]] : types, `[${datas.join(',')}]`, ...extras.map((x) => (anyExtra ? x : null))],
-    );
-    return Number(rows[0]!.n);
+    const oneType = types.every((t) => t === types[0]) ? types[0]! : null;
+    return { oneType, types, datas, extras: anyExtra ? extras : null };
   }
+}
+
+/** insertMany COPYs from this many events on (fewer: one statement with arrays). */
+export const COPY_MIN_EVENTS = 2000;
+
+/** Run `work` on one connection: `db` itself, or one checked out of it when it is a pool. */
+async function withClient<T>(db: pg.Pool | Queryable, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  if (!isPool(db)) return work(db as pg.ClientBase);
+  const client = await db.connect();
+  try {
+    return await work(client);
+  } finally {
+    client.release();
+  }
+}
+
+function isPool(db: pg.Pool | Queryable): db is pg.Pool {
+  return typeof (db as pg.Pool).connect === 'function' && typeof (db as pg.Pool).totalCount === 'number';
 }

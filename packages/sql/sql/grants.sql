@@ -2,7 +2,8 @@
 -- first, so an upgrade also takes away what older versions granted).
 --
 --   role                what it may do
---   pgferry_writer      insert_event(s) into queues that do not carry captured tables
+--   pgferry_writer      insert_event(s) and the staged bulk insert (event_stage,
+--                       insert_events_staged) into queues that do not carry captured tables
 --   pgferry_reader      register consumers, which it then owns (the session user is
 --                       recorded in consumer.co_owner); on its own consumers: take, read,
 --                       finish, retry and dead-letter batches, make them cooperative,
@@ -65,7 +66,8 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgferry_writer') THEN
     GRANT USAGE ON SCHEMA pgferry TO pgferry_writer;
     GRANT EXECUTE ON FUNCTION pgferry.insert_event(text, text, text, text, text, text, text),
-                              pgferry.insert_events(text, text[], text[], text[], text[], text[], text[])
+                              pgferry.insert_events(text, text[], text[], text[], text[], text[], text[]),
+                              pgferry.event_stage(), pgferry.insert_events_staged(text, text)
        TO pgferry_writer;
   END IF;
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgferry_reader') THEN

@@ -11,25 +11,11 @@ DECLARE
   v_queue_id int;
   v_table int;
   v_seq regclass;
-  v_disabled boolean;
-  v_capture_only boolean;
   v_one_type text;
   v_count bigint;
   v_n int := coalesce(cardinality(i_ev_datas), 0);
 BEGIN
-  SELECT queue_id, queue_cur_table, queue_event_seq, queue_disable_insert, queue_capture_only
-    INTO v_queue_id, v_table, v_seq, v_disabled, v_capture_only
-    FROM pgferry.queue WHERE queue_name = i_queue_name;
-  IF NOT FOUND THEN
-    PERFORM pgferry._queue(i_queue_name);
-  END IF;
-  IF v_disabled THEN
-    RAISE EXCEPTION 'inserts into queue "%" are disabled', i_queue_name
-      USING ERRCODE = 'PF006', HINT = 'Enable with pgferry.set_queue_config(queue, ''disable_insert'', ''false'').';
-  END IF;
-  IF v_capture_only THEN
-    PERFORM pgferry._check_capture_only_insert(i_queue_name);
-  END IF;
+  SELECT o_queue_id, o_table, o_seq INTO v_queue_id, v_table, v_seq FROM pgferry._queue_for_insert(i_queue_name);
   IF cardinality(i_ev_types) = 1 THEN
     v_one_type := i_ev_types[1];
   ELSIF cardinality(i_ev_types) <> v_n THEN
