@@ -144,13 +144,23 @@ export class Batch<S extends EventSchemas = EventSchemas> {
     // Rows as arrays of text: only what the handler reads is parsed (ev_time on first read).
     const fetch = { text: `FETCH FORWARD ${this.consumer.fetchSize} FROM ${cursor}`, rowMode: 'array', types: RAW_TYPES };
     await this.bound(q(this.client, 'SELECT pgferry.get_batch_cursor($1, $2)', [this.id, cursor]), 'get_batch_cursor');
+    // The next rows are asked for before these are handed out: the server reads them while
+    // the handler works (a query of the handler's on batch.client waits for that FETCH).
+    const next = () => {
+      const read = this.bound(this.client.query<EventTextRow>(fetch), 'FETCH');
+      read.catch(() => undefined); // awaited below, or the batch is abandoned anyway
+      return read;
+    };
+    let pending = next();
     for (;;) {
-      const { rows } = await this.bound(this.client.query<EventTextRow>(fetch), 'FETCH');
+      const { rows } = await pending;
+      const more = rows.length === this.consumer.fetchSize;
+      if (more) pending = next();
       for (const r of rows) {
         const ev = this.decode(r);
         if (ev) yield ev;
       }
-      if (rows.length < this.consumer.fetchSize) break;
+      if (!more) break;
     }
     await this.bound(q(this.client, `CLOSE ${cursor}`), 'CLOSE');
   }

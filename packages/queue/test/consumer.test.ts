@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { useTestDatabase } from '@pgferry/test/test-database';
 import {
+  Batch,
   BatchLostError,
   BatchNotFoundError,
   Consumer,
@@ -21,7 +22,9 @@ describe('producer and consumer', () => {
 
   it('delivers committed events once, in order, and finishes in the handler transaction', async () => {
     await createQueue(db.pool, 'orders');
-    const consumer = new Consumer(db.pool, { queue: 'orders', name: 'billing', listen: false, pollIntervalMs: 20 });
+    // fetchSize 4: the handler's queries run between reads of the batch's cursor (the next
+    // rows are fetched while the handler works on these).
+    const consumer = new Consumer(db.pool, { queue: 'orders', name: 'billing', listen: false, pollIntervalMs: 20, fetchSize: 4 });
     await registerConsumer(db.pool, 'orders', 'billing');
     await db.pool.query('CREATE TABLE billed (id int PRIMARY KEY)');
     const producer = new Producer(db.pool, { queue: 'orders' });
@@ -104,6 +107,27 @@ describe('cron-style draining', () => {
     );
     expect(seen).toEqual([0, 1, 2]);
     expect(consumer.stats.batches).toBe(3);
+  });
+
+  it('a handler that stops reading mid-batch (rows fetched ahead) and fails gets the whole batch again', async () => {
+    await createQueue(db.pool, 'halfway');
+    await registerConsumer(db.pool, 'halfway', 'job');
+    await new Producer(db.pool, { queue: 'halfway' }).insertMany(Array.from({ length: 15 }, (_, i) => ({ type: 'e', payload: i })));
+    await forceTick(db.pool, 'halfway');
+    const consumer = new Consumer(db.pool, { queue: 'halfway', name: 'job', listen: false, fetchSize: 4 });
+    const seen: unknown[] = [];
+    const handler = (stopAt: number) => async (batch: Batch) => {
+      for await (const ev of batch.events()) {
+        if (seen.length === stopAt) throw new Error('handler gave up');
+        seen.push(ev.payload);
+      }
+    };
+    await expect(consumer.run(handler(5), { untilIdle: true })).rejects.toThrow('handler gave up');
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+    seen.length = 0;
+    await consumer.run(handler(-1), { untilIdle: true });
+    expect(seen).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    expect(db.pool.idleCount + db.pool.waitingCount).toBe(db.pool.totalCount);
   });
 
   it('refuses to finish a batch that is not open: BatchNotFoundError, or false with ifOpen', async () => {
