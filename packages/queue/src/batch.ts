@@ -185,20 +185,26 @@ export async function* streamBatchEvents(
   // After a failed read the cursor has no portal left to close (the error ended it, or the
   // connection is gone), and its close() would wait forever.
   let failed = false;
+  const read = () => {
+    const p = bound(cursor.read(fetchSize), 'the batch read');
+    p.catch(() => {
+      failed = true;
+    });
+    return p;
+  };
+  // The next rows are asked for before these are yielded: the provider reads them while the
+  // caller works on these.
+  let pending: Promise<EventTextRow[]> | undefined = read();
   try {
     for (;;) {
-      let chunk: EventTextRow[];
-      try {
-        chunk = await bound(cursor.read(fetchSize), 'the batch read');
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-      if (chunk.length === 0) return;
-      yield chunk.map((r) => new TextRowEvent(r));
-      if (chunk.length < fetchSize) return;
+      const chunk: EventTextRow[] = await pending;
+      pending = chunk.length === fetchSize ? read() : undefined;
+      if (chunk.length > 0) yield chunk.map((r) => new TextRowEvent(r));
+      if (!pending) return;
     }
   } finally {
+    // A read still in flight (the caller stopped early) ends before the cursor is closed.
+    if (pending) await pending.catch(() => undefined);
     if (!failed) await bound(cursor.close(), 'the cursor close').catch(() => undefined);
   }
 }
