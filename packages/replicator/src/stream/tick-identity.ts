@@ -5,6 +5,7 @@
  * took their batches as applied would skip the provider's new changes without a word.
  */
 import { getTick, type ExternalTick, type Queryable } from '@pgferry/queue';
+import { ProviderHistoryError } from '../errors.js';
 
 /** A stream's recorded position: the tick's identity is null when an older version recorded it. */
 export interface RecordedTick {
@@ -22,4 +23,23 @@ export async function providerTickIfOther(provider: Queryable, queue: string, re
   if (recorded.time === null || recorded.eventSeq === null) return 'same';
   const tick = known?.tickId === recorded.tickId ? known : await getTick(provider, queue, recorded.tickId);
   return tick && tick.time.getTime() === recorded.time.getTime() && tick.eventSeq === recorded.eventSeq ? 'same' : tick;
+}
+
+/**
+ * The error that stops a stream (or, with `table`, a table's catch-up) of `subscription`
+ * whose recorded position the provider holds as another tick or not at all; null when it
+ * holds the same one, or the position was recorded without its identity.
+ */
+export async function historyError(
+  provider: Queryable,
+  queue: string,
+  subscription: string,
+  recorded: RecordedTick,
+  known?: ExternalTick,
+  table?: string,
+): Promise<ProviderHistoryError | null> {
+  const { tickId, time, eventSeq } = recorded;
+  if (time === null || eventSeq === null) return null;
+  const other = await providerTickIfOther(provider, queue, recorded, known);
+  return other === 'same' ? null : new ProviderHistoryError(subscription, { tickId, time, eventSeq }, other, table);
 }

@@ -10,8 +10,7 @@ import { PgferryError, forceTick, getBatchInfo, nextBatch, tickSnapshot, unregis
 import { sql } from '../sql.js';
 import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { applyBatchStep, positionPlan } from '../stream/batch-step.js';
-import { providerTickIfOther } from '../stream/tick-identity.js';
-import { ProviderHistoryError } from '../errors.js';
+import { historyError } from '../stream/tick-identity.js';
 import { parseSnapshot, snapshotCovers, visibleInSnapshot } from '../state/snapshot.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 import { applySettings, type StreamEnv } from './stream-env.js';
@@ -102,8 +101,8 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
       if (position === 'applied') {
         // Applied before a restart, if the provider's tick of that id is the one applied.
         const recorded = { tickId: row.copyTick!, time: row.copyTickTime, eventSeq: row.copyTickSeq };
-        const other = await providerTickIfOther(env.provider, queue, recorded, { tickId: info.tickId, time: info.batchEnd, eventSeq: info.seqEnd });
-        if (other !== 'same') throw new ProviderHistoryError(env.name, { ...recorded, time: recorded.time!, eventSeq: recorded.eventSeq! }, other, row.source);
+        const otherHistory = await historyError(env.provider, queue, env.name, recorded, { tickId: info.tickId, time: info.batchEnd, eventSeq: info.seqEnd }, row.source);
+        if (otherHistory) throw otherHistory;
         at = BigInt(row.copyTick!);
       }
       if (position) return position;

@@ -11,10 +11,10 @@ import { applyExecute } from '../stream/execute.js';
 import { DDL_EVENT, applyDdl } from '../stream/ddl.js';
 import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { forwardSequences } from '../stream/sequences.js';
-import { ProviderHistoryError, ReplicationStateError } from '../errors.js';
+import { ReplicationStateError, type ProviderHistoryError } from '../errors.js';
 import { sql } from '../sql.js';
 import { applyBatchStep, positionPlan } from '../stream/batch-step.js';
-import { providerTickIfOther } from '../stream/tick-identity.js';
+import { historyError } from '../stream/tick-identity.js';
 import type { BatchApplyResult } from '../stream/batch-apply.js';
 import { toSubscribedTable, type SubscribedTable, type SubscriberTableRow } from '../state/subscribed-table.js';
 import { applySettings, type StreamEnv } from './stream-env.js';
@@ -128,10 +128,8 @@ interface AppliedPosition {
  * Returns the error to raise when it differs.
  */
 async function historyDiffers(env: StreamEnv, queue: string, at: AppliedPosition, batchTick: ExternalTick): Promise<ProviderHistoryError | null> {
-  if (at.at_tick_id === null || at.at_tick_time === null || at.at_event_seq === null) return null;
-  const applied = { tickId: at.at_tick_id, time: at.at_tick_time, eventSeq: at.at_event_seq };
-  const other = await providerTickIfOther(env.provider, queue, applied, batchTick);
-  return other === 'same' ? null : new ProviderHistoryError(env.name, applied, other);
+  if (at.at_tick_id === null) return null;
+  return historyError(env.provider, queue, env.name, { tickId: at.at_tick_id, time: at.at_tick_time, eventSeq: at.at_event_seq }, batchTick);
 }
 
 /**
