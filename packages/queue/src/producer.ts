@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { q, type Queryable } from './db.js';
 import { encodePayload, validatePayload, type EventSchemas } from './events.js';
 import { insertStaged, type EncodedEvents } from './staged-insert.js';
+import { withClient } from './runtime/index.js';
 
 export interface ProducerOptions<S extends EventSchemas> {
   queue: string;
@@ -73,7 +74,9 @@ export class Producer<S extends EventSchemas = EventSchemas> {
     const encoded = this.encode(events);
     const db = options.client ?? this.db;
     if (events.length >= COPY_MIN_EVENTS) {
-      const staged = await withClient(db, (client) => insertStaged(client, this.queue, encoded));
+      const stage = (client: pg.ClientBase) => insertStaged(client, this.queue, encoded);
+      // One connection for the stage, the COPY and the move: the caller's, or one of the pool's.
+      const staged = isPool(db) ? await withClient(db, stage) : await stage(db as pg.ClientBase);
       if (staged !== null) return staged;
     }
     // The payloads travel as one text, a line each, split server-side by string_to_array:
@@ -111,17 +114,6 @@ export class Producer<S extends EventSchemas = EventSchemas> {
 
 /** insertMany COPYs from this many events on (fewer: one statement with arrays). */
 export const COPY_MIN_EVENTS = 2000;
-
-/** Run `work` on one connection: `db` itself, or one checked out of it when it is a pool. */
-async function withClient<T>(db: pg.Pool | Queryable, work: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-  if (!isPool(db)) return work(db as pg.ClientBase);
-  const client = await db.connect();
-  try {
-    return await work(client);
-  } finally {
-    client.release();
-  }
-}
 
 function isPool(db: pg.Pool | Queryable): db is pg.Pool {
   return typeof (db as pg.Pool).connect === 'function' && typeof (db as pg.Pool).totalCount === 'number';
