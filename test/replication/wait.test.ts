@@ -136,9 +136,10 @@ describe('waiting for a subscription', () => {
   });
 
   it('wait-provider from a branch: times out naming the root\'s tick the branch applied last while the leaf applies nothing; ends once it does', { timeout: 180_000 }, async () => {
-    // root -> branch -> leaf2, in new databases of the two servers. A quiet root ticks every
-    // second: the leaf's table is handed over at the root's next tick (a branch makes none).
-    await setQueueConfig(r.provider, 'repl', { ticker_idle_period: 1000 });
+    // root -> branch -> leaf2, in new databases of the two servers. The quiet root makes no
+    // idle ticks: the leaf's table is handed over at a tick its catch-up asks for, which the
+    // branch's worker passes up to the root (a branch makes no ticks of its own).
+    await setQueueConfig(r.provider, 'repl', { ticker_idle_period: '1 hour' });
     const branch = await newDatabase(r.subscriberServer, 'branch');
     const leaf = await newDatabase(r.providerServer, 'leaf2');
     await createBranchNode(r.provider, branch.pool, { node: 'branch', providerLocation: r.providerUrl, location: branch.url });

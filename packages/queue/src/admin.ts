@@ -103,6 +103,15 @@ export async function forceTick(db: Queryable, queue: string): Promise<string> {
   return rows[0]!.t;
 }
 
+/**
+ * Ask for a tick soon: made now on a queue that makes its own ticks (its id), or, on a
+ * branch's queue, recorded for the branch's worker to pass up to its provider (null).
+ */
+export async function requestTick(db: Queryable, queue: string): Promise<string | null> {
+  const rows = await q<{ t: string | null }>(db, 'SELECT pgferry.request_tick($1) AS t', [queue]);
+  return rows[0]!.t;
+}
+
 export interface QueueInfo {
   queueName: string;
   ntables: number;

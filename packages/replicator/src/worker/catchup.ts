@@ -6,7 +6,7 @@
  * main stream (state 'ok', applied from batches ending after the catch-up's tick).
  */
 import type pg from 'pg';
-import { PgferryError, forceTick, getBatchInfo, nextBatch, tickSnapshot, unregisterConsumer, withTransaction } from '@pgferry/queue';
+import { getBatchInfo, nextBatch, requestTick, tickSnapshot, unregisterConsumer, withTransaction } from '@pgferry/queue';
 import { sql } from '../sql.js';
 import { checkCaptureDrift } from '../stream/capture-drift.js';
 import { applyBatchStep, positionPlan } from '../stream/batch-step.js';
@@ -78,12 +78,9 @@ export async function catchupStep(env: StreamEnv, queue: string, t: SubscribedTa
   if (!batchId) {
     // Caught up with the main stream, but at a tick older than the copy: a newer tick
     // is needed before the hand-off (do not wait for the ticker's idle period). A branch
-    // makes no ticks of its own (PF006): its provider's next tick comes down to it.
-    if (handOff === 'reached-main') {
-      await forceTick(env.provider, queue).catch((err: unknown) => {
-        if (!(err instanceof PgferryError && err.code === 'PF006')) throw err;
-      });
-    }
+    // makes no ticks of its own: its worker passes the request up, and its provider's
+    // next tick comes down to it.
+    if (handOff === 'reached-main') await requestTick(env.provider, queue);
     return { step: 'idle' };
   }
   const info = await getBatchInfo(env.provider, batchId);

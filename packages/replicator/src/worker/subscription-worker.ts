@@ -40,6 +40,7 @@ import { catchupStep } from './catchup.js';
 import { ensureBranchTick, mainStep } from './main-stream.js';
 import { updateWatermark } from '../admin/cascade.js';
 import type { StreamEnv } from './stream-env.js';
+import { forwardTickRequest } from './tick-request.js';
 
 const debug = createDebug('pgferry:replicator:worker');
 
@@ -149,6 +150,8 @@ export class SubscriptionWorker {
   private nodeReadAt = 0;
   /** A branch's queue was checked for its position's tick since the last error. */
   private branchTickChecked = false;
+  /** The branch queue's last tick request passed up to the provider (see worker/tick-request.ts). */
+  private tickRequestPassed: string | null = null;
   private abort = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly copying = new Map<string, CopyProgress>();
@@ -466,6 +469,7 @@ export class SubscriptionWorker {
     if (!step) {
       // Idle: the node may have been promoted (switchover, takeover) with no batch to say so.
       if (Date.now() - this.nodeReadAt > NODE_REREAD_MS) this.node = null;
+      if (this.env.nodeType === 'branch') this.tickRequestPassed = await forwardTickRequest(this.env, queue, this.tickRequestPassed);
       return false;
     }
     const r = step.result;
