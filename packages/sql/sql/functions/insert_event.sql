@@ -1,5 +1,7 @@
 -- Insert one event into a queue, in the caller's transaction. Returns the event id.
--- The hot path: static statements only (PL/pgSQL caches their plans), no dynamic SQL.
+-- The hot path: static statements only (PL/pgSQL caches their plans), no dynamic SQL; the
+-- queue checks of _queue_for_insert inline (calling it cost 3 µs of the 15 µs an event costs
+-- server-side: produce-single 0.92× -> 0.88×).
 -- SECURITY DEFINER: only this function (and insert_events) writes pgferry.event, so a
 -- writer cannot bypass disable_insert or forge ids, times or txids.
 CREATE OR REPLACE FUNCTION pgferry.insert_event(
