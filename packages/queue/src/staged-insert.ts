@@ -26,14 +26,14 @@ const COPY_SPECIAL_ALL = /[\\\n\r\t]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /** A value in COPY's text format (null as \N). */
-export function copyTextField(value: string | null): string {
+function copyTextField(value: string | null): string {
   if (value === null) return '\\N';
   return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]!) : value;
 }
 
-/** The stage's columns `ev` fills: ev_type only without one type for all, extras only if any. */
+/** The stage's columns `ev` fills: the order, ev_type only without one type for all, extras only if any. */
 function stageColumns(ev: EncodedEvents): string {
-  return [...(ev.oneType === null ? ['ev_type'] : []), 'ev_data', ...(ev.extras ? ['ev_extra1', 'ev_extra2', 'ev_extra3', 'ev_extra4'] : [])].join(', ');
+  return ['ev_ord', ...(ev.oneType === null ? ['ev_type'] : []), 'ev_data', ...(ev.extras ? ['ev_extra1', 'ev_extra2', 'ev_extra3', 'ev_extra4'] : [])].join(', ');
 }
 
 /** COPY text lines of stageColumns(ev), about `chunkChars` characters at a time. */
@@ -44,6 +44,7 @@ function* copyLines(ev: EncodedEvents, chunkChars = 1 << 18): Generator<string> 
   for (let i = 0; i < ev.datas.length; i++) {
     let line = copyTextField(ev.datas[i]!);
     if (ev.oneType === null) line = `${copyTextField(ev.types[i]!)}\t${line}`;
+    line = `${i}\t${line}`; // ev_ord: the order the events get their ids in
     if (x) line += `\t${copyTextField(x[0]![i]!)}\t${copyTextField(x[1]![i]!)}\t${copyTextField(x[2]![i]!)}\t${copyTextField(x[3]![i]!)}`;
     parts.push(line);
     size += line.length + 1;
