@@ -5,6 +5,28 @@ import { useTestDatabase } from '@pgferry/test/test-database';
 import { install, uninstall } from '@pgferry/sql';
 import { COPY_MIN_EVENTS, Producer, QueueNotFoundError, createQueue } from '../src/index.js';
 
+/** A queue's events as stored, in id order. */
+async function storedEvents(pool: pg.Pool, queue: string): Promise<Record<string, string | null>[]> {
+  const { rows } = await pool.query(
+    `SELECT ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4 FROM pgferry.event
+      WHERE ev_queue = (SELECT queue_id FROM pgferry.queue WHERE queue_name = $1) ORDER BY ev_id`,
+    [queue],
+  );
+  return rows;
+}
+
+/** The rows insertMany of `events` stores (the tests never set the second extra). */
+function asStored(events: readonly { type: string; payload: unknown; extra?: readonly (string | undefined)[] }[]) {
+  return events.map((e) => ({
+    ev_type: e.type,
+    ev_data: JSON.stringify(e.payload),
+    ev_extra1: e.extra?.[0] ?? null,
+    ev_extra2: null,
+    ev_extra3: e.extra?.[2] ?? null,
+    ev_extra4: e.extra?.[3] ?? null,
+  }));
+}
+
 describe('producer', () => {
   const db = useTestDatabase();
 
@@ -29,19 +51,8 @@ describe('producer', () => {
     expect(await producer.insertMany(events)).toBe(400);
     expect(await producer.insertMany([{ type: 'one', payload: null }])).toBe(1);
 
-    const { rows } = await db.pool.query(
-      `SELECT ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4 FROM pgferry.event
-        WHERE ev_queue = (SELECT queue_id FROM pgferry.queue WHERE queue_name = 'bulk') ORDER BY ev_id`,
-    );
-    expect(rows).toEqual([
-      ...events.map((e) => ({
-        ev_type: e.type,
-        ev_data: JSON.stringify(e.payload),
-        ev_extra1: e.extra?.[0] ?? null,
-        ev_extra2: null,
-        ev_extra3: e.extra?.[2] ?? null,
-        ev_extra4: e.extra?.[3] ?? null,
-      })),
+    expect(await storedEvents(db.pool, 'bulk')).toEqual([
+      ...asStored(events),
       { ev_type: 'one', ev_data: 'null', ev_extra1: null, ev_extra2: null, ev_extra3: null, ev_extra4: null },
     ]);
   });
@@ -80,21 +91,8 @@ describe('insertMany through the event stage (COPY)', () => {
       payload: { i, tag, s: i % 3 === 0 ? 'back\\slash \\N "q" \n\t\r \u0000 ü 𝄞 \ud800' : null, pad: i % 10 === 1 ? 'x'.repeat(3000) : '' },
       extra: i % 5 === 0 ? ([`\\N`, undefined, 'line\nbreak\r\ttab\\', ''] as const) : undefined,
     }));
-  const stored = async (queue: string) =>
-    (await db.pool.query(
-      `SELECT ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4 FROM pgferry.event
-        WHERE ev_queue = (SELECT queue_id FROM pgferry.queue WHERE queue_name = $1) ORDER BY ev_id`,
-      [queue],
-    )).rows;
-  const expected = (list: ReturnType<typeof events>) =>
-    list.map((e) => ({
-      ev_type: e.type,
-      ev_data: JSON.stringify(e.payload),
-      ev_extra1: e.extra?.[0] ?? null,
-      ev_extra2: null,
-      ev_extra3: e.extra?.[2] ?? null,
-      ev_extra4: e.extra?.[3] ?? null,
-    }));
+  const stored = (queue: string) => storedEvents(db.pool, queue);
+  const expected = asStored;
 
   it('keeps order, types, extras (a literal \\N too) and every payload byte, and empties the stage', async () => {
     await createQueue(db.pool, 'staged');

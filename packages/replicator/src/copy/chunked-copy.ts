@@ -95,7 +95,8 @@ interface Position {
  */
 async function startPosition(o: CopyTableOptions): Promise<Position> {
   const t = o.table;
-  if (t.copyLastKey && t.copyTick && t.copyConsumer === o.copyConsumer && (await copyConsumerAt(o, t))) {
+  const recorded = t.copyTick ? { tickId: t.copyTick, time: t.copyTickTime, eventSeq: t.copyTickSeq } : null;
+  if (t.copyLastKey && recorded && t.copyConsumer === o.copyConsumer && (await copyConsumerAt(o, o.copyConsumer, recorded))) {
     const r = await o.subscriber.query(sql('copy_resume'), [t.subscription, t.source, JSON.stringify(t.copyLastKey)]);
     if (r.rowCount === 1) {
       debug('copy %s resumes after key %j (%d rows committed)', t.source, t.copyLastKey, t.copiedRows);
@@ -104,7 +105,7 @@ async function startPosition(o: CopyTableOptions): Promise<Position> {
         rows: t.copiedRows ?? 0,
         resumes: t.copyResumes + 1,
         resumedRows: t.copyResumedRows + (t.copiedRows ?? 0),
-        tick: { tickId: t.copyTick, time: t.copyTickTime, eventSeq: t.copyTickSeq },
+        tick: recorded,
         firstSnapshot: t.copySnapshot,
       };
     }

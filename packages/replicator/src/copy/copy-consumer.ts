@@ -1,8 +1,7 @@
 /** The catch-up consumer a copy registers on the provider before its (first) snapshot. */
 import { getConsumerInfo, getTick, registerConsumerAt, unregisterConsumer, type ExternalTick } from '@pgferry/queue';
 import { ReplicationStateError } from '../errors.js';
-import { providerTickIfOther } from '../stream/tick-identity.js';
-import type { SubscribedTable } from '../state/subscribed-table.js';
+import { providerTickIfOther, type RecordedTick } from '../stream/tick-identity.js';
 import type { CopyTableOptions } from './copy-table.js';
 
 /** The catch-up consumer, (again) at the main consumer's position: returns that tick (its id, time and event counter). */
@@ -26,8 +25,7 @@ export async function registerCopyConsumer(o: Pick<CopyTableOptions, 'provider' 
  * one recorded (a provider restored from a backup may hold another under its id): where a
  * resumed copy needs it.
  */
-export async function copyConsumerAt(o: Pick<CopyTableOptions, 'provider' | 'queue'>, t: SubscribedTable): Promise<boolean> {
-  const tick = t.copyTick!;
-  const registered = (await getConsumerInfo(o.provider, o.queue, t.copyConsumer!)).some((c) => c.consumerName === t.copyConsumer && c.lastTick === tick);
-  return registered && (await providerTickIfOther(o.provider, o.queue, { tickId: tick, time: t.copyTickTime, eventSeq: t.copyTickSeq })) === 'same';
+export async function copyConsumerAt(o: Pick<CopyTableOptions, 'provider' | 'queue'>, consumer: string, tick: RecordedTick): Promise<boolean> {
+  const registered = (await getConsumerInfo(o.provider, o.queue, consumer)).some((c) => c.consumerName === consumer && c.lastTick === tick.tickId);
+  return registered && (await providerTickIfOther(o.provider, o.queue, tick)) === 'same';
 }
