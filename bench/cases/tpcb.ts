@@ -44,6 +44,25 @@ const LAG_WARMUP_MS = 2000;
 const REST_MS = 1000;
 /** Diagnosis: sample the sessions of both databases (with their statements) in pgferry's runs; adds load. */
 const SAMPLE = process.env.BENCH_TPCB_SAMPLE === '1';
+/**
+ * Diagnosis: the provider preloads pg_stat_statements (track = all: trigger and function
+ * bodies too) and pgferry's runs report its statements by total execution time.
+ */
+const STATEMENTS = process.env.BENCH_TPCB_STATEMENTS === '1';
+const STATEMENT_SETTINGS: Record<string, string> = { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' };
+
+/** The provider database's statements by total execution time since the last reset: ms, calls, text. */
+async function topStatements(db: BenchDatabase, limit: number): Promise<string[]> {
+  const { rows } = await db.pool.query<{ ms: number; calls: string; q: string; toplevel: boolean }>(
+    `SELECT round(s.total_exec_time::numeric, 0)::float8 AS ms, s.calls::text AS calls, s.toplevel,
+            left(regexp_replace(s.query, '[[:space:]]+', ' ', 'g'), 110) AS q
+       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+      WHERE d.datname = current_database()
+      ORDER BY s.total_exec_time DESC LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => `${r.ms} ms / ${r.calls} calls${r.toplevel ? '' : ' (nested)'}: ${r.q}`);
+}
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -160,6 +179,8 @@ interface VariantRun {
   worker?: { batches: number; events: number };
   /** BENCH_TPCB_SAMPLE=1: share of samples per session state and statement. */
   sessions?: Record<string, number>;
+  /** BENCH_TPCB_STATEMENTS=1: the provider's statements by total time. */
+  statements?: string[];
 }
 
 export const tpcb: BenchCase = {
@@ -167,7 +188,7 @@ export const tpcb: BenchCase = {
   summary: `pgbench TPC-B (scale ${SCALE}, ${CLIENTS} clients, ${SECONDS} s): tps with pgferry capture + worker and with native logical replication vs no capture; data lag under load`,
   async run(ctx: BenchContext): Promise<ResultRow[]> {
     checkPgbench();
-    const pair = await LogicalPair.start('tpcb');
+    const pair = await LogicalPair.start('tpcb', STATEMENTS ? STATEMENT_SETTINGS : {});
     const db = (side: 'provider' | 'subscriber', prefix: string) => pair.database(side, prefix);
     let running: ReplicationSystem | undefined;
     try {
@@ -186,6 +207,7 @@ export const tpcb: BenchCase = {
         running = undefined;
       }
       for (const d of [base, ferry.provider, ferry.subscriber, native.provider, native.subscriber]) await d.pool.query('VACUUM ANALYZE');
+      if (STATEMENTS) for (const d of [base, ferry.provider]) await d.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
 
       const cpu = new CpuSplitMeter(pair.dataDirs);
       const variants: { name: string; provider: BenchDatabase; subscriber: BenchDatabase; sys?: ReplicationSystem }[] = [
@@ -214,11 +236,14 @@ export const tpcb: BenchCase = {
               ? new WaitSampler([{ label: 'provider', url: v.provider.url }, { label: 'subscriber', url: v.subscriber.url }], 10, true)
               : undefined;
           await sampler?.start();
+          const statements = STATEMENTS && v.sys !== native;
+          if (statements) await v.provider.pool.query('SELECT pg_stat_statements_reset()');
           const cpu0 = cpu.now();
           const t0 = nowMs();
           const out = await pgbench(v.provider, ['-n', '-b', 'tpcb-like', '-c', String(CLIENTS), '-T', String(SECONDS)]);
           const t1 = nowMs();
           const sessions = await sampler?.stop();
+          const top = statements ? await topStatements(v.provider, 20) : undefined;
           const lag = await probe.stop(t0, t1, v.sys !== undefined);
           const used = CpuSplitMeter.since(cpu0, cpu.now());
           const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1]);
@@ -239,6 +264,7 @@ export const tpcb: BenchCase = {
             cpuMs: { node: used.node, provider: used.servers[0]!, subscriber: used.servers[1]! },
             ...(worker ? { worker } : {}),
             ...(sessions ? { sessions } : {}),
+            ...(top ? { statements: top } : {}),
           };
           results.push(x);
           ctx.log(
@@ -303,6 +329,9 @@ export const tpcb: BenchCase = {
             setup,
             `pgferry: the four tables captured (statement triggers), ${ferrySettingsText()}; per run: ${byRun('pgferry').map((x) => `${fmtRate(x.tps)} vs ${fmtRate(byRun('no capture')[x.run - 1]!.tps)}`).join(', ')} tps`,
             `CPU per transaction (µs, this process + both servers, medians): no capture ${cpuPerTx('no capture').toFixed(0)}, pgferry ${cpuPerTx('pgferry').toFixed(0)} (${cpuSplit('pgferry')}), native ${cpuPerTx('native').toFixed(0)} (${cpuSplit('native')})`,
+            ...results
+              .filter((x) => x.statements && x.run === 1)
+              .map((x) => `${x.variant}, provider statements in run 1 (BENCH_TPCB_STATEMENTS=1, pg_stat_statements, by total time):\n    ${x.statements!.join('\n    ')}`),
           ],
           detail: { runs: results },
         }),

@@ -57,9 +57,10 @@ export class LogicalPair {
     readonly subscriber: BenchServer,
   ) {}
 
-  static async start(label: string): Promise<LogicalPair> {
+  /** `providerExtra`: diagnostic settings of the provider only (the notes say so). */
+  static async start(label: string, providerExtra: Record<string, string> = {}): Promise<LogicalPair> {
     const [p, s] = await Promise.all([
-      BenchServer.start(`pgferry-bench-${label}-pub`, LOGICAL_SETTINGS),
+      BenchServer.start(`pgferry-bench-${label}-pub`, { ...LOGICAL_SETTINGS, ...providerExtra }),
       BenchServer.start(`pgferry-bench-${label}-sub`, LOGICAL_SETTINGS),
     ]);
     return new LogicalPair(p, s);

@@ -271,6 +271,51 @@ describe('capture safety', () => {
     }
   });
 
+  it('asks who the writer is only when the writer set pgferry.replica (every operation, both modes)', async () => {
+    // NULL AND x needs x: a guard written as one AND looked the writer up in the catalog at
+    // every captured statement of every application. Counted with track_functions.
+    await captureQueue('who');
+    const skipChecks = async (c: pg.PoolClient) =>
+      Number(
+        (await c.query<{ n: string }>(
+          `SELECT coalesce(sum(calls), 0)::text AS n FROM pg_stat_xact_user_functions WHERE schemaname = 'pgferry' AND funcname = '_capture_skip_allowed'`,
+        )).rows[0]!.n,
+      );
+    for (const mode of ['statement', 'row'] as const) {
+      await db.pool.query(`CREATE TABLE who_${mode} (id int PRIMARY KEY, v text)`);
+      await db.pool.query(`SELECT pgferry.capture_add_table('who', $1, NULL, NULL, NULL, $2)`, [`who_${mode}`, mode]);
+      const c = await db.pool.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query(`SET LOCAL track_functions = 'all'`);
+        // The view holds counts not yet flushed, of earlier transactions too: count from here.
+        const before = await skipChecks(c);
+        const checks = async () => (await skipChecks(c)) - before;
+        await c.query(`INSERT INTO who_${mode} VALUES (1, 'a'), (2, 'b')`);
+        await c.query(`UPDATE who_${mode} SET v = v || '!'`);
+        expect(await checks()).toBe(0);
+        await c.query(`DELETE FROM who_${mode} WHERE id = 1`);
+        expect(await checks()).toBe(0);
+        await c.query(`TRUNCATE who_${mode}`);
+        expect(await checks()).toBe(0);
+        await c.query(`SET LOCAL pgferry.replica = off`);
+        await c.query(`INSERT INTO who_${mode} VALUES (3, 'c')`);
+        expect(await checks()).toBe(0);
+        // The count does see the check where it belongs: a writer who asks to skip capture.
+        await c.query(`SET LOCAL pgferry.replica = on`);
+        await c.query(`INSERT INTO who_${mode} VALUES (4, 'd')`);
+        expect(await checks()).toBe(1);
+        await c.query('COMMIT');
+      } finally {
+        await c.query('ROLLBACK'); // after a failed expectation: no open transaction back to the pool
+        c.release();
+      }
+    }
+    // The superuser writing as a replica was not captured; everything else was.
+    const once = ['I["1"]', 'I["2"]', 'U["1"]', 'U["2"]', 'D["1"]', 'T', 'I["3"]'];
+    expect((await captured(db.pool, 'who')).map((e) => `${e.type}${e.key ? JSON.stringify(e.key) : ''}`).sort()).toEqual([...once, ...once].sort());
+  });
+
   it('keeps captured columns from being dropped or retyped, keeps their captured names through renames and reinstalls, ignores added columns (DDL not followed)', async () => {
     // Where event triggers may not be created, nothing follows DDL (capture-ddl-follow.test.ts
     // is the other case): guard views keep capture working.

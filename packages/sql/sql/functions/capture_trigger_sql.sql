@@ -89,7 +89,9 @@ BEGIN
 
   -- The txid is taken before the queue row is read (see insert_event). Changes made by the
   -- replicator (SET pgferry.replica = on, honoured for pgferry_replicator's members only)
-  -- are not captured again: no superuser needed.
+  -- are not captured again: no superuser needed. Two IFs, not one AND: where the setting
+  -- is unset it reads NULL, and NULL AND x needs x, so one AND asked every writer's
+  -- statement who it is (a catalog lookup: 16 us a statement under TPC-B).
   RETURN format($f$CREATE OR REPLACE FUNCTION pgferry._capture_%s_%s() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp %s AS $pgferry_fn$
 #variable_conflict use_column
@@ -100,8 +102,10 @@ DECLARE
   pgferry_seq regclass;
   pgferry_disabled boolean;
 BEGIN
-  IF pg_catalog.current_setting('pgferry.replica', true) = 'on' AND pgferry._capture_skip_allowed() THEN
-    RETURN NULL;
+  IF pg_catalog.current_setting('pgferry.replica', true) = 'on' THEN
+    IF pgferry._capture_skip_allowed() THEN
+      RETURN NULL;
+    END IF;
   END IF;
   pgferry_txid := pg_catalog.pg_current_xact_id();
   SELECT q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert

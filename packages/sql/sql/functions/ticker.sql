@@ -99,7 +99,7 @@ BEGIN
     RETURN false;
   END IF;
   IF v_finished IS NOT NULL THEN
-    RETURN EXISTS (SELECT 1 FROM pgferry.event e WHERE e.ev_queue = q.queue_id AND e.ev_txid = ANY (v_finished));
+    RETURN pgferry._events_of(q.queue_id, v_finished);
   END IF;
   RETURN pgferry._events_between(q.queue_id, t.tick_snapshot, v_now);
 END $$;
