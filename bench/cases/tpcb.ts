@@ -45,23 +45,30 @@ const REST_MS = 1000;
 /** Diagnosis: sample the sessions of both databases (with their statements) in pgferry's runs; adds load. */
 const SAMPLE = process.env.BENCH_TPCB_SAMPLE === '1';
 /**
- * Diagnosis: the provider preloads pg_stat_statements (track = all: trigger and function
- * bodies too) and pgferry's runs report its statements by total execution time.
+ * Diagnosis: both servers preload pg_stat_statements (track = all: trigger and function
+ * bodies too); the runs without capture and pgferry's report the statements of their
+ * databases by total execution time (BENCH_TPCB_STATEMENTS_TOP of each, 20).
  */
 const STATEMENTS = process.env.BENCH_TPCB_STATEMENTS === '1';
-const STATEMENT_SETTINGS: Record<string, string> = { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' };
+const STATEMENT_SETTINGS: Record<string, string> = {
+  shared_preload_libraries: 'pg_stat_statements',
+  'pg_stat_statements.track': 'all',
+  'pg_stat_statements.track_planning': 'on',
+};
+const STATEMENTS_TOP = Number(process.env.BENCH_TPCB_STATEMENTS_TOP ?? 20);
 
-/** The provider database's statements by total execution time since the last reset: ms, calls, text. */
+/** A database's statements by total planning + execution time since the last reset: ms (planning), calls, text. */
 async function topStatements(db: BenchDatabase, limit: number): Promise<string[]> {
-  const { rows } = await db.pool.query<{ ms: number; calls: string; q: string; toplevel: boolean }>(
-    `SELECT round(s.total_exec_time::numeric, 0)::float8 AS ms, s.calls::text AS calls, s.toplevel,
+  const { rows } = await db.pool.query<{ ms: number; plan: number; calls: string; q: string; toplevel: boolean }>(
+    `SELECT round((s.total_exec_time + s.total_plan_time)::numeric, 0)::float8 AS ms, round(s.total_plan_time::numeric, 0)::float8 AS plan,
+            s.calls::text AS calls, s.toplevel,
             left(regexp_replace(s.query, '[[:space:]]+', ' ', 'g'), 110) AS q
        FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
       WHERE d.datname = current_database()
-      ORDER BY s.total_exec_time DESC LIMIT $1`,
+      ORDER BY s.total_exec_time + s.total_plan_time DESC LIMIT $1`,
     [limit],
   );
-  return rows.map((r) => `${r.ms} ms / ${r.calls} calls${r.toplevel ? '' : ' (nested)'}: ${r.q}`);
+  return rows.map((r) => `${r.ms} ms (planning ${r.plan}) / ${r.calls} calls${r.toplevel ? '' : ' (nested)'}: ${r.q}`);
 }
 
 const run = promisify(execFile);
@@ -179,8 +186,8 @@ interface VariantRun {
   worker?: { batches: number; events: number };
   /** BENCH_TPCB_SAMPLE=1: share of samples per session state and statement. */
   sessions?: Record<string, number>;
-  /** BENCH_TPCB_STATEMENTS=1: the provider's statements by total time. */
-  statements?: string[];
+  /** BENCH_TPCB_STATEMENTS=1: the statements of the provider (and pgferry's subscriber) by total time. */
+  statements?: { provider: string[]; subscriber?: string[] };
 }
 
 export const tpcb: BenchCase = {
@@ -207,7 +214,7 @@ export const tpcb: BenchCase = {
         running = undefined;
       }
       for (const d of [base, ferry.provider, ferry.subscriber, native.provider, native.subscriber]) await d.pool.query('VACUUM ANALYZE');
-      if (STATEMENTS) for (const d of [base, ferry.provider]) await d.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      if (STATEMENTS) for (const d of [base, ferry.provider, ferry.subscriber]) await d.pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
 
       const cpu = new CpuSplitMeter(pair.dataDirs);
       const variants: { name: string; provider: BenchDatabase; subscriber: BenchDatabase; sys?: ReplicationSystem }[] = [
@@ -237,13 +244,19 @@ export const tpcb: BenchCase = {
               : undefined;
           await sampler?.start();
           const statements = STATEMENTS && v.sys !== native;
-          if (statements) await v.provider.pool.query('SELECT pg_stat_statements_reset()');
+          const statementDbs = statements ? [v.provider, ...(v.sys ? [v.subscriber] : [])] : [];
+          for (const d of statementDbs) await d.pool.query('SELECT pg_stat_statements_reset()');
           const cpu0 = cpu.now();
           const t0 = nowMs();
           const out = await pgbench(v.provider, ['-n', '-b', 'tpcb-like', '-c', String(CLIENTS), '-T', String(SECONDS)]);
           const t1 = nowMs();
           const sessions = await sampler?.stop();
-          const top = statements ? await topStatements(v.provider, 20) : undefined;
+          const top = statements
+            ? {
+                provider: await topStatements(v.provider, STATEMENTS_TOP),
+                ...(v.sys ? { subscriber: await topStatements(v.subscriber, STATEMENTS_TOP) } : {}),
+              }
+            : undefined;
           const lag = await probe.stop(t0, t1, v.sys !== undefined);
           const used = CpuSplitMeter.since(cpu0, cpu.now());
           const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1]);
@@ -331,7 +344,11 @@ export const tpcb: BenchCase = {
             `CPU per transaction (µs, this process + both servers, medians): no capture ${cpuPerTx('no capture').toFixed(0)}, pgferry ${cpuPerTx('pgferry').toFixed(0)} (${cpuSplit('pgferry')}), native ${cpuPerTx('native').toFixed(0)} (${cpuSplit('native')})`,
             ...results
               .filter((x) => x.statements && x.run === 1)
-              .map((x) => `${x.variant}, provider statements in run 1 (BENCH_TPCB_STATEMENTS=1, pg_stat_statements, by total time):\n    ${x.statements!.join('\n    ')}`),
+              .flatMap((x) =>
+                Object.entries(x.statements!).map(
+                  ([side, list]) => `${x.variant}, ${side} statements in run 1 (BENCH_TPCB_STATEMENTS=1, pg_stat_statements, by total time):\n    ${list.join('\n    ')}`,
+                ),
+              ),
           ],
           detail: { runs: results },
         }),

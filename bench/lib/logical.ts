@@ -57,11 +57,11 @@ export class LogicalPair {
     readonly subscriber: BenchServer,
   ) {}
 
-  /** `providerExtra`: diagnostic settings of the provider only (the notes say so). */
-  static async start(label: string, providerExtra: Record<string, string> = {}): Promise<LogicalPair> {
+  /** `extra`: diagnostic settings of both servers (the notes say so). */
+  static async start(label: string, extra: Record<string, string> = {}): Promise<LogicalPair> {
     const [p, s] = await Promise.all([
-      BenchServer.start(`pgferry-bench-${label}-pub`, { ...LOGICAL_SETTINGS, ...providerExtra }),
-      BenchServer.start(`pgferry-bench-${label}-sub`, LOGICAL_SETTINGS),
+      BenchServer.start(`pgferry-bench-${label}-pub`, { ...LOGICAL_SETTINGS, ...extra }),
+      BenchServer.start(`pgferry-bench-${label}-sub`, { ...LOGICAL_SETTINGS, ...extra }),
     ]);
     return new LogicalPair(p, s);
   }

@@ -29,7 +29,7 @@
 import pg from 'pg';
 import type { Queryable } from '@pgferry/queue';
 import { ApplyError, HandlerArgsError } from '../errors.js';
-import { sql } from '../sql.js';
+import { prepared, sql } from '../sql.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { checkKnownArgs, nameList, parseTableName, quoteTable, requiredArg, schemaOf } from './handler-args.js';
 import { applyRows } from './row.js';
@@ -119,7 +119,7 @@ const q = (c: string) => pg.escapeIdentifier(c);
 
 /** The statements of a table's summary, for dest's current shape (null when dest does not exist). */
 async function statements(client: Queryable, table: SubscribedTable, config: AggregateConfig): Promise<Statements | null> {
-  const shape = new Map((await client.query<DestColumn>(sql('dest_columns'), [table.dest])).rows.map((c) => [c.name, c]));
+  const shape = new Map((await client.query<DestColumn>({ ...prepared('dest_columns'), values: [table.dest] })).rows.map((c) => [c.name, c]));
   if (!shape.size) return null;
   const col = (c: string) => {
     const d = shape.get(c);

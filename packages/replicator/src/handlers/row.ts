@@ -17,7 +17,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import createDebug from 'debug';
 import type { Queryable } from '@pgferry/queue';
 import { ApplyError, MergeCollisionError, RedoBatch } from '../errors.js';
-import { sql } from '../sql.js';
+import { prepared, sql } from '../sql.js';
 import { ImageCopyEncoder } from './image-copy.js';
 import { splitChanges, type KeyChange, type TableChanges } from '../stream/coalesce.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
@@ -114,7 +114,7 @@ export async function applyStatements(
   client: Queryable,
   t: RowTarget,
 ): Promise<Statements | null> {
-  const shape = (await client.query<DestColumn>(sql('dest_columns'), [t.dest])).rows;
+  const shape = (await client.query<DestColumn>({ ...prepared('dest_columns'), values: [t.dest] })).rows;
   if (!shape.length) return null;
   const cacheKey = JSON.stringify([t.dest, t.columns, t.keyColumns, t.merge ?? null, shape]);
   let s = statementCache.get(cacheKey);

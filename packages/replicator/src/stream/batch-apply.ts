@@ -32,7 +32,7 @@ import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, ty
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { ORDER_SENSITIVE, applyRowsIdempotent, rowTargetOf } from '../handlers/row.js';
 import { Coalescer, type TableChanges } from './coalesce.js';
-import { sql } from '../sql.js';
+import { prepared } from '../sql.js';
 import { readBatch, type Routed } from './read-batch.js';
 
 const debug = createDebug('pgferry:replicator:apply');
@@ -125,7 +125,7 @@ function batchScope(firstAttempt = false): BatchScope {
  */
 async function foreignKeyOrder(client: pg.ClientBase, scope: BatchScope, dests: string[]): Promise<string[] | null> {
   const edges = await scope.memo(`fkeys:${JSON.stringify([...dests].sort())}`, async () =>
-    (await client.query<{ child: string; parent: string }>(sql('fkey_edges'), [dests])).rows,
+    (await client.query<{ child: string; parent: string }>({ ...prepared('fkey_edges'), values: [dests] })).rows,
   );
   if (!edges.length) return null;
   const order: string[] = [];
