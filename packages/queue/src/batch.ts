@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
-import { BatchNotFoundError } from '@pgferry/sql';
+import { BatchNotFoundError, PgferryError } from '@pgferry/sql';
 import { q, type Queryable } from './db.js';
 import { untilLost } from './runtime/index.js';
 import { RAW_TYPES, TextRowEvent, type EventTextRow } from './event-row.js';
@@ -115,6 +115,15 @@ export async function finishBatch(db: Queryable, batchId: string, options: Finis
     if (options.ifOpen && err instanceof BatchNotFoundError) return false;
     throw err;
   }
+}
+
+/**
+ * Finish batch `batchId` and COMMIT the transaction it is read in, in one round trip. On an
+ * error nothing is committed: the caller rolls back.
+ */
+export async function finishBatchAndCommit(db: Queryable, batchId: string): Promise<void> {
+  if (!/^[0-9]+$/.test(batchId)) throw new PgferryError(`not a batch id: ${JSON.stringify(batchId)}`);
+  await q(db, `SELECT pgferry.finish_batch(${batchId}); COMMIT`);
 }
 
 export interface BatchInfo {

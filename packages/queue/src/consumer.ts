@@ -17,7 +17,7 @@ import createDebug from 'debug';
 import type pg from 'pg';
 import type { z } from 'zod';
 import { BatchNotFoundError, PgferryError } from '@pgferry/sql';
-import { deadLetterEvents, finishBatch, nextBatch, retryEvents, type RawEvent } from './batch.js';
+import { deadLetterEvents, finishBatchAndCommit, nextBatch, retryEvents, type RawEvent } from './batch.js';
 import { RAW_TYPES, TextRowEvent, type EventTextRow } from './event-row.js';
 import { registerConsumer, registerSubconsumer } from './admin.js';
 import { q } from './db.js';
@@ -162,7 +162,7 @@ export class Batch<S extends EventSchemas = EventSchemas> {
       }
       if (!more) break;
     }
-    await this.bound(q(this.client, `CLOSE ${cursor}`), 'CLOSE');
+    // The cursor stays open until the batch's COMMIT or ROLLBACK closes it (a round trip less).
   }
 
   private decode(r: EventTextRow): EventOf<S> | undefined {
@@ -206,7 +206,9 @@ export class Batch<S extends EventSchemas = EventSchemas> {
       try {
         for (const [delay, ids] of this.retries) retried += await this.bound(retryEvents(this.client, this.id, ids, delay), 'event_retry');
         for (const [reason, ids] of this.dead) dead += await this.bound(deadLetterEvents(this.client, this.id, ids, reason), 'event_dead');
-        await this.bound(finishBatch(this.client, this.id), 'finish_batch');
+        // finish_batch and COMMIT in one round trip (a simple query: the id is a bigint the
+        // server gave; on an error the COMMIT does not run and the batch rolls back below).
+        await this.bound(finishBatchAndCommit(this.client, this.id), 'finish_batch, COMMIT');
       } catch (err) {
         if (!(err instanceof BatchNotFoundError)) throw err;
         throw new BatchLostError(`batch ${this.id} was taken over by another sub-consumer; its work is rolled back`, {
@@ -214,7 +216,6 @@ export class Batch<S extends EventSchemas = EventSchemas> {
           cause: err,
         });
       }
-      await this.bound(this.client.query('COMMIT'), 'COMMIT');
     } catch (err) {
       await this.rollback(err);
       throw err;
