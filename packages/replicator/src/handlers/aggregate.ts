@@ -29,7 +29,8 @@
 import pg from 'pg';
 import type { Queryable } from '@pgferry/queue';
 import { ApplyError, HandlerArgsError } from '../errors.js';
-import { prepared, sql } from '../sql.js';
+import { sql } from '../sql.js';
+import { readShapes } from './dest-shape.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { checkKnownArgs, nameList, parseTableName, quoteTable, requiredArg, schemaOf } from './handler-args.js';
 import { applyRows } from './row.js';
@@ -96,13 +97,6 @@ export function summaryTable(config: AggregateConfig, dest: string): string {
   return quoteTable(config.summary, schemaOf(dest));
 }
 
-interface DestColumn {
-  name: string;
-  type: string;
-  json: boolean;
-  eq_schema: string;
-}
-
 interface Statements {
   /** $1: JSON array of row images; the groups their keys' rows are in, as a JSON array of group images. */
   groupsOfKeys: string;
@@ -119,7 +113,7 @@ const q = (c: string) => pg.escapeIdentifier(c);
 
 /** The statements of a table's summary, for dest's current shape (null when dest does not exist). */
 async function statements(client: Queryable, table: SubscribedTable, config: AggregateConfig): Promise<Statements | null> {
-  const shape = new Map((await client.query<DestColumn>({ ...prepared('dest_columns'), values: [table.dest] })).rows.map((c) => [c.name, c]));
+  const shape = new Map(((await readShapes(client, [table.dest])).get(table.dest) ?? []).map((c) => [c.name, c]));
   if (!shape.size) return null;
   const col = (c: string) => {
     const d = shape.get(c);

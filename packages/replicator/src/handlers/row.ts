@@ -17,7 +17,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import createDebug from 'debug';
 import type { Queryable } from '@pgferry/queue';
 import { ApplyError, MergeCollisionError, RedoBatch } from '../errors.js';
-import { prepared, sql } from '../sql.js';
+import { sql } from '../sql.js';
+import { readShapes, shapeFor, type DestColumn } from './dest-shape.js';
 import { ImageCopyEncoder } from './image-copy.js';
 import { splitChanges, type KeyChange, type TableChanges } from '../stream/coalesce.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
@@ -85,16 +86,6 @@ const APPLY_STAGE = 'pgferry_apply_stage';
 /** Chunks smaller than this go through json_to_recordset (creating the stage costs more). */
 const STAGE_MIN_ROWS = 200;
 
-interface DestColumn {
-  name: string;
-  /** Schema-qualified type name. */
-  type: string;
-  /** json, jsonb, or a domain over them. */
-  json: boolean;
-  /** Schema of the type's "=" operator. */
-  eq_schema: string;
-}
-
 /** Statements by table shape; bounded (a partition router makes a table per period). */
 const statementCache = new Map<string, Statements>();
 const STATEMENT_CACHE_MAX = 1000;
@@ -113,8 +104,9 @@ const STATEMENT_CACHE_MAX = 1000;
 export async function applyStatements(
   client: Queryable,
   t: RowTarget,
+  shape?: DestColumn[],
 ): Promise<Statements | null> {
-  const shape = (await client.query<DestColumn>({ ...prepared('dest_columns'), values: [t.dest] })).rows;
+  shape ??= (await readShapes(client, [t.dest])).get(t.dest) ?? [];
   if (!shape.length) return null;
   const cacheKey = JSON.stringify([t.dest, t.columns, t.keyColumns, t.merge ?? null, shape]);
   let s = statementCache.get(cacheKey);
@@ -368,7 +360,9 @@ export function rowTargetOf(table: SubscribedTable): RowTarget {
  * of flushes or, in the ordered apply, of events.
  */
 export function statementsFor(client: Queryable, scope: BatchScope, target: RowTarget): Promise<Statements | null> {
-  return scope.memo(`row:${JSON.stringify([target.dest, target.columns, target.keyColumns, target.merge ?? null])}`, () => applyStatements(client, target));
+  return scope.memo(`row:${JSON.stringify([target.dest, target.columns, target.keyColumns, target.merge ?? null])}`, async () =>
+    applyStatements(client, target, await shapeFor(client, scope, target.dest)),
+  );
 }
 
 /** Land `changes` as rows of `table`, in the caller's transaction. */

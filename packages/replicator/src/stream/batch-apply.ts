@@ -31,6 +31,7 @@ import type { HandlerRegistry } from '../handlers/registry.js';
 import { addApplyResult, emptyApplyResult, type ApplyResult, type BatchScope, type HandlerContext } from '../handlers/types.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { ORDER_SENSITIVE, applyRowsIdempotent, rowTargetOf } from '../handlers/row.js';
+import { primeShapes } from '../handlers/dest-shape.js';
 import { Coalescer, type TableChanges } from './coalesce.js';
 import { prepared } from '../sql.js';
 import { readBatch, type Routed } from './read-batch.js';
@@ -69,8 +70,7 @@ export interface BatchApplyOptions {
 }
 
 export async function applyBatch(o: BatchApplyOptions): Promise<BatchApplyResult> {
-  await o.subscriber.query('SET CONSTRAINTS ALL DEFERRED');
-  await o.subscriber.query('SAVEPOINT pgferry_batch');
+  await o.subscriber.query('SET CONSTRAINTS ALL DEFERRED; SAVEPOINT pgferry_batch');
   const again = async (why: string) => {
     debug('batch %s: %s; applying it again', o.batchId, why);
     await o.subscriber.query('ROLLBACK TO SAVEPOINT pgferry_batch');
@@ -213,10 +213,11 @@ async function applyCoalesced(o: BatchApplyOptions, firstAttempt: boolean): Prom
   const tables = new Map<string, SubscribedTable>();
   const result = newResult(false);
   const maxKeys = o.maxKeys ?? 20_000;
-  const scope = batchScope(firstAttempt);
+  let scope = batchScope(firstAttempt);
 
   const apply = async (generation: Coalescer) => {
     const entries = [...generation.tables].map(([source, changes]) => ({ table: tables.get(source)!, changes }));
+    primeShapes(o.subscriber, scope, entries.map((e) => e.table.dest));
     const order = entries.length > 1 ? await foreignKeyOrder(o.subscriber, scope, entries.map((e) => e.table.dest)) : null;
     if (!order) {
       for (const { table, changes } of entries) addTableResult(result, table.source, await applyTable(o, scope, table, changes));
@@ -261,6 +262,7 @@ async function applyCoalesced(o: BatchApplyOptions, firstAttempt: boolean): Prom
           await inflight;
           if (failed) throw failed.err;
           await o.execute!(o.subscriber, ev);
+          scope = batchScope(firstAttempt); // shapes, statements and keys are read again
           continue;
         }
         tables.set(table.source, table);
@@ -283,7 +285,7 @@ function coalesce(coalescer: Coalescer, ev: RawEvent, table: SubscribedTable): v
 
 async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
   const result = newResult(true);
-  const scope = batchScope();
+  let scope = batchScope();
   // Events of the current provider transaction that conflicted, to retry at its end.
   let deferred: (Routed & { table: SubscribedTable })[] = [];
   let txid: string | null = null;
@@ -330,6 +332,7 @@ async function applyInOrder(o: BatchApplyOptions): Promise<BatchApplyResult> {
         if (r.table === null) {
           await retryDeferred();
           await o.execute!(o.subscriber, r.ev);
+          scope = batchScope(); // shapes, statements and keys are read again
         } else if ((await tryApply(r)) === 'conflict') deferred.push(r);
       }
     },
