@@ -178,8 +178,9 @@ export interface StreamBatchOptions {
 
 /**
  * Stream a batch's events in ev_id order, `fetchSize` rows at a time, through a
- * client-side cursor: memory stays bounded whatever the batch size. Run it inside a
- * transaction on `client`. A lost connection fails the read (pg-cursor alone would wait
+ * client-side cursor: memory stays bounded whatever the batch size. Inside a transaction on
+ * `client`, or on its own: the cursor's portal lives in the protocol's implicit transaction
+ * until the read ends or stops. A lost connection fails the read (pg-cursor alone would wait
  * forever for a ReadyForQuery that never comes).
  */
 export async function* streamBatchEvents(

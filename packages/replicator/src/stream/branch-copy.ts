@@ -6,7 +6,7 @@
  * provider's). See @pgferry/queue's cascade module.
  */
 import type pg from 'pg';
-import { copyEvents, inTransaction, streamBatchEvents, withClient } from '@pgferry/queue';
+import { copyEvents, streamBatchEvents, withClient } from '@pgferry/queue';
 
 export interface BranchCopyOptions {
   provider: pg.Pool;
@@ -20,17 +20,17 @@ export interface BranchCopyOptions {
 
 /** Copy the batch's events into the branch's queue (in the caller's transaction). Returns how many. */
 export async function copyBatchEvents(o: BranchCopyOptions): Promise<number> {
-  // A failed read may leave a cursor open: the provider connection is not reused then.
+  // A failed read may leave a cursor open: the provider connection is not reused then. (No
+  // transaction of its own: see readBatch.)
   return withClient(
     o.provider,
-    (pc) =>
-      inTransaction(pc, async () => {
-        let n = 0;
-        for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize, { readTimeoutMs: o.readTimeoutMs })) {
-          n += await copyEvents(o.subscriber, o.queue, chunk);
-        }
-        return n;
-      }),
+    async (pc) => {
+      let n = 0;
+      for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize, { readTimeoutMs: o.readTimeoutMs })) {
+        n += await copyEvents(o.subscriber, o.queue, chunk);
+      }
+      return n;
+    },
     { discardOn: () => true },
   );
 }

@@ -1,6 +1,7 @@
 /**
- * Read a batch's events from the provider (a cursor: bounded memory), in one provider
- * transaction, routing each event to the subscriber table it belongs to.
+ * Read a batch's events from the provider (a cursor: bounded memory), routing each event to
+ * the subscriber table it belongs to. No BEGIN or COMMIT: the cursor's portal lives in the
+ * protocol's implicit transaction until the read ends (two round trips a batch fewer).
  */
 import type pg from 'pg';
 import { streamBatchEvents, withClient, type RawEvent } from '@pgferry/queue';
@@ -31,9 +32,9 @@ export interface ReadCounts {
 }
 
 /**
- * Read the batch from the provider in one transaction, handing each chunk's routed events
- * to `onChunk` (checked: a known type, a key and an image). On an error, `onError` lets
- * subscriber work in flight settle before the error is thrown.
+ * Read the batch from the provider, handing each chunk's routed events to `onChunk`
+ * (checked: a known type, a key and an image). On an error, `onError` lets subscriber work
+ * in flight settle before the error is thrown.
  */
 export async function readBatch(
   o: ReadBatchOptions,
@@ -47,7 +48,6 @@ export async function readBatch(
     o.provider,
     async (pc) => {
       try {
-        await pc.query('BEGIN');
         for await (const chunk of streamBatchEvents(pc, o.batchId, o.fetchSize ?? 2000, { readTimeoutMs: o.readTimeoutMs })) {
           let routed: Routed[] = [];
           for (const ev of chunk) {
@@ -68,9 +68,8 @@ export async function readBatch(
           }
           await onChunk(routed);
         }
-        await pc.query('COMMIT');
       } catch (err) {
-        await pc.query('ROLLBACK').catch(() => undefined);
+        // The cursor is closed (the stream's own cleanup) or the connection discarded.
         await onError(); // the subscriber client is the caller's: leave it idle
         throw err;
       }
