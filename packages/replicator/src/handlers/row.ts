@@ -92,7 +92,8 @@ const STATEMENT_CACHE_MAX = 1000;
 
 /**
  * The table's apply statements, or null when the table does not exist. They depend on the
- * subscriber table's column types, read each time it is called (see batchStatements): a
+ * subscriber table's column types (`shape`, as the batch read it: see dest-shape.ts; read
+ * here when not given): a
  * table altered while the worker runs gets statements for its new shape, never stale ones
  * that would read values as the old types. Images are JSON objects
  * of column -> the value's text form; json_to_recordset reads each into its column's type
