@@ -218,6 +218,12 @@ describe('replication', () => {
     }
   });
 
+  it('stops once, however often stop() is called, together or after', async () => {
+    const w = new SubscriptionWorker({ subscription: 'leaf1', provider: env.providerUrl, subscriber: env.subscriberUrl, log: () => undefined }).start();
+    await Promise.all([w.stop(), w.stop()]);
+    await w.stop();
+  });
+
   it('refuses bad input with clear errors and leaves nothing half set up', async () => {
     const before = async () => ({
       sub: (await env.subscriber.query('SELECT st_source FROM pgferry.subscriber_table ORDER BY 1')).rows,
