@@ -46,8 +46,9 @@ const REST_MS = 1000;
 const SAMPLE = process.env.BENCH_TPCB_SAMPLE === '1';
 /**
  * Diagnosis: both servers preload pg_stat_statements (track = all: trigger and function
- * bodies too); the runs without capture and pgferry's report the statements of their
- * databases by total execution time (BENCH_TPCB_STATEMENTS_TOP of each, 20).
+ * bodies too; track_planning on); the runs without capture and pgferry's report the
+ * statements of their databases by planning + execution time (BENCH_TPCB_STATEMENTS_TOP of
+ * each, 20). The setup note names the settings.
  */
 const STATEMENTS = process.env.BENCH_TPCB_STATEMENTS === '1';
 const STATEMENT_SETTINGS: Record<string, string> = {
@@ -306,7 +307,7 @@ export const tpcb: BenchCase = {
         (['node', 'provider', 'subscriber'] as const)
           .map((k) => `${k} ${median(byRun(variant).map((x) => (x.cpuMs[k] * 1000) / (x.tps * SECONDS))).toFixed(0)}`)
           .join(', ');
-      const setup = `pgbench -n -b tpcb-like -c ${CLIENTS} -T ${SECONDS}, scale ${SCALE}, pgbench_history with hid bigserial PRIMARY KEY; ${ctx.runs} runs, variants' order rotated; two servers with wal_level = logical (the only setting changed)`;
+      const setup = `pgbench -n -b tpcb-like -c ${CLIENTS} -T ${SECONDS}, scale ${SCALE}, pgbench_history with hid bigserial PRIMARY KEY; ${ctx.runs} runs, variants' order rotated; two servers with wal_level = logical (the only setting changed${STATEMENTS ? `, and for diagnosis ${Object.entries(STATEMENT_SETTINGS).map(([k, v]) => `${k} = ${v}`).join(', ')}` : ''})`;
       const lagRow = (variant: string, target: string, max: number | null): ResultRow => {
         const lag = lagOf(variant);
         return {
@@ -346,7 +347,7 @@ export const tpcb: BenchCase = {
               .filter((x) => x.statements && x.run === 1)
               .flatMap((x) =>
                 Object.entries(x.statements!).map(
-                  ([side, list]) => `${x.variant}, ${side} statements in run 1 (BENCH_TPCB_STATEMENTS=1, pg_stat_statements, by total time):\n    ${list.join('\n    ')}`,
+                  ([side, list]) => `${x.variant}, ${side} statements in run 1 (BENCH_TPCB_STATEMENTS=1, pg_stat_statements, by planning + execution time):\n    ${list.join('\n    ')}`,
                 ),
               ),
           ],
