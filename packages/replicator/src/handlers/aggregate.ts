@@ -30,7 +30,7 @@ import pg from 'pg';
 import type { Queryable } from '@pgferry/queue';
 import { ApplyError, HandlerArgsError } from '../errors.js';
 import { sql } from '../sql.js';
-import { readShapes } from './dest-shape.js';
+import { readShapes, shapeFor, type DestColumn } from './dest-shape.js';
 import type { SubscribedTable } from '../state/subscribed-table.js';
 import { checkKnownArgs, nameList, parseTableName, quoteTable, requiredArg, schemaOf } from './handler-args.js';
 import { applyRows } from './row.js';
@@ -111,9 +111,13 @@ interface Statements {
 
 const q = (c: string) => pg.escapeIdentifier(c);
 
-/** The statements of a table's summary, for dest's current shape (null when dest does not exist). */
-async function statements(client: Queryable, table: SubscribedTable, config: AggregateConfig): Promise<Statements | null> {
-  const shape = new Map(((await readShapes(client, [table.dest])).get(table.dest) ?? []).map((c) => [c.name, c]));
+/**
+ * The statements of a table's summary, for dest's current shape (`columns`: as the batch
+ * read them; read here when not given), null when dest does not exist.
+ */
+async function statements(client: Queryable, table: SubscribedTable, config: AggregateConfig, columns?: DestColumn[]): Promise<Statements | null> {
+  columns ??= (await readShapes(client, [table.dest])).get(table.dest) ?? [];
+  const shape = new Map(columns.map((c) => [c.name, c]));
   if (!shape.size) return null;
   const col = (c: string) => {
     const d = shape.get(c);
@@ -155,7 +159,7 @@ async function statements(client: Queryable, table: SubscribedTable, config: Agg
 /** The statements, read once per batch (a table altered meanwhile is seen by the next batch). */
 function batchStatements(client: Queryable, scope: BatchScope, table: SubscribedTable, config: AggregateConfig): Promise<Statements> {
   return scope.memo(`aggregate:${JSON.stringify([table.dest, table.keyColumns, config])}`, async () => {
-    const st = await statements(client, table, config);
+    const st = await statements(client, table, config, await shapeFor(client, scope, table.dest));
     if (!st) throw new ApplyError(table.dest, null, null, `relation "${table.dest}" does not exist`, { handler: NAME });
     return st;
   });
