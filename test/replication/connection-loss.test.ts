@@ -73,7 +73,7 @@ function writer(db: pg.Pool, table: string, random: () => number, first: number)
 async function terminate(db: pg.Pool, pattern: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-      WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ~ $1`,
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND query ~ $1`, // active: running it now (an idle session still shows its last query)
     [pattern],
   );
   return rows[0]!.n;
