@@ -195,16 +195,26 @@ describe('capture safety', () => {
     });
     expect(await rows(db.pool, 'SELECT * FROM shadow.calls')).toEqual([]);
 
-    // Every generated function pins exactly these settings.
-    const configs = await rows<{ proname: string; proconfig: string[] }>(
+    // The functions that print values of such types pin exactly these settings; TRUNCATE's
+    // prints none, and neither do the functions of a table whose types print alike under
+    // any settings, unless a filter (the user's SQL) is evaluated.
+    await db.pool.query(`CREATE TABLE plain_vals (id int PRIMARY KEY, t text, n numeric, e mood, a int[])`);
+    await db.pool.query(`CREATE TABLE filtered_vals (id int PRIMARY KEY, t text)`);
+    await db.pool.query(`SELECT pgferry.capture_add_table('settings', 'plain_vals')`);
+    await db.pool.query(`SELECT pgferry.capture_add_table('settings', 'filtered_vals', i_filter => 't IS NOT NULL')`);
+    const configs = await rows<{ tbl: string; op: string; proconfig: string[] }>(
       db.pool,
-      `SELECT proname, proconfig FROM pg_proc WHERE pronamespace = 'pgferry'::regnamespace AND proname ~ '^_capture_\\d+_(ins|upd|del|trunc)$'`,
+      `SELECT ct.ct_table_name AS tbl, substring(p.proname FROM '_([a-z]+)$') AS op, p.proconfig
+         FROM pgferry.capture_table ct JOIN pg_proc p ON p.pronamespace = 'pgferry'::regnamespace
+          AND p.proname ~ ('^_capture_' || ct.ct_id || '_(ins|upd|del|trunc)$')
+        WHERE ct.ct_table_name IN ('public.vals', 'public.plain_vals', 'public.filtered_vals')`,
     );
-    expect(configs.length).toBeGreaterThan(0);
+    expect(configs).toHaveLength(12);
     const pinned = Object.entries(CAPTURE_VALUE_SETTINGS).map(([k, v]) => `${k.toLowerCase()}=${v}`);
     for (const cfg of configs) {
+      const expected = cfg.op !== 'trunc' && cfg.tbl !== 'public.plain_vals' ? pinned : [];
       expect(cfg.proconfig.map((s) => s.replace(/^([^=]+)=/, (_, k: string) => `${k.toLowerCase()}=`)).sort()).toEqual(
-        [...pinned, 'search_path=pg_catalog, pg_temp'].sort(),
+        [...expected, 'search_path=pg_catalog, pg_temp'].sort(),
       );
     }
     expect(await rows(db.pool, 'SELECT name, setting FROM pgferry.capture_value_settings() ORDER BY name')).toEqual(
