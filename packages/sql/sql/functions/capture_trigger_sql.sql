@@ -79,10 +79,13 @@ BEGIN
       CASE i_op WHEN 'ins' THEN 'I' ELSE 'D' END, v_image, v_name, v_key,
       pgferry._capture_from_sql(pgferry._capture_source(ct, CASE i_op WHEN 'ins' THEN 'NEW' ELSE 'OLD' END), ct.ct_filter, v_aliases));
   ELSIF i_op = 'upd' THEN
+    -- OFFSET 0 keeps each side a subquery: pulled up into the join, its image and key were
+    -- computed again for the join, the filter and the output (a captured 200,000-row
+    -- UPDATE, median of 3: 2.96 s -> 2.49 s; 0.79 s without capture).
     v_stmt := v_insert || format(
       'CASE WHEN o.k IS NULL THEN ''I'' WHEN n.k IS NULL THEN ''D'' ELSE ''U'' END,'
       ' coalesce(n.j, o.j), %s, coalesce(n.k, o.k)'
-      ' FROM (SELECT %s AS j, %s AS k FROM %s) AS o FULL JOIN (SELECT %s AS j, %s AS k FROM %s) AS n ON n.k = o.k'
+      ' FROM (SELECT %s AS j, %s AS k FROM %s OFFSET 0) AS o FULL JOIN (SELECT %s AS j, %s AS k FROM %s OFFSET 0) AS n ON n.k = o.k'
       ' WHERE o.k IS NULL OR n.k IS NULL OR n.j IS DISTINCT FROM o.j',
       v_name, v_image, v_key, pgferry._capture_from_sql(pgferry._capture_source(ct, 'OLD'), ct.ct_filter, v_aliases),
       v_image, v_key, pgferry._capture_from_sql(pgferry._capture_source(ct, 'NEW'), ct.ct_filter, v_aliases));
