@@ -28,7 +28,7 @@ import pg from 'pg';
 import type { BenchCase, BenchContext, PairedRates, ResultRow } from '../lib/runner.js';
 import { fmtRate, ratioRow } from '../lib/runner.js';
 import type { BenchDatabase } from '../lib/server.js';
-import { CpuSplitMeter } from '../lib/cpu.js';
+import { CpuSplitMeter, serverProcessCpuMs } from '../lib/cpu.js';
 import { FerryReplication, LogicalPair, ferrySettingsText, NativeReplication, pollUntil, settleBoth, type ReplicationSystem } from '../lib/logical.js';
 import { median, nowMs, percentile } from '../lib/stats.js';
 import { WaitSampler } from '../lib/waits.js';
@@ -57,6 +57,64 @@ const STATEMENT_SETTINGS: Record<string, string> = {
   'pg_stat_statements.track_planning': 'on',
 };
 const STATEMENTS_TOP = Number(process.env.BENCH_TPCB_STATEMENTS_TOP ?? 20);
+/**
+ * Diagnosis: the provider's CPU split by process (pgbench's backends, pgferry's sessions by
+ * application_name, the WAL writer, autovacuum, ...), per transaction; reads /proc only.
+ */
+const PROCESSES = process.env.BENCH_TPCB_PROCESSES === '1';
+
+/**
+ * The provider's CPU by kind of process while pgbench runs: every 500 ms each live process's
+ * CPU (/proc) and its kind (pg_stat_activity's backend_type and application_name), so that
+ * processes that end during the run (pgbench's backends at its end, autovacuum workers) are
+ * counted up to their last reading; what no reading saw is "other".
+ */
+class ProcessCpuSampler {
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, { ms: number; kind: string }>();
+  private timer?: NodeJS.Timeout;
+  private busy?: Promise<void>;
+  constructor(
+    private readonly db: BenchDatabase,
+    private readonly dataDir: string,
+  ) {}
+
+  start(): void {
+    for (const [pid, ms] of serverProcessCpuMs(this.dataDir)) this.first.set(pid, ms);
+    this.timer = setInterval(() => void (this.busy ??= this.sample().finally(() => (this.busy = undefined))), 500);
+  }
+
+  private async sample(): Promise<void> {
+    const { rows } = await this.db.pool.query<{ pid: number; kind: string }>(
+      `SELECT pid, backend_type || CASE WHEN application_name <> '' THEN ' (' || application_name || ')' ELSE '' END AS kind FROM pg_stat_activity`,
+    );
+    const kinds = new Map(rows.map((r) => [r.pid, r.kind]));
+    for (const [pid, ms] of serverProcessCpuMs(this.dataDir)) {
+      const kind = kinds.get(pid) ?? this.last.get(pid)?.kind;
+      if (kind) this.last.set(pid, { ms, kind });
+    }
+  }
+
+  /** µs per transaction by kind, "other" the rest of the server's `totalMs`. */
+  async stop(totalMs: number, transactions: number): Promise<Record<string, number>> {
+    clearInterval(this.timer);
+    await this.busy;
+    const out: Record<string, number> = {};
+    let counted = 0;
+    for (const [pid, { ms, kind }] of this.last) {
+      const used = ms - (this.first.get(pid) ?? 0);
+      out[kind] = (out[kind] ?? 0) + used;
+      counted += used;
+    }
+    out.other = totalMs - counted;
+    return Object.fromEntries(
+      Object.entries(out)
+        .map(([k, ms]): [string, number] => [k, Math.round((ms * 1000) / transactions)])
+        .filter(([, us]) => us !== 0)
+        .sort((a, b) => b[1] - a[1]),
+    );
+  }
+}
 
 /** A database's statements by total planning + execution time since the last reset: ms (planning), calls, text. */
 async function topStatements(db: BenchDatabase, limit: number): Promise<string[]> {
@@ -189,6 +247,8 @@ interface VariantRun {
   sessions?: Record<string, number>;
   /** BENCH_TPCB_STATEMENTS=1: the statements of the provider (and pgferry's subscriber) by total time. */
   statements?: { provider: string[]; subscriber?: string[] };
+  /** BENCH_TPCB_PROCESSES=1: the provider's CPU by kind of process, µs per transaction. */
+  processes?: Record<string, number>;
 }
 
 export const tpcb: BenchCase = {
@@ -247,6 +307,8 @@ export const tpcb: BenchCase = {
           const statements = STATEMENTS && v.sys !== native;
           const statementDbs = statements ? [v.provider, ...(v.sys ? [v.subscriber] : [])] : [];
           for (const d of statementDbs) await d.pool.query('SELECT pg_stat_statements_reset()');
+          const procs = PROCESSES ? new ProcessCpuSampler(v.provider, pair.dataDirs[0]!) : undefined;
+          procs?.start();
           const cpu0 = cpu.now();
           const t0 = nowMs();
           const out = await pgbench(v.provider, ['-n', '-b', 'tpcb-like', '-c', String(CLIENTS), '-T', String(SECONDS)]);
@@ -263,6 +325,7 @@ export const tpcb: BenchCase = {
           const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1]);
           if (!Number.isFinite(tps)) throw new Error(`pgbench printed no tps:\n${out}`);
           const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
+          const processes = await procs?.stop(used.servers[0]!, tps * SECONDS);
           const stats = v.sys instanceof FerryReplication ? v.sys.stats() : undefined;
           const worker = stats ? { batches: stats.batches, events: stats.events } : undefined;
           if (v.sys) {
@@ -279,6 +342,7 @@ export const tpcb: BenchCase = {
             ...(worker ? { worker } : {}),
             ...(sessions ? { sessions } : {}),
             ...(top ? { statements: top } : {}),
+            ...(processes ? { processes } : {}),
           };
           results.push(x);
           ctx.log(
@@ -343,6 +407,14 @@ export const tpcb: BenchCase = {
             setup,
             `pgferry: the four tables captured (statement triggers), ${ferrySettingsText()}; per run: ${byRun('pgferry').map((x) => `${fmtRate(x.tps)} vs ${fmtRate(byRun('no capture')[x.run - 1]!.tps)}`).join(', ')} tps`,
             `CPU per transaction (µs, this process + both servers, medians): no capture ${cpuPerTx('no capture').toFixed(0)}, pgferry ${cpuPerTx('pgferry').toFixed(0)} (${cpuSplit('pgferry')}), native ${cpuPerTx('native').toFixed(0)} (${cpuSplit('native')})`,
+            ...results
+              .filter((x) => x.processes && x.run === 1)
+              .map(
+                (x) =>
+                  `${x.variant}, the provider's CPU by process in run 1 (BENCH_TPCB_PROCESSES=1, µs per transaction): ${Object.entries(x.processes!)
+                    .map(([k, us]) => `${k} ${us}`)
+                    .join(', ')}`,
+              ),
             ...results
               .filter((x) => x.statements && x.run === 1)
               .flatMap((x) =>

@@ -13,14 +13,9 @@ function postmasterPid(dataDir: string): number {
   return Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
-/**
- * utime + stime (ms) of the postmaster and its live children, plus the postmaster's cutime
- * + cstime: the children it has reaped. A backend that exits moves its time from the first
- * sum to the second, so the total only grows (a pool closing its connections mid-run does
- * not make a run's CPU negative).
- */
-function serverCpuMs(pmPid: number): number {
-  let ticks = 0;
+/** utime + stime, cutime + cstime (ticks) of the postmaster's live children and of itself, by pid. */
+function serverProcesses(pmPid: number): Map<number, { ticks: number; reaped: number }> {
+  const out = new Map<number, { ticks: number; reaped: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -32,12 +27,27 @@ function serverCpuMs(pmPid: number): number {
     // Fields after the parenthesized command name: state ppid ... utime(14) stime(15) cutime(16) cstime(17).
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const pid = Number(entry);
-    const ppid = Number(rest[1]);
-    if (pid !== pmPid && ppid !== pmPid) continue;
-    ticks += Number(rest[11]) + Number(rest[12]);
-    if (pid === pmPid) ticks += Number(rest[13]) + Number(rest[14]);
+    if (pid !== pmPid && Number(rest[1]) !== pmPid) continue;
+    out.set(pid, { ticks: Number(rest[11]) + Number(rest[12]), reaped: Number(rest[13]) + Number(rest[14]) });
   }
+  return out;
+}
+
+/**
+ * utime + stime (ms) of the postmaster and its live children, plus the postmaster's cutime
+ * + cstime: the children it has reaped. A backend that exits moves its time from the first
+ * sum to the second, so the total only grows (a pool closing its connections mid-run does
+ * not make a run's CPU negative).
+ */
+function serverCpuMs(pmPid: number): number {
+  let ticks = 0;
+  for (const [pid, p] of serverProcesses(pmPid)) ticks += p.ticks + (pid === pmPid ? p.reaped : 0);
   return ticks * TICK_MS;
+}
+
+/** CPU time (ms) so far of each live process of a server (postmaster and children), by pid. */
+export function serverProcessCpuMs(dataDir: string): Map<number, number> {
+  return new Map([...serverProcesses(postmasterPid(dataDir))].map(([pid, p]) => [pid, p.ticks * TICK_MS]));
 }
 
 export interface CpuSample {

@@ -430,7 +430,7 @@ export class SubscriptionWorker {
       void this.ticks.listener.close();
       this.ticks = undefined;
     }
-    this.ticks ??= { at, listener: new TickListener({ ...clientConfig(at), ...boundedConfig(this.timeouts) }) };
+    this.ticks ??= { at, listener: new TickListener({ application_name: 'pgferry-replicator', ...clientConfig(at), ...boundedConfig(this.timeouts) }) };
     // Waiting before asking: the tick's notification cannot come before the wait is set.
     const tick = this.ticks.listener.wait(this.queue, this.opts.pollIntervalMs, signal);
     this.opts.askTick?.(at);

@@ -21,10 +21,13 @@ export function tickedDatabases(
   return [...databases.values()];
 }
 
-/** A provider's ticker (not started). Plain queries only: node-postgres' own query_timeout bounds them. */
+/**
+ * A provider's ticker (not started). Plain queries only: node-postgres' own query_timeout bounds them.
+ * Its session is named pgferry-ticker in pg_stat_activity unless the configuration names one.
+ */
 export function providerTicker(provider: ConnectionConfig, options: { tickIntervalMs?: number; timeouts?: Partial<ConnectionTimeouts> } = {}): Ticker {
   const t = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-  const config = { ...clientConfig(provider), ...boundedConfig(t), query_timeout: t.queryMs };
+  const config = { application_name: 'pgferry-ticker', ...clientConfig(provider), ...boundedConfig(t), query_timeout: t.queryMs };
   return new Ticker(config, { tickIntervalMs: options.tickIntervalMs ?? 100 });
 }
 
