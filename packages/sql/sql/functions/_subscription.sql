@@ -43,12 +43,14 @@ BEGIN
 END $$;
 
 -- Record a subscription's new position: one row appended to the position log (never an
--- UPDATE: see migration 006). The caller holds the registration row's lock.
+-- UPDATE: see migration 006). The caller holds the registration row's lock. PL/pgSQL:
+-- planned once per session (see _event_seq_value); it runs twice per batch.
 CREATE OR REPLACE FUNCTION pgferry._set_position(s pgferry.subscription)
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
   INSERT INTO pgferry.subscription_pos (sp_sub, sp_last_tick, sp_next_tick, sp_batch, sp_batch_start, sp_active)
-  VALUES (s.sub_id, s.sub_last_tick, s.sub_next_tick, s.sub_batch, s.sub_batch_start, s.sub_active)
-$$;
+  VALUES (s.sub_id, s.sub_last_tick, s.sub_next_tick, s.sub_batch, s.sub_batch_start, s.sub_active);
+END $$;
 
 -- Register a subscription at a tick (NULL: an idle sub-consumer). Returns 1, or 0 if it
 -- was registered already (its position is kept).
