@@ -158,6 +158,11 @@ async function serverSamples(db: pg.Pool): Promise<Record<string, string[]>> {
   return out;
 }
 
+/** A session whose settings print every value differently from the pinned ones. */
+const OTHER_SETTINGS =
+  '-c DateStyle=SQL,DMY -c IntervalStyle=sql_standard -c TimeZone=Asia/Kathmandu -c bytea_output=escape ' +
+  '-c extra_float_digits=-15 -c lc_monetary=C.utf8 -c search_path=pg_catalog,public';
+
 const col = (type: string) => `"c ${type.replace(/"/g, '')}"`;
 const arr = (type: string) => `"a ${type.replace(/"/g, '')}"`;
 
@@ -243,12 +248,7 @@ describe('replicated values are exact', () => {
     await expectIdentical('public.vals', 'id');
 
     // The apply path, from a session whose settings print every value differently.
-    const c = new pg.Client({
-      connectionString: env.providerUrl,
-      options:
-        '-c DateStyle=SQL,DMY -c IntervalStyle=sql_standard -c TimeZone=Asia/Kathmandu -c bytea_output=escape ' +
-        '-c extra_float_digits=-15 -c search_path=pg_catalog,public',
-    });
+    const c = new pg.Client({ connectionString: env.providerUrl, options: OTHER_SETTINGS });
     await c.connect();
     try {
       const all = types.flatMap((t) => [col(t), arr(t)]);
@@ -330,12 +330,7 @@ describe('replicated values are exact', () => {
         await env.provider.query(`INSERT INTO alone_${i} VALUES (${k + 1}, ${pg.escapeLiteral(v)}::${t}, ('[${k}:${k + s.length}]=' || ${all}::text)::${t}[])`);
       }
     }
-    const c = new pg.Client({
-      connectionString: env.providerUrl,
-      options:
-        '-c DateStyle=SQL,DMY -c IntervalStyle=sql_standard -c TimeZone=Asia/Kathmandu -c bytea_output=escape ' +
-        '-c extra_float_digits=-15 -c lc_monetary=C.utf8 -c search_path=pg_catalog,public',
-    });
+    const c = new pg.Client({ connectionString: env.providerUrl, options: OTHER_SETTINGS });
     await c.connect();
     try {
       for (const i of types.keys()) {
